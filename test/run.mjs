@@ -1,0 +1,37 @@
+// The README's test command ends here (after `npm run build` and lint, see package.json "pretest").
+// Unit tests always run. Kernel tests need root, iproute2, nftables and conntrack-tools; without
+// them they are skipped with the reason, except under CI=true where a skip is a failure.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const inCI = process.env.CI === 'true';
+const missing = [];
+if (process.getuid?.() !== 0) missing.push('not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN): run `sudo npm test`');
+for (const [tool, pkg] of [['ip', 'iproute2'], ['nft', 'nftables'], ['conntrack', 'conntrack'], ['promtool', 'prometheus']]) {
+  const found = spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+  if (!found) missing.push(`\`${tool}\` not found: apt-get install ${pkg}`);
+}
+if (missing.length === 0) {
+  const probe = `ctx-probe-${process.pid}`;
+  const ok = spawnSync('ip', ['netns', 'add', probe], { stdio: 'ignore' }).status === 0;
+  spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
+  if (!ok) missing.push('`ip netns add` failed: the kernel tests need to create network namespaces');
+}
+
+const suites = ['dist/test/unit'];
+if (existsSync('dist/test/dashboards')) suites.push('dist/test/dashboards');
+if (missing.length > 0) {
+  const why = missing.map((m) => `  - ${m}`).join('\n');
+  if (inCI) {
+    console.error(`CI=true and the kernel integration tests cannot run:\n${why}`);
+    process.exit(1);
+  }
+  console.warn(`SKIPPING kernel integration tests (dist/test/integration):\n${why}\n` +
+    'Fix the above (or run `bash .ci/run` as root on Debian) to run them.');
+} else {
+  suites.push('dist/test/integration');
+}
+
+// One process, one closing summary; concurrency 1 because some kernel tests change global sysctls.
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...suites], { stdio: 'inherit' });
+process.exit(res.status ?? 1);
