@@ -1,0 +1,122 @@
+/**
+ * Statistics replies: IPCTNL_MSG_CT_GET_STATS_CPU (one message per possible CPU, res_id = CPU)
+ * and IPCTNL_MSG_CT_GET_STATS (entries and nf_conntrack_max). Counters the kernel no longer
+ * fills (searched, new, ignore, delete, delete_list) are decoded for completeness.
+ */
+import { ConntrackError } from '../errors.js';
+import { AttributeCursor, NFGENMSG_LEN } from '../netlink/nfnetlink.js';
+import { NLMSG_HDRLEN } from '../netlink/nlmsg.js';
+import {
+  CTA_STATS_CHAIN_TOOLONG,
+  CTA_STATS_CLASH_RESOLVE,
+  CTA_STATS_DELETE,
+  CTA_STATS_DELETE_LIST,
+  CTA_STATS_DROP,
+  CTA_STATS_EARLY_DROP,
+  CTA_STATS_ERROR,
+  CTA_STATS_FOUND,
+  CTA_STATS_GLOBAL_ENTRIES,
+  CTA_STATS_GLOBAL_MAX_ENTRIES,
+  CTA_STATS_IGNORE,
+  CTA_STATS_INSERT,
+  CTA_STATS_INSERT_FAILED,
+  CTA_STATS_INVALID,
+  CTA_STATS_NEW,
+  CTA_STATS_SEARCH_RESTART,
+  CTA_STATS_SEARCHED,
+} from './constants.js';
+
+/** Names as the metrics use them (conntrack_stat_<name>_total), in attribute order. */
+export const CPU_STAT_NAMES = [
+  'searched',
+  'found',
+  'new',
+  'invalid',
+  'ignore',
+  'delete',
+  'delete_list',
+  'insert',
+  'insert_failed',
+  'drop',
+  'early_drop',
+  'error',
+  'search_restart',
+  'clash_resolve',
+  'chain_toolong',
+] as const;
+
+export type CpuStatName = (typeof CPU_STAT_NAMES)[number];
+
+const BY_ATTR: Readonly<Record<number, CpuStatName>> = {
+  [CTA_STATS_SEARCHED]: 'searched',
+  [CTA_STATS_FOUND]: 'found',
+  [CTA_STATS_NEW]: 'new',
+  [CTA_STATS_INVALID]: 'invalid',
+  [CTA_STATS_IGNORE]: 'ignore',
+  [CTA_STATS_DELETE]: 'delete',
+  [CTA_STATS_DELETE_LIST]: 'delete_list',
+  [CTA_STATS_INSERT]: 'insert',
+  [CTA_STATS_INSERT_FAILED]: 'insert_failed',
+  [CTA_STATS_DROP]: 'drop',
+  [CTA_STATS_EARLY_DROP]: 'early_drop',
+  [CTA_STATS_ERROR]: 'error',
+  [CTA_STATS_SEARCH_RESTART]: 'search_restart',
+  [CTA_STATS_CLASH_RESOLVE]: 'clash_resolve',
+  [CTA_STATS_CHAIN_TOOLONG]: 'chain_toolong',
+};
+
+export interface CpuStats {
+  cpu: number;
+  /** Only the counters this kernel sent. */
+  values: Partial<Record<CpuStatName, number>>;
+  unknownAttrs: number;
+}
+
+export interface GlobalStats {
+  entries: number | undefined;
+  maxEntries: number | undefined;
+}
+
+function attributes(buf: Buffer, start: number, end: number, what: string): AttributeCursor {
+  const first = start + NLMSG_HDRLEN + NFGENMSG_LEN;
+  if (first > end) {
+    throw new ConntrackError('CT_ERR_TRUNCATED', `${what} message has no room for nfgenmsg`, {
+      offset: start,
+    });
+  }
+  return new AttributeCursor(buf, first, end, what);
+}
+
+export function decodeCpuStats(buf: Buffer, start: number, end: number): CpuStats {
+  const c = attributes(buf, start, end, 'CT_GET_STATS_CPU');
+  // nfgenmsg.res_id carries the CPU number, big-endian.
+  const out: CpuStats = { cpu: buf.readUInt16BE(start + NLMSG_HDRLEN + 2), values: {}, unknownAttrs: 0 };
+  while (c.next()) {
+    const name = BY_ATTR[c.type];
+    if (name === undefined) out.unknownAttrs++;
+    else out.values[name] = c.u32(`CTA_STATS_${name.toUpperCase()}`);
+  }
+  return out;
+}
+
+export function decodeGlobalStats(buf: Buffer, start: number, end: number): GlobalStats {
+  const c = attributes(buf, start, end, 'CT_GET_STATS');
+  const out: GlobalStats = { entries: undefined, maxEntries: undefined };
+  while (c.next()) {
+    if (c.type === CTA_STATS_GLOBAL_ENTRIES) out.entries = c.u32('CTA_STATS_GLOBAL_ENTRIES');
+    else if (c.type === CTA_STATS_GLOBAL_MAX_ENTRIES) out.maxEntries = c.u32('CTA_STATS_GLOBAL_MAX_ENTRIES');
+  }
+  return out;
+}
+
+/** Sums per-CPU counters; a counter appears only if at least one CPU reported it. */
+export function sumCpuStats(perCpu: readonly CpuStats[]): Partial<Record<CpuStatName, number>> {
+  const total: Partial<Record<CpuStatName, number>> = {};
+  for (const s of perCpu) {
+    for (const name of CPU_STAT_NAMES) {
+      const v = s.values[name];
+      if (v !== undefined) total[name] = (total[name] ?? 0) + v;
+    }
+  }
+  return total;
+}
