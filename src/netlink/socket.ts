@@ -210,6 +210,8 @@ export class RequestSocket {
     try {
       forEachMessage(buf, (type, flags, seq, start, end) => {
         if (this.pending !== p || seq !== p.seq) return;
+        // The deadline is for silence, not for the whole reply: a big dump keeps it alive.
+        p.timer.refresh();
         if (flags & NLM_F_DUMP_INTR) p.interrupted = true;
         if (type === NLMSG_ERROR) {
           const errno = -readErrorCode(buf, start, end);

@@ -1,0 +1,177 @@
+/**
+ * Keeps the shadow table equal to the kernel's: event datagrams are decoded and applied as they
+ * arrive; a full dump seeds the table at start-up and repairs it after lost events (overrun) or,
+ * optionally, on a timer. The event socket must be open before the first dump so nothing falls
+ * between the two.
+ */
+import type { DumpResult, DumpSink } from './ctnetlink/client.js';
+import { eventType } from './ctnetlink/event.js';
+import { decodeFlow } from './ctnetlink/flow.js';
+import { ConntrackError } from './errors.js';
+import { forEachMessage } from './netlink/nlmsg.js';
+import { type Clock, type ShadowTable, wallClock } from './table/table.js';
+
+export type ResyncReason = 'startup' | 'overrun' | 'periodic';
+export const RESYNC_REASONS: readonly ResyncReason[] = ['startup', 'overrun', 'periodic'];
+
+export interface Dumper {
+  dumpTable(sink: DumpSink): Promise<DumpResult>;
+}
+
+export interface Log {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Plain numbers on the event path; the metrics layer mirrors them at scrape time. */
+export class CollectorCounters {
+  eventsNew = 0;
+  eventsUpdate = 0;
+  eventsDestroy = 0;
+  decodeErrors = 0;
+  unknownAttrs = 0;
+  overruns = 0;
+  resyncs: Record<ResyncReason, number> = { startup: 0, overrun: 0, periodic: 0 };
+  resyncFailures = 0;
+  /** Seconds since the epoch of the last completed resync; 0 before the first. */
+  lastResync = 0;
+}
+
+export class Collector {
+  readonly counters = new CollectorCounters();
+  private running: Promise<void> | undefined;
+  private pending: ResyncReason | undefined;
+  private lostDuringSync = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastDecodeLog = 0;
+  /** True once the first dump has been merged: the table then mirrors the kernel. */
+  ready = false;
+
+  constructor(
+    private readonly table: ShadowTable,
+    private readonly dumper: Dumper,
+    private readonly log: Log,
+    private readonly clock: Clock = wallClock,
+  ) {}
+
+  /** Seeds the table; resolves when it is ready. */
+  start(resyncIntervalMs = 0): Promise<void> {
+    if (resyncIntervalMs > 0) {
+      this.timer = setInterval(() => void this.resync('periodic'), resyncIntervalMs);
+      this.timer.unref();
+    }
+    return this.resync('startup');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** The hot path: one datagram from the event socket. */
+  onDatagram(buf: Buffer): void {
+    try {
+      forEachMessage(buf, (type, flags, _seq, start, end) => {
+        const et = eventType(type, flags);
+        if (et === undefined) return; // expectation events and the like: not ours
+        try {
+          const flow = decodeFlow(buf, start, end);
+          if (flow.unknownAttrs) this.counters.unknownAttrs += flow.unknownAttrs;
+          if (et === 'new') this.counters.eventsNew++;
+          else if (et === 'update') this.counters.eventsUpdate++;
+          else this.counters.eventsDestroy++;
+          this.table.apply(et, flow);
+        } catch (err) {
+          this.decodeFailed(err, buf);
+        }
+      });
+    } catch (err) {
+      this.decodeFailed(err, buf);
+    }
+  }
+
+  onOverrun(): void {
+    this.counters.overruns++;
+    if (this.table.syncing) this.lostDuringSync = true;
+    void this.resync('overrun');
+  }
+
+  /**
+   * Re-dumps and reconciles. One resync at a time; requests that arrive meanwhile collapse into
+   * one follow-up, so an overrun storm costs one extra dump, not one per ENOBUFS.
+   */
+  resync(reason: ResyncReason): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.pending ??= reason;
+      return this.running;
+    }
+    const run = this.runResync(reason).finally(() => {
+      this.running = undefined;
+      const next = this.pending;
+      this.pending = undefined;
+      if (next && !this.stopped) void this.resync(next);
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async runResync(reason: ResyncReason): Promise<void> {
+    const started = this.clock();
+    this.lostDuringSync = false;
+    this.table.beginSync();
+    try {
+      const res = await this.dumper.dumpTable({
+        begin: (attempt) => {
+          if (attempt > 1) this.table.restartSync();
+        },
+        flow: (flow) => this.table.stage(flow),
+        decodeError: (err) => this.decodeFailed(err),
+      });
+      const merged = this.table.commitSync();
+      this.counters.resyncs[reason]++;
+      this.counters.lastResync = this.clock();
+      this.ready = true;
+      this.log.info(
+        { reason, flows: res.flows, attempts: res.attempts, ...merged, seconds: this.clock() - started },
+        'conntrack table synchronised',
+      );
+      // Events lost while the dump ran may hide changes the dump had already passed over.
+      if (this.lostDuringSync) this.pending ??= 'overrun';
+    } catch (err) {
+      this.table.abortSync();
+      this.counters.resyncFailures++;
+      this.log.error({ reason, err }, 'conntrack table dump failed');
+      if (reason === 'startup') throw err;
+    }
+  }
+
+  /** Counted and skipped, never rethrown: one bad message must not stop the daemon. */
+  private decodeFailed(err: unknown, buf?: Buffer): void {
+    this.counters.decodeErrors++;
+    if (!(err instanceof ConntrackError)) {
+      this.log.error(
+        { err, bytes: buf?.toString('hex') },
+        'internal error while applying a ctnetlink message',
+      );
+      return;
+    }
+    // One log line per 10 s at most: a stream of bad messages must not become a stream of logs.
+    const now = this.clock();
+    if (now - this.lastDecodeLog >= 10) {
+      this.lastDecodeLog = now;
+      this.log.warn(
+        {
+          code: err.code,
+          offset: err.offset,
+          bytes: buf?.toString('hex'),
+          total: this.counters.decodeErrors,
+        },
+        `skipped a malformed ctnetlink message: ${err.message}`,
+      );
+    }
+  }
+}

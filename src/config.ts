@@ -1,0 +1,143 @@
+/**
+ * Command line -> frozen Config, in the Prometheus exporters' flag style. Every mistake stops
+ * start-up with a ConntrackError (CT_ERR_CONFIG) whose message names the flag.
+ */
+import { parseArgs } from 'node:util';
+import { ConntrackError } from './errors.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'json' | 'text';
+
+export interface Config {
+  readonly listenHost: string;
+  readonly listenPort: number;
+  readonly telemetryPath: string;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  /** Requested SO_RCVBUF of the event socket, bytes. */
+  readonly rcvbuf: number;
+  /** Periodic resync interval in ms; 0 = off. */
+  readonly resyncIntervalMs: number;
+  readonly action: 'run' | 'help' | 'version';
+}
+
+export const DEFAULT_PORT = 9466;
+
+export const FLAGS = {
+  'web.listen-address': {
+    type: 'string',
+    default: `:${DEFAULT_PORT}`,
+    help: 'Address to listen on for HTTP: host:port, [ipv6]:port or :port (all addresses).',
+  },
+  'web.telemetry-path': { type: 'string', default: '/metrics', help: 'Path under which to expose metrics.' },
+  'log.level': {
+    type: 'string',
+    default: 'info',
+    help: 'Only log messages with this severity or above: debug, info, warn, error.',
+  },
+  'log.format': {
+    type: 'string',
+    default: 'auto',
+    help: 'Log format: json, text (human-readable), or auto (text on a terminal, json otherwise).',
+  },
+  'netlink.rcvbuf': {
+    type: 'string',
+    default: '4MiB',
+    help: 'Receive buffer of the event socket (bytes, or with KiB/MiB/GiB). Capped by net.core.rmem_max; a too small buffer loses events under bursts (counted as overruns, then repaired by a resync).',
+  },
+  'resync.interval': {
+    type: 'string',
+    default: '0',
+    help: 'Re-dump the table this often to repair any drift, e.g. 10m, 1h; 0 turns it off.',
+  },
+  version: { type: 'boolean', default: false, help: 'Print the version and exit.' },
+  help: { type: 'boolean', default: false, help: 'Print this help and exit.' },
+} as const;
+
+function configError(flag: string, message: string): ConntrackError {
+  return new ConntrackError('CT_ERR_CONFIG', `--${flag}: ${message}`);
+}
+
+export function parseListenAddress(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw configError('web.listen-address', `"${value}" is not host:port, [ipv6]:port or :port`);
+  }
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '::' : host, port };
+}
+
+export function parseBytes(flag: string, value: string): number {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB|K|M|G)?$/i.exec(value.trim());
+  if (!m) throw configError(flag, `"${value}" is not a size (e.g. 262144, 256KiB, 4MiB)`);
+  const unit = (m[2] ?? 'B').toUpperCase().replace('IB', '');
+  const mult = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
+  const n = Number(m[1]) * mult;
+  if (n < 1024 || n > 2 ** 31 - 1) throw configError(flag, `${value} is outside 1KiB..2GiB`);
+  return n;
+}
+
+export function parseDuration(flag: string, value: string): number {
+  if (value.trim() === '0') return 0;
+  const m = /^(\d+)(ms|s|m|h)$/.exec(value.trim());
+  if (!m) throw configError(flag, `"${value}" is not a duration (e.g. 0, 30s, 10m, 1h)`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const ms = Number(m[1]) * mult;
+  if (ms > 0 && ms < 1000) throw configError(flag, `${value} is shorter than 1s`);
+  return ms;
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw configError(flag, `"${value}" is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+export function parseConfig(argv: readonly string[], isTTY = false): Config {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(
+        Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, default: f.default }]),
+      ) as Record<string, { type: 'string' | 'boolean'; default: string | boolean }>,
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    // parseArgs names the offending option in its message; keep it, drop the stack.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ConntrackError('CT_ERR_CONFIG', message.split('\n')[0] ?? message, { cause: err });
+  }
+  const str = (k: keyof typeof FLAGS): string => String(values[k]);
+
+  const { host, port } = parseListenAddress(str('web.listen-address'));
+  const telemetryPath = str('web.telemetry-path');
+  if (!/^\/[\w\-./]*$/.test(telemetryPath) || ['/', '/healthz', '/readyz'].includes(telemetryPath)) {
+    throw configError(
+      'web.telemetry-path',
+      `"${telemetryPath}" must be a path like /metrics, not /, /healthz or /readyz`,
+    );
+  }
+  const format = oneOf('log.format', str('log.format'), ['json', 'text', 'auto'] as const);
+  return Object.freeze({
+    listenHost: host,
+    listenPort: port,
+    telemetryPath,
+    logLevel: oneOf('log.level', str('log.level'), ['debug', 'info', 'warn', 'error'] as const),
+    logFormat: format === 'auto' ? (isTTY ? 'text' : 'json') : format,
+    rcvbuf: parseBytes('netlink.rcvbuf', str('netlink.rcvbuf')),
+    resyncIntervalMs: parseDuration('resync.interval', str('resync.interval')),
+    action: values['help'] ? 'help' : values['version'] ? 'version' : 'run',
+  });
+}
+
+export function usage(): string {
+  const lines = Object.entries(FLAGS).map(([name, f]) => {
+    const def = f.type === 'boolean' ? '' : ` (default: ${f.default})`;
+    return `  --${name}${f.type === 'string' ? '=VALUE' : ''}\n      ${f.help}${def}`;
+  });
+  return `usage: conntrack-exporter [flags]\n\nServes Prometheus metrics about netfilter connection tracking.\n\nFlags:\n${lines.join('\n')}\n`;
+}
