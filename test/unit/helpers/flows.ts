@@ -1,0 +1,78 @@
+/** Builders for decoded flows, for tests of logic above the decoder. */
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../../src/ctnetlink/constants.js';
+import { emptyFlow, type Flow } from '../../../src/ctnetlink/flow.js';
+import { TCP_STATES } from '../../../src/ctnetlink/states.js';
+import { IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY } from '../../../src/ctnetlink/status.js';
+import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
+
+function withTuple(f: Flow, proto: number): Flow {
+  const v6 = f.family === AF_INET6;
+  f.orig = {
+    family: f.family,
+    src: v6 ? '::1' : '127.0.0.1',
+    dst: v6 ? '::1' : '127.0.0.1',
+    proto,
+    srcPort: undefined,
+    dstPort: undefined,
+    icmpId: undefined,
+    icmpType: undefined,
+    icmpCode: undefined,
+    zone: undefined,
+  };
+  return f;
+}
+
+export function tcp(id: number, state: (typeof TCP_STATES)[number], family = AF_INET): Flow {
+  const f = withTuple(emptyFlow(family), IPPROTO_TCP);
+  f.id = id;
+  f.status = IPS_CONFIRMED;
+  f.tcp = {
+    state: TCP_STATES.indexOf(state),
+    wscaleOrig: undefined,
+    wscaleReply: undefined,
+    flagsOrig: undefined,
+    flagsOrigMask: undefined,
+    flagsReply: undefined,
+    flagsReplyMask: undefined,
+  };
+  return f;
+}
+
+export type Generic = 'UNREPLIED' | 'REPLIED' | 'ASSURED';
+
+const STATUS: Record<Generic, number> = {
+  UNREPLIED: IPS_CONFIRMED,
+  REPLIED: IPS_CONFIRMED | IPS_SEEN_REPLY,
+  ASSURED: IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED,
+};
+
+export function udp(id: number, state: Generic, family = AF_INET): Flow {
+  const f = withTuple(emptyFlow(family), IPPROTO_UDP);
+  f.id = id;
+  f.status = STATUS[state];
+  return f;
+}
+
+export function icmp(id: number, state: Generic): Flow {
+  const f = withTuple(emptyFlow(AF_INET), IPPROTO_ICMP);
+  f.id = id;
+  f.status = STATUS[state];
+  return f;
+}
+
+/** A DESTROY as the kernel sends it: no protoinfo, maybe timestamps. */
+export function destroyed(f: Flow, startNs?: bigint, stopNs?: bigint): Flow {
+  const d = { ...f, tcp: undefined };
+  if (startNs !== undefined) d.timestampStart = startNs;
+  if (stopNs !== undefined) d.timestampStop = stopNs;
+  return d;
+}
+
+/** A controllable clock in seconds. */
+export class FakeClock {
+  constructor(public now = 1_000_000) {}
+  readonly read = (): number => this.now;
+  advance(seconds: number): void {
+    this.now += seconds;
+  }
+}

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CollectorCounters } from '../../../src/collector.js';
+import type { CpuStats } from '../../../src/ctnetlink/stats.js';
+import type { KernelSnapshot } from '../../../src/kernel/stats.js';
+import { ExporterMetrics } from '../../../src/metrics/metrics.js';
+import { ShadowTable } from '../../../src/table/table.js';
+import { destroyed, FakeClock, tcp, udp } from '../helpers/flows.js';
+
+function snapshot(perCpu: CpuStats[], entries = 3): KernelSnapshot {
+  return { entries, limit: 262144, buckets: 65536, perCpu, totals: {}, errors: 0 };
+}
+
+function cpu(n: number, values: CpuStats['values']): CpuStats {
+  return { cpu: n, values, unknownAttrs: 0 };
+}
+
+/** The value of one sample line, e.g. value(text, 'conntrack_entries'). */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+function setup(kernel: KernelSnapshot[]) {
+  const clock = new FakeClock();
+  const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false, processMetrics: false });
+  const table = new ShadowTable(metrics, clock.read);
+  const counters = new CollectorCounters();
+  let i = 0;
+  metrics.attach({
+    table,
+    counters,
+    readKernel: async () => kernel[Math.min(i++, kernel.length - 1)]!,
+    rcvbuf: () => 425984,
+  });
+  return { clock, metrics, table, counters };
+}
+
+describe('ExporterMetrics', () => {
+  it('exports kernel gauges, flows by state, drift and build info', async () => {
+    const { metrics, table } = setup([snapshot([], 3)]);
+    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.apply('new', udp(2, 'UNREPLIED'));
+    const text = await metrics.render();
+    assert.equal(value(text, 'conntrack_entries'), 3);
+    assert.equal(value(text, 'conntrack_entries_limit'), 262144);
+    assert.equal(value(text, 'conntrack_buckets'), 65536);
+    assert.equal(value(text, 'conntrack_flows{family="ipv4",protocol="tcp",state="ESTABLISHED"}'), 1);
+    assert.equal(value(text, 'conntrack_flows{family="ipv4",protocol="udp",state="UNREPLIED"}'), 1);
+    assert.equal(value(text, 'conntrack_flows{family="ipv6",protocol="tcp",state="TIME_WAIT"}'), 0);
+    assert.equal(value(text, 'conntrack_collector_table_drift'), -1);
+    assert.equal(value(text, 'conntrack_collector_netlink_receive_buffer_bytes'), 425984);
+    assert.match(
+      text,
+      /conntrack_exporter_build_info\{version="1\.2\.3",node_version="v\d+[^"]*",kernel="[^"]+"\} 1/,
+    );
+    assert.ok(!text.includes('# TYPE conntrack_stat_'), 'no stat counters before the kernel reported any');
+  });
+
+  it('mirrors per-CPU kernel counters, summing CPUs and surviving a u32 wrap', async () => {
+    const { metrics } = setup([
+      snapshot([cpu(0, { drop: 5, found: 1 }), cpu(1, { drop: 2, found: 1 })]),
+      snapshot([cpu(0, { drop: 7, found: 1 }), cpu(1, { drop: 0xffffffff, found: 1 })]),
+      snapshot([cpu(0, { drop: 7, found: 1 }), cpu(1, { drop: 3, found: 1 })]), // CPU 1 wrapped
+    ]);
+    assert.equal(value(await metrics.render(), 'conntrack_stat_drop_total'), 7);
+    assert.equal(value(await metrics.render(), 'conntrack_stat_drop_total'), 7 + 0xffffffff);
+    const text = await metrics.render();
+    assert.equal(value(text, 'conntrack_stat_drop_total'), 7 + 0xffffffff + 4);
+    assert.equal(value(text, 'conntrack_stat_found_total'), 2);
+    assert.ok(
+      !text.includes('conntrack_stat_chain_toolong_total'),
+      'a counter the kernel does not send is absent',
+    );
+  });
+
+  it('mirrors collector counters and observes lifetimes, durations and transitions', async () => {
+    const { clock, metrics, table, counters } = setup([snapshot([])]);
+    counters.eventsNew = 4;
+    counters.overruns = 2;
+    counters.resyncs.overrun = 2;
+    counters.decodeErrors = 1;
+    table.apply('new', tcp(1, 'SYN_SENT'));
+    clock.advance(0.003);
+    table.apply('update', tcp(1, 'ESTABLISHED'));
+    clock.advance(2);
+    table.apply('destroy', destroyed(tcp(1, 'ESTABLISHED')));
+    const text = await metrics.render();
+    assert.equal(value(text, 'conntrack_events_total{event="new"}'), 4);
+    assert.equal(value(text, 'conntrack_events_total{event="destroy"}'), 0);
+    assert.equal(value(text, 'conntrack_collector_overruns_total'), 2);
+    assert.equal(value(text, 'conntrack_collector_resyncs_total{reason="overrun"}'), 2);
+    assert.equal(value(text, 'conntrack_collector_resyncs_total{reason="periodic"}'), 0);
+    assert.equal(value(text, 'conntrack_collector_decode_errors_total'), 1);
+    assert.equal(
+      value(text, 'conntrack_state_transitions_total{protocol="tcp",from="SYN_SENT",to="ESTABLISHED"}'),
+      1,
+    );
+    assert.equal(value(text, 'conntrack_flow_lifetime_seconds_count{protocol="tcp"}'), 1);
+    assert.equal(value(text, 'conntrack_flow_lifetime_seconds_bucket{le="1",protocol="tcp"}'), 0);
+    assert.equal(value(text, 'conntrack_flow_lifetime_seconds_bucket{le="5",protocol="tcp"}'), 1);
+    assert.equal(
+      value(text, 'conntrack_state_duration_seconds_bucket{le="0.005",protocol="tcp",state="SYN_SENT"}'),
+      1,
+    );
+    assert.equal(
+      value(text, 'conntrack_state_duration_seconds_bucket{le="0.001",protocol="tcp",state="SYN_SENT"}'),
+      0,
+    );
+    // Counters only grow between scrapes, by the collector's difference.
+    counters.eventsNew = 10;
+    assert.equal(value(await metrics.render(), 'conntrack_events_total{event="new"}'), 10);
+  });
+
+  it('says in HELP where lifetimes come from', () => {
+    const on = new ExporterMetrics({ version: 'x', kernelTimestamps: true, processMetrics: false });
+    const off = new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false });
+    const help = async (m: ExporterMetrics) =>
+      (await m.registry.getSingleMetricAsString('conntrack_flow_lifetime_seconds')).split('\n')[0] ?? '';
+    return Promise.all([help(on), help(off)]).then(([a, b]) => {
+      assert.match(a, /nf_conntrack_timestamp=1/);
+      assert.match(b, /nf_conntrack_timestamp=0/);
+    });
+  });
+});

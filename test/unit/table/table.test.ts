@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
+import { ShadowTable, type StateGroup, type TableObserver } from '../../../src/table/table.js';
+import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
+
+class Recorder implements TableObserver {
+  transitions: string[] = [];
+  left: [string, number][] = [];
+  ended: [string, number][] = [];
+  transition(from: StateGroup, to: StateGroup): void {
+    this.transitions.push(`${from.protocol}:${from.state}->${to.state}`);
+  }
+  stateLeft(g: StateGroup, s: number): void {
+    this.left.push([`${g.protocol}:${g.state}`, s]);
+  }
+  flowEnded(g: StateGroup, s: number): void {
+    this.ended.push([g.protocol, s]);
+  }
+}
+
+function counts(t: ShadowTable): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const g of t.groups()) if (g.count !== 0) out[`${g.family}/${g.protocol}/${g.state}`] = g.count;
+  return out;
+}
+
+function setup() {
+  const clock = new FakeClock();
+  const rec = new Recorder();
+  const table = new ShadowTable(rec, clock.read);
+  return { clock, rec, table };
+}
+
+describe('ShadowTable events', () => {
+  it('follows a TCP flow through its states and observes each state once', () => {
+    const { clock, rec, table } = setup();
+    table.apply('new', tcp(1, 'SYN_SENT'));
+    clock.advance(0.002);
+    table.apply('update', tcp(1, 'SYN_RECV'));
+    clock.advance(0.001);
+    table.apply('update', tcp(1, 'ESTABLISHED'));
+    table.apply('update', tcp(1, 'ESTABLISHED')); // no state change: nothing observed
+    assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1 });
+    clock.advance(10);
+    table.apply('update', tcp(1, 'TIME_WAIT'));
+    clock.advance(120);
+    table.apply('destroy', destroyed(tcp(1, 'TIME_WAIT')));
+
+    assert.deepEqual(rec.transitions, [
+      'tcp:SYN_SENT->SYN_RECV',
+      'tcp:SYN_RECV->ESTABLISHED',
+      'tcp:ESTABLISHED->TIME_WAIT',
+    ]);
+    assert.deepEqual(
+      rec.left.map(([k, s]) => [k, Math.round(s * 1000) / 1000]),
+      [
+        ['tcp:SYN_SENT', 0.002],
+        ['tcp:SYN_RECV', 0.001],
+        ['tcp:ESTABLISHED', 10],
+        ['tcp:TIME_WAIT', 120],
+      ],
+    );
+    assert.equal(rec.ended.length, 1);
+    assert.equal(rec.ended[0]?.[0], 'tcp');
+    assert.ok(Math.abs((rec.ended[0]?.[1] ?? 0) - 130.003) < 1e-6);
+    assert.equal(table.size, 0);
+    assert.deepEqual(counts(table), {});
+  });
+
+  it('derives UNREPLIED/REPLIED/ASSURED from status for protocols without states', () => {
+    const { table } = setup();
+    table.apply('new', udp(1, 'UNREPLIED'));
+    table.apply('new', udp(2, 'UNREPLIED', AF_INET6));
+    table.apply('new', icmp(3, 'UNREPLIED'));
+    table.apply('update', udp(1, 'REPLIED'));
+    table.apply('update', icmp(3, 'REPLIED'));
+    table.apply('update', udp(1, 'ASSURED'));
+    assert.deepEqual(counts(table), {
+      'ipv4/udp/ASSURED': 1,
+      'ipv6/udp/UNREPLIED': 1,
+      'ipv4/icmp/REPLIED': 1,
+    });
+  });
+
+  it('uses the kernel timestamps for lifetime when the DESTROY carries them', () => {
+    const { clock, rec, table } = setup();
+    table.apply('new', udp(1, 'UNREPLIED'));
+    clock.advance(5);
+    table.apply('destroy', destroyed(udp(1, 'UNREPLIED'), 1_000_000_000n, 31_500_000_000n));
+    assert.deepEqual(rec.ended, [['udp', 30.5]]);
+  });
+
+  it('ignores a DESTROY for an unknown flow and an event without CTA_ID', () => {
+    const { rec, table } = setup();
+    table.apply('destroy', destroyed(tcp(9, 'CLOSE')));
+    const noId = tcp(1, 'SYN_SENT');
+    noId.id = undefined;
+    table.apply('new', noId);
+    assert.equal(table.size, 0);
+    assert.equal(table.unkeyed, 1);
+    assert.deepEqual(rec.ended, []);
+  });
+
+  it('keeps the known state when an UPDATE carries no protoinfo', () => {
+    const { table } = setup();
+    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.apply('update', { ...tcp(1, 'ESTABLISHED'), tcp: undefined });
+    assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1 });
+  });
+
+  it('adds a flow first seen by UPDATE without observing an unknown start', () => {
+    const { clock, rec, table } = setup();
+    table.apply('update', tcp(1, 'ESTABLISHED'));
+    clock.advance(3);
+    table.apply('update', tcp(1, 'FIN_WAIT'));
+    table.apply('destroy', destroyed(tcp(1, 'FIN_WAIT')));
+    assert.deepEqual(rec.transitions, ['tcp:ESTABLISHED->FIN_WAIT']);
+    assert.deepEqual(rec.left, [['tcp:FIN_WAIT', 0]]); // ESTABLISHED's start was not seen
+    assert.deepEqual(rec.ended, []);
+  });
+
+  it('exports every TCP state for both families, and UDP/ICMP states, before any flow', () => {
+    const { table } = setup();
+    const names = new Set(table.groups().map((g) => `${g.family}/${g.protocol}/${g.state}`));
+    for (const family of ['ipv4', 'ipv6']) {
+      for (const s of [
+        'SYN_SENT',
+        'SYN_RECV',
+        'ESTABLISHED',
+        'FIN_WAIT',
+        'CLOSE_WAIT',
+        'LAST_ACK',
+        'TIME_WAIT',
+        'CLOSE',
+        'SYN_SENT2',
+      ]) {
+        assert.ok(names.has(`${family}/tcp/${s}`), `${family}/tcp/${s}`);
+      }
+      for (const s of ['UNREPLIED', 'REPLIED', 'ASSURED']) assert.ok(names.has(`${family}/udp/${s}`));
+    }
+    assert.ok(names.has('ipv4/icmp/UNREPLIED'));
+    assert.ok(names.has('ipv6/icmpv6/REPLIED'));
+  });
+});
+
+describe('ShadowTable resync', () => {
+  it('seeds from a dump without observing states or lifetimes it did not see begin', () => {
+    const { rec, table } = setup();
+    table.beginSync();
+    table.stage(tcp(1, 'ESTABLISHED'));
+    table.stage(udp(2, 'ASSURED'));
+    assert.deepEqual(table.commitSync(), { added: 2, updated: 0, removed: 0 });
+    assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1, 'ipv4/udp/ASSURED': 1 });
+    table.apply('update', tcp(1, 'FIN_WAIT'));
+    table.apply('destroy', destroyed(udp(2, 'ASSURED')));
+    assert.deepEqual(rec.left, []);
+    assert.deepEqual(rec.ended, []);
+    assert.deepEqual(rec.transitions, ['tcp:ESTABLISHED->FIN_WAIT']);
+  });
+
+  it('does not resurrect a flow destroyed while the dump ran', () => {
+    const { table } = setup();
+    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.beginSync();
+    table.apply('destroy', destroyed(tcp(1, 'ESTABLISHED')));
+    table.stage(tcp(1, 'ESTABLISHED')); // the dump read it before it died
+    table.commitSync();
+    assert.equal(table.size, 0);
+    assert.deepEqual(counts(table), {});
+  });
+
+  it('keeps an event from the dump window over the dump entry', () => {
+    const { table } = setup();
+    table.beginSync();
+    table.apply('new', tcp(1, 'SYN_SENT'));
+    table.apply('update', tcp(1, 'ESTABLISHED'));
+    table.stage(tcp(1, 'SYN_SENT')); // read before the update
+    table.apply('new', udp(2, 'UNREPLIED')); // created after the dump passed its bucket
+    assert.deepEqual(table.commitSync(), { added: 0, updated: 0, removed: 0 });
+    assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1, 'ipv4/udp/UNREPLIED': 1 });
+  });
+
+  it('reconciles after lost events: adds, updates and removes without observing', () => {
+    const { rec, table } = setup();
+    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.apply('new', tcp(2, 'ESTABLISHED'));
+    table.apply('new', udp(3, 'UNREPLIED'));
+    rec.transitions = [];
+    // Events lost: 1 moved to TIME_WAIT, 2 died, 4 was born.
+    table.beginSync();
+    table.stage(tcp(1, 'TIME_WAIT'));
+    table.stage(udp(3, 'UNREPLIED'));
+    table.stage(udp(4, 'REPLIED'));
+    assert.deepEqual(table.commitSync(), { added: 1, updated: 1, removed: 1 });
+    assert.deepEqual(counts(table), {
+      'ipv4/tcp/TIME_WAIT': 1,
+      'ipv4/udp/UNREPLIED': 1,
+      'ipv4/udp/REPLIED': 1,
+    });
+    assert.deepEqual(rec.transitions, []);
+    assert.deepEqual(rec.ended, []);
+    // The state entered during the gap has no known start: leaving it observes nothing.
+    table.apply('destroy', destroyed(tcp(1, 'TIME_WAIT')));
+    assert.deepEqual(rec.left, []);
+  });
+
+  it('restartSync forgets a dump attempt the kernel interrupted', () => {
+    const { table } = setup();
+    table.beginSync();
+    table.stage(tcp(1, 'ESTABLISHED'));
+    table.restartSync();
+    table.stage(tcp(2, 'ESTABLISHED'));
+    table.commitSync();
+    assert.equal(table.size, 1);
+  });
+
+  it('abortSync leaves the table as events made it', () => {
+    const { table } = setup();
+    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.beginSync();
+    table.stage(tcp(2, 'ESTABLISHED'));
+    table.abortSync();
+    assert.equal(table.syncing, false);
+    assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1 });
+  });
+});
