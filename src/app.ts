@@ -53,7 +53,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     new EventSocket(
       {
         onDatagram: (buf) => collector.onDatagram(buf),
-        onOverrun: () => collector.onOverrun(),
+        onOverrun: (lost) => collector.onOverrun(lost),
         onError: (err) => {
           log.error({ err }, 'event socket failed; reopening it and resynchronising');
           events?.close();
@@ -73,7 +73,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     statsSocket.close();
     throw err;
   }
-  // SO_RCVBUF reports twice what was granted; less than asked means net.core.rmem_max capped it.
+  // SO_RCVBUF reports twice what was granted; less than asked means net.core.rmem_max capped it
+  // (SO_RCVBUFFORCE was refused: no CAP_NET_ADMIN over this namespace).
   const granted = events.receiveBufferSize / 2;
   if (granted < config.rcvbuf) {
     log.warn(

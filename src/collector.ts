@@ -33,6 +33,8 @@ export class CollectorCounters {
   decodeErrors = 0;
   unknownAttrs = 0;
   overruns = 0;
+  /** Event messages the kernel dropped for us (the socket's drop counter). */
+  eventsLost = 0;
   resyncs: Record<ResyncReason, number> = { startup: 0, overrun: 0, periodic: 0 };
   resyncFailures = 0;
   /** Seconds since the epoch of the last completed resync; 0 before the first. */
@@ -55,6 +57,7 @@ export class Collector {
     private readonly dumper: Dumper,
     private readonly log: Log,
     private readonly clock: Clock = wallClock,
+    private readonly followUpDelayMs = 1000,
   ) {}
 
   /** Seeds the table; resolves when it is ready. */
@@ -93,15 +96,19 @@ export class Collector {
     }
   }
 
-  onOverrun(): void {
+  /** The kernel dropped `lost` events (0 when it only said so, without a count). */
+  onOverrun(lost = 0): void {
     this.counters.overruns++;
+    this.counters.eventsLost += lost;
     if (this.table.syncing) this.lostDuringSync = true;
     void this.resync('overrun');
   }
 
   /**
    * Re-dumps and reconciles. One resync at a time; requests that arrive meanwhile collapse into
-   * one follow-up, so an overrun storm costs one extra dump, not one per ENOBUFS.
+   * one follow-up, started `followUpDelayMs` later, so an event flood that keeps overrunning the
+   * socket costs one dump per interval, not one per overrun; the last one, after the flood, is
+   * exact.
    */
   resync(reason: ResyncReason): Promise<void> {
     if (this.stopped) return Promise.resolve();
@@ -113,7 +120,10 @@ export class Collector {
       this.running = undefined;
       const next = this.pending;
       this.pending = undefined;
-      if (next && !this.stopped) void this.resync(next);
+      if (next && !this.stopped) {
+        if (this.followUpDelayMs > 0) setTimeout(() => void this.resync(next), this.followUpDelayMs).unref();
+        else void this.resync(next);
+      }
     });
     this.running = run;
     return run;

@@ -42,8 +42,8 @@ export const FLAGS = {
   },
   'netlink.rcvbuf': {
     type: 'string',
-    default: '4MiB',
-    help: 'Receive buffer of the event socket (bytes, or with KiB/MiB/GiB). Capped by net.core.rmem_max; a too small buffer loses events under bursts (counted as overruns, then repaired by a resync).',
+    default: '16MiB',
+    help: 'Receive buffer of the event socket (bytes, or with KiB/MiB/GiB), set with SO_RCVBUFFORCE so net.core.rmem_max does not cap it. Too small a buffer loses events under bursts (counted, then repaired by a resync).',
   },
   'resync.interval': {
     type: 'string',

@@ -177,11 +177,21 @@ export class ExporterMetrics implements TableObserver {
     const overruns = new Mirror((n) => overrunCounter.inc(n));
     const overrunCounter = new Counter({
       name: 'conntrack_collector_overruns_total',
-      help: 'Times the kernel dropped events because the event socket buffer was full (ENOBUFS); each triggers a resync.',
+      help: 'Times the event socket was found to have lost events (its buffer was full); each triggers a resync.',
       registers,
       collect() {
         const c = src()?.counters;
         if (c) overruns.to(c.overruns);
+      },
+    });
+    const lost = new Mirror((n) => lostCounter.inc(n));
+    const lostCounter = new Counter({
+      name: 'conntrack_collector_events_lost_total',
+      help: 'Event messages the kernel dropped because the event socket buffer was full (its drop counter); any loss triggers a resync.',
+      registers,
+      collect() {
+        const c = src()?.counters;
+        if (c) lost.to(c.eventsLost);
       },
     });
     const resyncs = new Counter({

@@ -25,6 +25,17 @@ import {
   readErrorCode,
   readU32h,
 } from './nlmsg.js';
+import {
+  fdOfInode,
+  getsockoptInt,
+  NETLINK_NO_ENOBUFS,
+  netlinkRow,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SOL_NETLINK,
+  SOL_SOCKET,
+  setsockoptInt,
+} from './sockopt.js';
 
 export const NETLINK_NETFILTER = 12;
 
@@ -53,54 +64,122 @@ export function socketError(err: unknown, what: string): ConntrackError {
   });
 }
 
+/**
+ * Runs a handler called from the addon's native callback. An exception escaping into the addon
+ * becomes a C++ exception that aborts the process ("Error in native callback"), so it is
+ * re-raised from setImmediate instead (not nextTick: the addon's callback scope drains the tick
+ * queue before it returns), where the process's own handlers see it.
+ */
+function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    setImmediate(() => {
+      throw err;
+    });
+  }
+}
+
 export interface EventSocketHandlers {
   /** One datagram from the kernel; usually one event message. */
   onDatagram(buf: Buffer): void;
-  /** The kernel dropped events for us (ENOBUFS). */
-  onOverrun(): void;
+  /** The kernel dropped `lost` event messages for us: the receive queue was full. */
+  onOverrun(lost: number): void;
   /** Any other socket failure; the socket may be unusable afterwards. */
   onError(err: ConntrackError): void;
 }
 
 export interface EventSocketOptions {
-  /** SO_RCVBUF in bytes; the kernel caps it at net.core.rmem_max and doubles it for bookkeeping. */
+  /** Receive buffer in bytes; set with SO_RCVBUFFORCE, so net.core.rmem_max does not cap it. */
   rcvbuf?: number | undefined;
+  /** How often to look at the kernel's drop counter for this socket. */
+  dropCheckMs?: number | undefined;
 }
 
+/**
+ * Overruns are detected from the socket's drop counter, not from ENOBUFS: netlink 0.3.0 aborts
+ * the process when epoll reports the socket error that ENOBUFS leaves behind (its poll handler
+ * builds an error with a NULL syscall name), so NETLINK_NO_ENOBUFS is set and
+ * /proc/self/net/netlink's Drops column, which counts every lost message, is polled instead.
+ * That also catches the drops the kernel does not signal at all while the socket stays congested.
+ */
 export class EventSocket {
   private readonly sock: RawNetlinkSocket;
+  private readonly portId: number;
+  private readonly fd: number;
+  private readonly timer: NodeJS.Timeout;
+  private lastDrops = 0;
   private closed = false;
 
-  constructor(handlers: EventSocketHandlers, options: EventSocketOptions = {}) {
+  constructor(
+    private readonly handlers: EventSocketHandlers,
+    options: EventSocketOptions = {},
+  ) {
     try {
       this.sock = new RawNetlinkSocket(NETLINK_NETFILTER);
     } catch (err) {
       throw socketError(err, 'opening the ctnetlink event socket');
     }
     try {
-      if (options.rcvbuf !== undefined) this.sock.setRecvBufferSize(options.rcvbuf);
+      this.portId = this.sock.address().port;
+      const row = netlinkRow(this.portId);
+      const fd = row === undefined ? undefined : fdOfInode(row.inode);
+      if (fd === undefined) {
+        throw new ConntrackError('CT_ERR_SOCKET', `no file descriptor found for netlink port ${this.portId}`);
+      }
+      this.fd = fd;
+      setsockoptInt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
+      if (options.rcvbuf !== undefined) {
+        try {
+          setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, options.rcvbuf);
+        } catch {
+          // Without CAP_NET_ADMIN in the socket's namespace: the capped SO_RCVBUF still helps.
+          this.sock.setRecvBufferSize(options.rcvbuf);
+        }
+      }
       for (const group of [NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY]) {
         this.sock.addMembership(group);
       }
     } catch (err) {
       this.sock.close();
-      throw socketError(err, 'joining the ctnetlink event groups');
+      throw err instanceof ConntrackError ? err : socketError(err, 'joining the ctnetlink event groups');
     }
-    this.sock.on('message', (msg) => handlers.onDatagram(msg));
-    this.sock.on('error', (err) => {
-      if (err.errno === os.errno.ENOBUFS || err.code === 'ENOBUFS') handlers.onOverrun();
-      else handlers.onError(socketError(err, 'receiving ctnetlink events'));
-    });
+    this.sock.on('message', (msg) => guarded(() => handlers.onDatagram(msg)));
+    this.sock.on('error', (err) =>
+      guarded(() => {
+        if (err.errno === os.errno.ENOBUFS || err.code === 'ENOBUFS') handlers.onOverrun(0);
+        else handlers.onError(socketError(err, 'receiving ctnetlink events'));
+      }),
+    );
+    this.timer = setInterval(() => this.checkDrops(), options.dropCheckMs ?? 250);
+    this.timer.unref();
   }
 
   /** The effective SO_RCVBUF, as the kernel reports it (twice what was granted). */
   get receiveBufferSize(): number {
-    return this.sock.getRecvBufferSize();
+    return getsockoptInt(this.fd, SOL_SOCKET, SO_RCVBUF);
+  }
+
+  /** Messages the kernel dropped for this socket since it was opened. */
+  get drops(): number {
+    return this.lastDrops;
+  }
+
+  /** Reads the drop counter now and reports an overrun if it moved. */
+  checkDrops(): void {
+    if (this.closed) return;
+    const drops = netlinkRow(this.portId)?.drops;
+    if (drops !== undefined && drops > this.lastDrops) {
+      const lost = drops - this.lastDrops;
+      this.lastDrops = drops;
+      guarded(() => this.handlers.onOverrun(lost));
+    }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.timer);
     this.sock.close();
   }
 }
@@ -145,8 +224,8 @@ export class RequestSocket {
     }
     // Keeps the process alive only while a request is in flight.
     this.sock.unref();
-    this.sock.on('message', (msg) => this.receive(msg));
-    this.sock.on('error', (err) => this.fail(socketError(err, 'receiving a ctnetlink reply')));
+    this.sock.on('message', (msg) => guarded(() => this.receive(msg)));
+    this.sock.on('error', (err) => guarded(() => this.fail(socketError(err, 'receiving a ctnetlink reply'))));
   }
 
   /**

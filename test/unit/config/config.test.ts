@@ -25,7 +25,7 @@ describe('parseConfig', () => {
     assert.equal(c.telemetryPath, '/metrics');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.logFormat, 'json');
-    assert.equal(c.rcvbuf, 4 * 1024 * 1024);
+    assert.equal(c.rcvbuf, 16 * 1024 * 1024);
     assert.equal(c.resyncIntervalMs, 0);
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
