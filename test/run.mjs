@@ -6,8 +6,16 @@ import { existsSync } from 'node:fs';
 
 const inCI = process.env.CI === 'true';
 const missing = [];
-if (process.getuid?.() !== 0) missing.push('not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN): run `sudo npm test`');
-for (const [tool, pkg] of [['ip', 'iproute2'], ['nft', 'nftables'], ['conntrack', 'conntrack'], ['promtool', 'prometheus']]) {
+if (process.getuid?.() !== 0)
+  missing.push(
+    'not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN): run `sudo npm test`',
+  );
+for (const [tool, pkg] of [
+  ['ip', 'iproute2'],
+  ['nft', 'nftables'],
+  ['conntrack', 'conntrack'],
+  ['promtool', 'prometheus'],
+]) {
   const found = spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
   if (!found) missing.push(`\`${tool}\` not found: apt-get install ${pkg}`);
 }
@@ -26,8 +34,10 @@ if (missing.length > 0) {
     console.error(`CI=true and the kernel integration tests cannot run:\n${why}`);
     process.exit(1);
   }
-  console.warn(`SKIPPING kernel integration tests (dist/test/integration):\n${why}\n` +
-    'Fix the above (or run `bash .ci/run` as root on Debian) to run them.');
+  console.warn(
+    `SKIPPING kernel integration tests (dist/test/integration):\n${why}\n` +
+      'Fix the above (or run `bash .ci/run` as root on Debian) to run them.',
+  );
 } else {
   suites.push('dist/test/integration');
 }
