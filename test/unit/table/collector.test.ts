@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Collector, type Dumper, type Log } from '../../../src/collector.js';
+import type { DumpSink } from '../../../src/ctnetlink/client.js';
+import { encodeFlow } from '../../../src/ctnetlink/encode.js';
+import type { Flow } from '../../../src/ctnetlink/flow.js';
+import { ConntrackError } from '../../../src/errors.js';
+import { ShadowTable, type TableObserver, wallClock } from '../../../src/table/table.js';
+import { FakeClock, tcp, udp } from '../helpers/flows.js';
+
+const quiet: Log = { debug() {}, info() {}, warn() {}, error() {} };
+const noObserver: TableObserver = { transition() {}, stateLeft() {}, flowEnded() {} };
+
+/** A dumper that serves a scripted table, optionally running `during` in the middle of the dump. */
+class ScriptedDumper implements Dumper {
+  calls = 0;
+  constructor(
+    public flows: Flow[],
+    public during?: () => void,
+    public fail?: ConntrackError,
+  ) {}
+  async dumpTable(sink: DumpSink) {
+    this.calls++;
+    await Promise.resolve();
+    if (this.fail) throw this.fail;
+    sink.begin(1);
+    const half = Math.ceil(this.flows.length / 2);
+    for (const f of this.flows.slice(0, half)) sink.flow(f);
+    this.during?.();
+    for (const f of this.flows.slice(half)) sink.flow(f);
+    return { flows: this.flows.length, attempts: 1 };
+  }
+}
+
+function setup(dumper: Dumper) {
+  const table = new ShadowTable(noObserver, new FakeClock().read);
+  // No follow-up delay: the tests wait on promises, not on the production back-off.
+  const collector = new Collector(table, dumper, quiet, wallClock, 0);
+  return { table, collector };
+}
+
+describe('Collector', () => {
+  it('is ready only after the start-up dump is merged, and counts it', async () => {
+    const { table, collector } = setup(new ScriptedDumper([tcp(1, 'ESTABLISHED'), udp(2, 'REPLIED')]));
+    assert.equal(collector.ready, false);
+    await collector.start();
+    assert.equal(collector.ready, true);
+    assert.equal(table.size, 2);
+    assert.equal(collector.counters.resyncs.startup, 1);
+    assert.ok(collector.counters.lastResync > 0);
+  });
+
+  it('applies event datagrams and counts them by type', async () => {
+    const { table, collector } = setup(new ScriptedDumper([]));
+    await collector.start();
+    collector.onDatagram(encodeFlow(tcp(7, 'SYN_SENT'), { type: 'new' }));
+    collector.onDatagram(encodeFlow(tcp(7, 'ESTABLISHED'), { type: 'update' }));
+    collector.onDatagram(encodeFlow(tcp(7, 'ESTABLISHED'), { type: 'destroy' }));
+    assert.deepEqual(
+      [collector.counters.eventsNew, collector.counters.eventsUpdate, collector.counters.eventsDestroy],
+      [1, 1, 1],
+    );
+    assert.equal(table.size, 0);
+  });
+
+  it('counts and skips a malformed datagram, then keeps working', async () => {
+    const { table, collector } = setup(new ScriptedDumper([]));
+    await collector.start();
+    const good = encodeFlow(tcp(1, 'SYN_SENT'), { type: 'new' });
+    const truncated = good.subarray(0, good.length - 6);
+    collector.onDatagram(truncated);
+    const badAttr = Buffer.from(good);
+    badAttr.writeUInt16LE(0xfff0, 20); // first attribute claims more bytes than the message has
+    collector.onDatagram(badAttr);
+    assert.equal(collector.counters.decodeErrors, 2);
+    collector.onDatagram(good);
+    assert.equal(table.size, 1);
+  });
+
+  it('events that arrive while the start-up dump runs are merged, destroys not resurrected', async () => {
+    const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED'), tcp(2, 'ESTABLISHED')]);
+    const { table, collector } = setup(dumper);
+    dumper.during = () => {
+      collector.onDatagram(encodeFlow(tcp(1, 'ESTABLISHED'), { type: 'destroy' }));
+      collector.onDatagram(encodeFlow(tcp(2, 'ESTABLISHED'), { type: 'destroy' }));
+      collector.onDatagram(encodeFlow(udp(3, 'UNREPLIED'), { type: 'new' }));
+    };
+    await collector.start();
+    // 1 was staged before it died, 2 after: neither may survive; 3 is kept.
+    assert.equal(table.size, 1);
+  });
+
+  it('an overrun triggers one resync; overruns during it collapse into one more', async () => {
+    const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED')]);
+    const { collector } = setup(dumper);
+    await collector.start();
+    dumper.flows = [tcp(1, 'ESTABLISHED'), tcp(2, 'SYN_SENT')];
+    collector.onOverrun();
+    collector.onOverrun();
+    collector.onOverrun();
+    // first resync + one follow-up for the overruns that came while it ran
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(collector.counters.overruns, 3);
+    assert.equal(collector.counters.resyncs.overrun, 2);
+    assert.equal(dumper.calls, 3);
+  });
+
+  it('a failed start-up dump rejects start(); a failed later resync is counted, not thrown', async () => {
+    const err = new ConntrackError('CT_ERR_TIMEOUT', 'no reply');
+    const failing = setup(new ScriptedDumper([], undefined, err));
+    await assert.rejects(
+      failing.collector.start(),
+      (e: unknown) => e instanceof ConntrackError && e.code === 'CT_ERR_TIMEOUT',
+    );
+    assert.equal(failing.collector.ready, false);
+
+    const dumper = new ScriptedDumper([]);
+    const ok = setup(dumper);
+    await ok.collector.start();
+    dumper.fail = err;
+    await ok.collector.resync('periodic');
+    assert.equal(ok.collector.counters.resyncFailures, 1);
+    assert.equal(ok.table.syncing, false);
+  });
+});
