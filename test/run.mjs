@@ -14,6 +14,7 @@ for (const [tool, pkg] of [
   ['ip', 'iproute2'],
   ['nft', 'nftables'],
   ['conntrack', 'conntrack'],
+  ['ping', 'iputils-ping'],
   ['promtool', 'prometheus'],
 ]) {
   const found = spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;

@@ -1,0 +1,77 @@
+/**
+ * Runs inside a test namespace (`ip netns exec NS node ctprobe.js <mode>`) and prints what our
+ * protocol layer reads from that namespace's kernel, one JSON object per line:
+ * - `events [rcvbuf]`: `{"ready":true,"rcvbuf":<effective>}` once subscribed, then one line per event until SIGTERM;
+ * - `dump`: one line per flow of a full table dump, then `{"done":<n>}`;
+ * - `stats`: `{"cpu":[...],"global":{...}}`.
+ */
+import { CtnetlinkClient } from '../../../src/ctnetlink/client.js';
+import { decodeEvent } from '../../../src/ctnetlink/event.js';
+import { ConntrackError } from '../../../src/errors.js';
+import { forEachMessage } from '../../../src/netlink/nlmsg.js';
+import { EventSocket, RequestSocket } from '../../../src/netlink/socket.js';
+import { summarize } from './summary.js';
+
+const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+async function main(mode: string | undefined): Promise<void> {
+  switch (mode) {
+    case 'events': {
+      const rcvbuf = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+      const sock = new EventSocket(
+        {
+          onDatagram(buf) {
+            forEachMessage(buf, (type, flags, _seq, start, end) => {
+              try {
+                const ev = decodeEvent(buf, type, flags, start, end);
+                out({ event: ev.type, flags, ...summarize(ev.flow) });
+              } catch (err) {
+                if (!(err instanceof ConntrackError)) throw err;
+                out({ error: err.code, message: err.message });
+              }
+            });
+          },
+          onOverrun(lost) {
+            out({ overrun: lost });
+          },
+          onError(err) {
+            out({ error: err.code, message: err.message });
+          },
+        },
+        { rcvbuf },
+      );
+      process.on('SIGTERM', () => {
+        sock.close();
+        process.exit(0);
+      });
+      out({ ready: true, rcvbuf: sock.receiveBufferSize });
+      return;
+    }
+    case 'dump': {
+      const sock = new RequestSocket();
+      const client = new CtnetlinkClient(sock);
+      const res = await client.dumpTable({
+        begin() {},
+        flow: (f) => out(summarize(f)),
+        decodeError: (e) => out({ error: e.code, message: e.message }),
+      });
+      out({ done: res.flows, attempts: res.attempts });
+      sock.close();
+      return;
+    }
+    case 'stats': {
+      const sock = new RequestSocket();
+      const client = new CtnetlinkClient(sock);
+      out({ cpu: await client.cpuStats(), global: await client.globalStats() });
+      sock.close();
+      return;
+    }
+    default:
+      throw new Error(`usage: ctprobe.js events|dump|stats (got ${mode})`);
+  }
+}
+
+main(process.argv[2]).catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,135 @@
+/**
+ * Network namespaces for kernel tests: each test gets its own conntrack table (the table is per
+ * namespace), traffic stays on its loopback, and the namespace is deleted afterwards.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root, from dist/test/integration/harness. */
+export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const DIST = `${ROOT}dist/`;
+
+/**
+ * Conntrack only tracks a namespace's traffic once a rule there needs it; `ct state new` in the
+ * output hook does. Ports 9 (discard) are dropped on input: a SYN or datagram to them is never
+ * answered, which leaves a half-open TCP flow and an unreplied UDP flow without ICMP errors.
+ */
+export const TRACKING_RULESET = `table inet ctx {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    ct state new counter
+  }
+  chain in {
+    type filter hook input priority 0; policy accept;
+    tcp dport 9 drop
+    udp dport 9 drop
+  }
+}
+`;
+
+let serial = 0;
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class Netns {
+  private deleted = false;
+  private readonly children = new Set<ChildProcess>();
+
+  private constructor(readonly name: string) {}
+
+  /** Creates `ctx-<tag>-<pid>-<n>`, brings lo up and loads the ruleset. */
+  static create(tag: string, ruleset = TRACKING_RULESET): Netns {
+    const ns = new Netns(`ctx-${tag}-${process.pid}-${serial++}`);
+    mustRun('ip', ['netns', 'add', ns.name]);
+    try {
+      mustRun('ip', ['-n', ns.name, 'link', 'set', 'lo', 'up']);
+      ns.run('nft', ['-f', '-'], ruleset);
+    } catch (err) {
+      ns.delete();
+      throw err;
+    }
+    return ns;
+  }
+
+  /** Runs a command inside the namespace; throws with its stderr when it fails. */
+  run(cmd: string, args: string[], input?: string): string {
+    return mustRun('ip', ['netns', 'exec', this.name, cmd, ...args], input).stdout;
+  }
+
+  /** Like run, but returns the status instead of throwing. */
+  tryRun(cmd: string, args: string[]): RunResult {
+    return runCmd('ip', ['netns', 'exec', this.name, cmd, ...args]);
+  }
+
+  /** Runs one of our compiled scripts (path relative to dist/) inside the namespace. */
+  node(script: string, args: string[]): string {
+    return this.run(process.execPath, [`${DIST}${script}`, ...args]);
+  }
+
+  /** Starts a long-running process inside the namespace; it is killed by delete(). */
+  spawn(cmd: string, args: string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  spawnNode(script: string, args: string[]): ChildProcess {
+    return this.spawn(process.execPath, [`${DIST}${script}`, ...args]);
+  }
+
+  /** Ends the processes this namespace started (by PID), then deletes it. Safe to call twice. */
+  delete(): void {
+    for (const child of this.children) {
+      if (child.pid !== undefined && child.exitCode === null) {
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    if (this.deleted) return;
+    this.deleted = true;
+    runCmd('ip', ['netns', 'del', this.name]);
+  }
+}
+
+export function runCmd(cmd: string, args: string[], input?: string): RunResult {
+  const res = spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 256 * 1024 * 1024 });
+  if (res.error) throw res.error;
+  return { status: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+}
+
+export function mustRun(cmd: string, args: string[], input?: string): RunResult {
+  const res = runCmd(cmd, args, input);
+  if (res.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${res.status}: ${res.stderr.trim()}`);
+  }
+  return res;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
