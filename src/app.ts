@@ -45,7 +45,14 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
   const dumpSocket = new RequestSocket(30_000);
   const statsSocket = new RequestSocket(5_000);
-  const collector = new Collector(table, new CtnetlinkClient(dumpSocket), log);
+  const collector = new Collector(
+    table,
+    new CtnetlinkClient(dumpSocket),
+    log,
+    undefined,
+    undefined,
+    config.preexistingResyncMs,
+  );
 
   let events: EventSocket | undefined;
   let closing = false;
@@ -60,7 +67,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
           setTimeout(() => {
             if (closing) return;
             events = openEvents();
-            collector.onOverrun();
+            collector.onResubscribed();
           }, 1000).unref();
         },
       },

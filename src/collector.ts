@@ -11,8 +11,8 @@ import { ConntrackError } from './errors.js';
 import { forEachMessage } from './netlink/nlmsg.js';
 import { type Clock, type ShadowTable, wallClock } from './table/table.js';
 
-export type ResyncReason = 'startup' | 'overrun' | 'periodic';
-export const RESYNC_REASONS: readonly ResyncReason[] = ['startup', 'overrun', 'periodic'];
+export type ResyncReason = 'startup' | 'overrun' | 'periodic' | 'preexisting';
+export const RESYNC_REASONS: readonly ResyncReason[] = ['startup', 'overrun', 'periodic', 'preexisting'];
 
 export interface Dumper {
   dumpTable(sink: DumpSink): Promise<DumpResult>;
@@ -35,7 +35,7 @@ export class CollectorCounters {
   overruns = 0;
   /** Event messages the kernel dropped for us (the socket's drop counter). */
   eventsLost = 0;
-  resyncs: Record<ResyncReason, number> = { startup: 0, overrun: 0, periodic: 0 };
+  resyncs: Record<ResyncReason, number> = { startup: 0, overrun: 0, periodic: 0, preexisting: 0 };
   resyncFailures = 0;
   /** Seconds since the epoch of the last completed resync; 0 before the first. */
   lastResync = 0;
@@ -47,6 +47,9 @@ export class Collector {
   private pending: ResyncReason | undefined;
   private lostDuringSync = false;
   private timer: NodeJS.Timeout | undefined;
+  private silentTimer: NodeJS.Timeout | undefined;
+  /** The next dump's new flows may predate our subscription (start-up, socket reopened). */
+  private nextDumpSilent = true;
   private stopped = false;
   private lastDecodeLog = 0;
   /** True once the first dump has been merged: the table then mirrors the kernel. */
@@ -58,6 +61,8 @@ export class Collector {
     private readonly log: Log,
     private readonly clock: Clock = wallClock,
     private readonly followUpDelayMs = 1000,
+    /** How often to re-dump while flows that send no events (see silentFlows) remain. */
+    private readonly preexistingResyncMs = 60_000,
   ) {}
 
   /** Seeds the table; resolves when it is ready. */
@@ -72,6 +77,7 @@ export class Collector {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.silentTimer) clearTimeout(this.silentTimer);
   }
 
   /** The hot path: one datagram from the event socket. */
@@ -94,6 +100,12 @@ export class Collector {
     } catch (err) {
       this.decodeFailed(err, buf);
     }
+  }
+
+  /** The event socket was reopened: flows created while it was closed send no events either. */
+  onResubscribed(): void {
+    this.nextDumpSilent = true;
+    this.onOverrun();
   }
 
   /** The kernel dropped `lost` events (0 when it only said so, without a count). */
@@ -132,6 +144,8 @@ export class Collector {
   private async runResync(reason: ResyncReason): Promise<void> {
     const started = this.clock();
     this.lostDuringSync = false;
+    const silent = this.nextDumpSilent;
+    this.nextDumpSilent = false;
     this.table.beginSync();
     try {
       const res = await this.dumper.dumpTable({
@@ -141,7 +155,7 @@ export class Collector {
         flow: (flow) => this.table.stage(flow),
         decodeError: (err) => this.decodeFailed(err),
       });
-      const merged = this.table.commitSync();
+      const merged = this.table.commitSync(silent);
       this.counters.resyncs[reason]++;
       this.counters.lastResync = this.clock();
       this.ready = true;
@@ -151,12 +165,32 @@ export class Collector {
       );
       // Events lost while the dump ran may hide changes the dump had already passed over.
       if (this.lostDuringSync) this.pending ??= 'overrun';
+      this.followSilentFlows(reason);
     } catch (err) {
+      if (silent) this.nextDumpSilent = true;
       this.table.abortSync();
       this.counters.resyncFailures++;
       this.log.error({ reason, err }, 'conntrack table dump failed');
       if (reason === 'startup') throw err;
+      this.followSilentFlows(reason);
     }
+  }
+
+  /** While flows without events remain, re-dump every preexistingResyncMs to follow them. */
+  private followSilentFlows(reason: ResyncReason): void {
+    const n = this.table.silentFlows;
+    if (reason !== 'preexisting' && n > 0) {
+      this.log.info(
+        { flows: n, everySeconds: this.preexistingResyncMs / 1000 },
+        'flows that predate the event subscription send no events (nf_conntrack_events=2); re-dumping until they are gone',
+      );
+    }
+    if (n === 0 || this.stopped || this.silentTimer || this.preexistingResyncMs <= 0) return;
+    this.silentTimer = setTimeout(() => {
+      this.silentTimer = undefined;
+      void this.resync('preexisting');
+    }, this.preexistingResyncMs);
+    this.silentTimer.unref();
   }
 
   /** Counted and skipped, never rethrown: one bad message must not stop the daemon. */

@@ -18,6 +18,8 @@ export interface Config {
   readonly rcvbuf: number;
   /** Periodic resync interval in ms; 0 = off. */
   readonly resyncIntervalMs: number;
+  /** Re-dump interval while flows that predate the event subscription remain; 0 = never. */
+  readonly preexistingResyncMs: number;
   readonly action: 'run' | 'help' | 'version';
 }
 
@@ -49,6 +51,11 @@ export const FLAGS = {
     type: 'string',
     default: '0',
     help: 'Re-dump the table this often to repair any drift, e.g. 10m, 1h; 0 turns it off.',
+  },
+  'resync.preexisting-interval': {
+    type: 'string',
+    default: '1m',
+    help: 'Flows that existed before the exporter subscribed send no events (nf_conntrack_events=2, the default): re-dump this often while any remain, so their ends are seen; 0 turns it off.',
   },
   version: { type: 'boolean', default: false, help: 'Print the version and exit.' },
   help: { type: 'boolean', default: false, help: 'Print this help and exit.' },
@@ -130,6 +137,7 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     logFormat: format === 'auto' ? (isTTY ? 'text' : 'json') : format,
     rcvbuf: parseBytes('netlink.rcvbuf', str('netlink.rcvbuf')),
     resyncIntervalMs: parseDuration('resync.interval', str('resync.interval')),
+    preexistingResyncMs: parseDuration('resync.preexisting-interval', str('resync.preexisting-interval')),
     action: values['help'] ? 'help' : values['version'] ? 'version' : 'run',
   });
 }

@@ -166,6 +166,8 @@ export class ExporterMetrics implements TableObserver {
       buckets: [...DURATION_BUCKETS],
       registers,
     });
+    // Lifetimes of the common protocols exist before the first flow ends, as conntrack_flows does.
+    for (const protocol of ['tcp', 'udp', 'icmp', 'icmpv6']) this.lifetime.zero({ protocol });
     this.transitions = new Counter({
       name: 'conntrack_state_transitions_total',
       help: 'State changes of flows, by protocol and the states left and entered.',
@@ -196,7 +198,7 @@ export class ExporterMetrics implements TableObserver {
     });
     const resyncs = new Counter({
       name: 'conntrack_collector_resyncs_total',
-      help: 'Completed full-table resynchronisations, by reason (startup, overrun, periodic).',
+      help: 'Completed full-table resynchronisations, by reason (startup, overrun, periodic, preexisting).',
       labelNames: ['reason'] as const,
       registers,
       collect() {
@@ -212,6 +214,7 @@ export class ExporterMetrics implements TableObserver {
       startup: resyncMirror('startup'),
       overrun: resyncMirror('overrun'),
       periodic: resyncMirror('periodic'),
+      preexisting: resyncMirror('preexisting'),
     };
     const decodeErrors = new Mirror((n) => decodeCounter.inc(n));
     const decodeCounter = new Counter({
@@ -242,6 +245,15 @@ export class ExporterMetrics implements TableObserver {
       },
     });
     new Gauge({
+      name: 'conntrack_collector_preexisting_flows',
+      help: 'Flows known only from a dump that predate the event subscription: the kernel (nf_conntrack_events=2) sends no events for them, so they are followed by re-dumps until they are gone.',
+      registers,
+      collect() {
+        const s = src();
+        if (s) this.set(s.table.silentFlows);
+      },
+    });
+    new Gauge({
       name: 'conntrack_collector_netlink_receive_buffer_bytes',
       help: 'Effective receive buffer of the event socket (SO_RCVBUF as the kernel reports it).',
       registers,
@@ -262,7 +274,18 @@ export class ExporterMetrics implements TableObserver {
       },
     });
 
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters fail `promtool check metrics`; nodejs_active_{handles,requests,
+      // resources} (by type) carry the same numbers.
+      for (const name of [
+        'nodejs_active_handles_total',
+        'nodejs_active_requests_total',
+        'nodejs_active_resources_total',
+      ]) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
   }
 
   attach(sources: MetricSources): void {

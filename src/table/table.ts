@@ -37,6 +37,8 @@ interface Entry {
   started: number;
   /** Seconds (clock) when the flow entered its current state; NaN when not known exactly. */
   stateSince: number;
+  /** Known from a dump only, and possibly without event cache: see `silentFlows`. */
+  silent: boolean;
 }
 
 interface Staged {
@@ -76,6 +78,13 @@ export class ShadowTable {
   private sync: Sync | undefined;
   /** Messages that carried no CTA_ID or no original tuple and so could not be placed. */
   unkeyed = 0;
+  /**
+   * Flows added by a dump marked silent and not touched by any event since. The kernel attaches
+   * the event cache to a flow when it is created, and with nf_conntrack_events=2 (the default
+   * since Linux 6.0) only if someone listens then: flows older than our subscription never send
+   * UPDATE or DESTROY. Only re-dumps can follow them.
+   */
+  silentFlows = 0;
 
   constructor(
     private readonly observer: TableObserver,
@@ -118,6 +127,10 @@ export class ShadowTable {
     const entry = this.flows.get(id);
     const state = stateOf(flow, proto);
 
+    if (entry?.silent) {
+      entry.silent = false;
+      this.silentFlows--;
+    }
     if (type === 'destroy') {
       if (!entry) return;
       this.flows.delete(id);
@@ -175,7 +188,8 @@ export class ShadowTable {
     this.sync = undefined;
   }
 
-  commitSync(): SyncResult {
+  /** Merges the staged dump; with `silent`, flows it adds are counted in silentFlows. */
+  commitSync(silent = false): SyncResult {
     const sync = this.sync;
     if (!sync) return { added: 0, updated: 0, removed: 0 };
     this.sync = undefined;
@@ -186,7 +200,7 @@ export class ShadowTable {
       const entry = this.flows.get(id);
       if (!entry) {
         // We do not know when it entered its current state, only (maybe) when it started.
-        this.insert(id, s.family, s.proto, s.state, s.started, Number.NaN);
+        this.insert(id, s.family, s.proto, s.state, s.started, Number.NaN, silent);
         result.added++;
       } else if (!sync.touched.has(id) && entry.group.state !== s.state) {
         // The transitions themselves were lost with the events: neither the path nor the time
@@ -200,6 +214,7 @@ export class ShadowTable {
       if (!sync.staged.has(id) && !sync.touched.has(id)) {
         this.flows.delete(id);
         entry.group.count--;
+        if (entry.silent) this.silentFlows--;
         result.removed++;
       }
     }
@@ -213,10 +228,12 @@ export class ShadowTable {
     state: string,
     started: number,
     stateSince: number,
+    silent = false,
   ): void {
     const group = this.group(family, proto, state);
     group.count++;
-    this.flows.set(id, { group, started, stateSince });
+    if (silent) this.silentFlows++;
+    this.flows.set(id, { group, started, stateSince, silent });
   }
 
   /** Moves the entry to `state` if it differs, observing the state it leaves. */

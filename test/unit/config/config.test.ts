@@ -27,6 +27,7 @@ describe('parseConfig', () => {
     assert.equal(c.logFormat, 'json');
     assert.equal(c.rcvbuf, 16 * 1024 * 1024);
     assert.equal(c.resyncIntervalMs, 0);
+    assert.equal(c.preexistingResyncMs, 60_000);
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
   });

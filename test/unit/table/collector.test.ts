@@ -32,10 +32,10 @@ class ScriptedDumper implements Dumper {
   }
 }
 
-function setup(dumper: Dumper) {
+function setup(dumper: Dumper, preexistingResyncMs = 0) {
   const table = new ShadowTable(noObserver, new FakeClock().read);
   // No follow-up delay: the tests wait on promises, not on the production back-off.
-  const collector = new Collector(table, dumper, quiet, wallClock, 0);
+  const collector = new Collector(table, dumper, quiet, wallClock, 0, preexistingResyncMs);
   return { table, collector };
 }
 
@@ -121,5 +121,24 @@ describe('Collector', () => {
     await ok.collector.resync('periodic');
     assert.equal(ok.collector.counters.resyncFailures, 1);
     assert.equal(ok.table.syncing, false);
+  });
+
+  it('re-dumps while start-up flows that send no events remain, and stops when they are gone', async () => {
+    const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED'), udp(2, 'ASSURED')]);
+    const { table, collector } = setup(dumper, 5);
+    await collector.start();
+    assert.equal(table.silentFlows, 2);
+    dumper.flows = [tcp(1, 'FIN_WAIT')]; // 2 ended without a DESTROY; 1 changed without an UPDATE
+    await new Promise((r) => setTimeout(r, 30));
+    assert.ok(collector.counters.resyncs.preexisting >= 1);
+    assert.equal(table.size, 1);
+    assert.equal(table.silentFlows, 1);
+    dumper.flows = [];
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(table.silentFlows, 0);
+    const settled = dumper.calls;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(dumper.calls, settled, 'no more re-dumps once no silent flow is left');
+    collector.stop();
   });
 });

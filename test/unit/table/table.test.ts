@@ -224,4 +224,23 @@ describe('ShadowTable resync', () => {
     assert.equal(table.syncing, false);
     assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1 });
   });
+
+  it('counts flows a start-up dump adds as silent until an event or a re-dump accounts for them', () => {
+    const { table } = setup();
+    table.beginSync();
+    for (const f of [tcp(1, 'ESTABLISHED'), tcp(2, 'ESTABLISHED'), udp(3, 'ASSURED')]) table.stage(f);
+    table.commitSync(true);
+    assert.equal(table.silentFlows, 3);
+    // An event proves the kernel reports on flow 1 after all.
+    table.apply('update', tcp(1, 'FIN_WAIT'));
+    assert.equal(table.silentFlows, 2);
+    // A later (not silent) dump: 2 is gone, 3 stays silent, new flow 4 is not silent.
+    table.beginSync();
+    for (const f of [tcp(1, 'FIN_WAIT'), udp(3, 'ASSURED'), udp(4, 'UNREPLIED')]) table.stage(f);
+    table.commitSync();
+    assert.equal(table.silentFlows, 1);
+    assert.equal(table.size, 3);
+    table.apply('destroy', destroyed(udp(3, 'ASSURED')));
+    assert.equal(table.silentFlows, 0);
+  });
 });
