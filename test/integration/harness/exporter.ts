@@ -1,0 +1,59 @@
+/** The built exporter (dist/src/main.js) running inside a test namespace. */
+import type { ChildProcess } from 'node:child_process';
+import { type Netns, waitFor } from './netns.js';
+import { Scrape } from './promtext.js';
+
+export const LISTEN = '127.0.0.1:9466';
+
+export class ExporterProcess {
+  stderr = '';
+  stdout = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(
+    private readonly ns: Netns,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout!.on('data', (d: Buffer) => {
+      this.stdout += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    this.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  }
+
+  /** Starts the exporter and waits until /readyz says the first dump is merged. */
+  static async start(ns: Netns, flags: string[] = []): Promise<ExporterProcess> {
+    const child = ns.spawnNode('src/main.js', [
+      `--web.listen-address=${LISTEN}`,
+      '--log.format=json',
+      ...flags,
+    ]);
+    const exp = new ExporterProcess(ns, child);
+    await waitFor('the exporter to become ready', () => {
+      if (child.exitCode !== null)
+        throw new Error(`exporter exited ${child.exitCode}: ${exp.stderr}${exp.stdout}`);
+      return exp.get('/readyz').status === 200 ? true : undefined;
+    });
+    return exp;
+  }
+
+  get(path: string): { status: number; body: string } {
+    const out = this.ns.node('test/integration/harness/http-get.js', [`http://${LISTEN}${path}`]);
+    const nl = out.indexOf('\n');
+    return { status: Number(out.slice(0, nl)), body: out.slice(nl + 1) };
+  }
+
+  scrape(): Scrape {
+    const res = this.get('/metrics');
+    if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${res.body}`);
+    return new Scrape(res.body);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}
