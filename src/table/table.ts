@@ -1,6 +1,6 @@
 /**
- * The shadow table: every flow the kernel tracks, keyed by CTA_ID, with just what the metrics
- * need. It counts flows per (family, protocol, state) as it goes, so reading the counts costs the
+ * The shadow table: every flow the kernel tracks, keyed by CTA_ID and tuple (key.ts), with just
+ * what the metrics need. It counts flows per (family, protocol, state) as it goes, so reading the counts costs the
  * same for ten flows or a million. It knows nothing of sockets or Prometheus: events and dump
  * entries come in as decoded flows, observations go out through TableObserver.
  *
@@ -12,6 +12,7 @@
 import type { EventType } from '../ctnetlink/event.js';
 import type { Flow } from '../ctnetlink/flow.js';
 import { type Family, familyName, protocolName, stateOf, statesOf } from './classify.js';
+import { flowKey } from './key.js';
 
 export interface StateGroup {
   readonly family: Family;
@@ -113,7 +114,7 @@ export class ShadowTable {
   }
 
   apply(type: EventType, flow: Flow): void {
-    const id = flow.id;
+    const id = flowKey(flow);
     const proto = flow.orig?.proto;
     if (id === undefined || proto === undefined) {
       this.unkeyed++;
@@ -170,7 +171,7 @@ export class ShadowTable {
   }
 
   stage(flow: Flow): void {
-    const id = flow.id;
+    const id = flowKey(flow);
     const proto = flow.orig?.proto;
     if (!this.sync || id === undefined || proto === undefined) {
       this.unkeyed++;

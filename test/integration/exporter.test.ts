@@ -39,7 +39,10 @@ async function converged(exp: ExporterProcess, ns: Netns): Promise<Scrape> {
     });
   } catch (err) {
     throw new Error(
-      `${(err as Error).message}\nexporter: ${JSON.stringify([...(last?.ours ?? [])])}\nconntrack -L: ${JSON.stringify([...(last?.theirs ?? [])])}`,
+      `${(err as Error).message}\nexporter: ${JSON.stringify([...(last?.ours ?? [])])}\nconntrack -L: ${JSON.stringify([...(last?.theirs ?? [])])}\nexporter log:\n${exp.stdout
+        .split('\n')
+        .filter((l) => l.includes('synchronised') || l.includes('"level":50'))
+        .join('\n')}`,
     );
   }
 }

@@ -5,25 +5,27 @@ import { TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY } from '../../../src/ctnetlink/status.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 
-function withTuple(f: Flow, proto: number): Flow {
+/** Flows with different ids get different source ports, as on a real host. */
+function withTuple(f: Flow, proto: number, id: number): Flow {
   const v6 = f.family === AF_INET6;
+  const icmpish = proto === IPPROTO_ICMP;
   f.orig = {
     family: f.family,
     src: v6 ? '::1' : '127.0.0.1',
     dst: v6 ? '::1' : '127.0.0.1',
     proto,
-    srcPort: undefined,
-    dstPort: undefined,
-    icmpId: undefined,
-    icmpType: undefined,
-    icmpCode: undefined,
+    srcPort: icmpish ? undefined : 32768 + (id % 28000),
+    dstPort: icmpish ? undefined : 80,
+    icmpId: icmpish ? id % 65536 : undefined,
+    icmpType: icmpish ? 8 : undefined,
+    icmpCode: icmpish ? 0 : undefined,
     zone: undefined,
   };
   return f;
 }
 
 export function tcp(id: number, state: (typeof TCP_STATES)[number], family = AF_INET): Flow {
-  const f = withTuple(emptyFlow(family), IPPROTO_TCP);
+  const f = withTuple(emptyFlow(family), IPPROTO_TCP, id);
   f.id = id;
   f.status = IPS_CONFIRMED;
   f.tcp = {
@@ -47,14 +49,14 @@ const STATUS: Record<Generic, number> = {
 };
 
 export function udp(id: number, state: Generic, family = AF_INET): Flow {
-  const f = withTuple(emptyFlow(family), IPPROTO_UDP);
+  const f = withTuple(emptyFlow(family), IPPROTO_UDP, id);
   f.id = id;
   f.status = STATUS[state];
   return f;
 }
 
 export function icmp(id: number, state: Generic): Flow {
-  const f = withTuple(emptyFlow(AF_INET), IPPROTO_ICMP);
+  const f = withTuple(emptyFlow(AF_INET), IPPROTO_ICMP, id);
   f.id = id;
   f.status = STATUS[state];
   return f;

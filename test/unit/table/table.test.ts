@@ -243,4 +243,22 @@ describe('ShadowTable resync', () => {
     table.apply('destroy', destroyed(udp(3, 'ASSURED')));
     assert.equal(table.silentFlows, 0);
   });
+
+  it('keeps two flows whose CTA_IDs collide apart by their tuples', () => {
+    const { table } = setup();
+    const a = udp(7, 'UNREPLIED');
+    const b = udp(7, 'UNREPLIED');
+    b.orig = { ...b.orig!, srcPort: 50000 };
+    table.apply('new', a);
+    table.apply('new', b);
+    assert.equal(table.size, 2);
+    table.apply('destroy', destroyed(a));
+    assert.equal(table.size, 1);
+    // and a dump that has both does not merge them either
+    table.beginSync();
+    table.stage(a);
+    table.stage(b);
+    table.commitSync();
+    assert.equal(table.size, 2);
+  });
 });
