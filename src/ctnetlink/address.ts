@@ -3,6 +3,8 @@
  * dotted quad for IPv4; RFC 5952 for IPv6, with glibc's embedded-IPv4 forms (::ffff:a.b.c.d and
  * ::a.b.c.d).
  */
+import { isIP } from 'node:net';
+
 export function formatIPv4(buf: Buffer, off: number): string {
   return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
 }
@@ -49,7 +51,9 @@ export function formatIPv6(buf: Buffer, off: number): string {
 
 /** Inverse of the formatters, for encoders and tests. Accepts what the formatters produce. */
 export function parseAddress(text: string): Buffer {
-  if (!text.includes(':')) {
+  const kind = isIP(text);
+  if (kind === 0) throw new TypeError(`not an IP address: ${text}`);
+  if (kind === 4) {
     const parts = text.split('.').map(Number);
     if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
       throw new TypeError(`not an IPv4 address: ${text}`);

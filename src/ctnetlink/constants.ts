@@ -40,6 +40,12 @@ export const CTA_LABELS_MASK = 23;
 export const CTA_SYNPROXY = 24;
 export const CTA_FILTER = 25;
 export const CTA_STATUS_MASK = 26;
+/**
+ * Newer than the uapi header on the build machine (which ends at CTA_STATUS_MASK): Linux 6.18
+ * sends it in events when nf_conntrack_timestamp=1, a u64 of CLOCK_REALTIME nanoseconds at which
+ * the event was generated.
+ */
+export const CTA_TIMESTAMP_EVENT = 27;
 
 // enum ctattr_tuple
 export const CTA_TUPLE_IP = 1;

@@ -73,6 +73,7 @@ export function encodeFlowAttrs(f: Flow): Buffer[] {
   }
   if (f.id !== undefined) a.push(encodeU32(K.CTA_ID, f.id));
   if (f.use !== undefined) a.push(encodeU32(K.CTA_USE, f.use));
+  if (f.timestampEvent !== undefined) a.push(encodeU64(K.CTA_TIMESTAMP_EVENT, f.timestampEvent));
   return a;
 }
 

@@ -60,6 +60,7 @@ import {
   CTA_SYNPROXY_TSOFF,
   CTA_TIMEOUT,
   CTA_TIMESTAMP,
+  CTA_TIMESTAMP_EVENT,
   CTA_TIMESTAMP_PAD,
   CTA_TIMESTAMP_START,
   CTA_TIMESTAMP_STOP,
@@ -143,6 +144,8 @@ export interface Flow {
   /** Nanoseconds since the epoch (CLOCK_REALTIME); present with nf_conntrack_timestamp=1. */
   timestampStart: bigint | undefined;
   timestampStop: bigint | undefined;
+  /** When the kernel generated this event (ns, CLOCK_REALTIME); events only, Linux 6.18+. */
+  timestampEvent: bigint | undefined;
   helper: string | undefined;
   natSrc: NatRange | undefined;
   natDst: NatRange | undefined;
@@ -175,6 +178,7 @@ export function emptyFlow(family: number): Flow {
     countersReply: undefined,
     timestampStart: undefined,
     timestampStop: undefined,
+    timestampEvent: undefined,
     helper: undefined,
     natSrc: undefined,
     natDst: undefined,
@@ -271,6 +275,9 @@ export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
         break;
       case CTA_LABELS:
         f.labels = c.bytes('CTA_LABELS');
+        break;
+      case CTA_TIMESTAMP_EVENT:
+        f.timestampEvent = c.u64('CTA_TIMESTAMP_EVENT');
         break;
       case CTA_SYNPROXY:
         f.synproxy = decodeSynproxy(c.enter('CTA_SYNPROXY'), counter);

@@ -17,6 +17,11 @@ export interface ToolFlow {
   dport: number | undefined;
   unreplied: boolean;
   assured: boolean;
+  mark: number | undefined;
+  zone: number | undefined;
+  /** With nf_conntrack_acct=1: packets and bytes of the original and reply directions. */
+  packets: [number, number] | undefined;
+  bytes: [number, number] | undefined;
 }
 
 const STATEFUL = new Set(['tcp', 'sctp', 'dccp']);
@@ -34,6 +39,8 @@ export function parseListLine(line: string): ToolFlow | undefined {
   let srcSeen = 0;
   let id = 0;
   const flags = new Set<string>();
+  const packets: number[] = [];
+  const bytes: number[] = [];
   for (const tok of t.slice(stateful ? 6 : 5)) {
     if (tok.startsWith('[')) {
       flags.add(tok.slice(1, -1));
@@ -44,6 +51,9 @@ export function parseListLine(line: string): ToolFlow | undefined {
     const k = tok.slice(0, eq);
     const v = tok.slice(eq + 1);
     if (k === 'src') srcSeen++;
+    if (k === 'packets') packets.push(Number(v));
+    if (k === 'bytes') bytes.push(Number(v));
+    if (k === 'mark' || k === 'zone') kv.set(k, v);
     if (k === 'id' && srcSeen === 2 && kv.has('use')) id = Number(v); // conntrack id comes last
     if (srcSeen === 1 && !kv.has(k)) kv.set(k, v); // the original tuple
     if (k === 'use') kv.set('use', v);
@@ -64,6 +74,10 @@ export function parseListLine(line: string): ToolFlow | undefined {
     dport: num('dport'),
     unreplied,
     assured,
+    mark: num('mark'),
+    zone: num('zone'),
+    packets: packets.length === 2 ? [packets[0]!, packets[1]!] : undefined,
+    bytes: bytes.length === 2 ? [bytes[0]!, bytes[1]!] : undefined,
   };
 }
 
