@@ -1,0 +1,411 @@
+/**
+ * Builds dashboards/conntrack-exporter.json, the Grafana dashboard, from a short description of
+ * its panels (the JSON model is long and repetitive; this keeps its conventions in one place):
+ *
+ *   npm run build && node dist/scripts/dashboard.js > dashboards/conntrack-exporter.json
+ *
+ * test/dashboards checks that the committed file is this script's output.
+ */
+
+const SEL = 'job=~"$job",instance=~"$instance"';
+const DS = { type: 'prometheus', uid: '${datasource}' };
+
+interface Target {
+  expr: string;
+  legend: string;
+}
+
+interface PanelSpec {
+  title: string;
+  description: string;
+  type: 'timeseries' | 'gauge' | 'stat';
+  unit: string;
+  targets: Target[];
+  w: number;
+  h?: number;
+  stack?: boolean;
+  thresholds?: { color: string; value: number | null }[];
+  min?: number;
+  max?: number;
+  /** Series drawn as a dashed red line (the limit). */
+  limitSeries?: string;
+}
+
+const t = (expr: string, legend: string): Target => ({ expr, legend });
+
+const ROWS: { title: string; panels: PanelSpec[] }[] = [
+  {
+    title: 'Table exhaustion',
+    panels: [
+      {
+        title: 'Fill level',
+        description:
+          'Entries in the conntrack table as a share of net.netfilter.nf_conntrack_max. At 100% the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"). Alerts: 80% warning, 95% critical.',
+        type: 'gauge',
+        unit: 'percentunit',
+        w: 6,
+        min: 0,
+        max: 1,
+        thresholds: [
+          { color: 'green', value: null },
+          { color: 'orange', value: 0.8 },
+          { color: 'red', value: 0.95 },
+        ],
+        targets: [
+          t(
+            `max by (instance) (conntrack_entries{${SEL}} / conntrack_entries_limit{${SEL}})`,
+            '{{instance}}',
+          ),
+        ],
+      },
+      {
+        title: 'Entries and limit',
+        description:
+          'Entries in the conntrack table (per network namespace the exporter runs in) and nf_conntrack_max (global to the host), drawn dashed. The gap is what is left.',
+        type: 'timeseries',
+        unit: 'short',
+        w: 12,
+        limitSeries: 'limit',
+        targets: [
+          t(`conntrack_entries{${SEL}}`, '{{instance}} entries'),
+          t(`conntrack_entries_limit{${SEL}}`, '{{instance}} limit'),
+        ],
+      },
+      {
+        title: 'Time until full',
+        description:
+          'Time until the table reaches nf_conntrack_max at the growth rate of the last hour (deriv). When the table is not growing the estimate is effectively infinite (shown as a very large value).',
+        type: 'stat',
+        unit: 's',
+        w: 6,
+        thresholds: [
+          { color: 'red', value: null },
+          { color: 'orange', value: 3600 },
+          { color: 'green', value: 4 * 3600 },
+        ],
+        targets: [
+          t(
+            `(conntrack_entries_limit{${SEL}} - conntrack_entries{${SEL}}) / clamp_min(deriv(conntrack_entries{${SEL}}[1h]), 1e-9)`,
+            '{{instance}}',
+          ),
+        ],
+      },
+      {
+        title: 'Drops because the table is full',
+        description:
+          'drop: packets of new connections dropped because the table was full. early_drop: entries (not yet assured) evicted to make room. insert_failed: inserts that lost a race against an equal entry (the NAT/DNS race known from Kubernetes). Per second, summed over CPUs.',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 24,
+        targets: [
+          t(`rate(conntrack_stat_drop_total{${SEL}}[$__rate_interval])`, '{{instance}} drop'),
+          t(`rate(conntrack_stat_early_drop_total{${SEL}}[$__rate_interval])`, '{{instance}} early_drop'),
+          t(
+            `rate(conntrack_stat_insert_failed_total{${SEL}}[$__rate_interval])`,
+            '{{instance}} insert_failed',
+          ),
+        ],
+      },
+    ],
+  },
+  {
+    title: 'What fills the table',
+    panels: [
+      {
+        title: 'Flows by protocol and state',
+        description:
+          "Flows in the exporter's shadow table by family, protocol and state (TCP states as the kernel names them; UNREPLIED/REPLIED/ASSURED for protocols without states). A wall of SYN_SENT or UNREPLIED points at scans, floods or a dead upstream; TIME_WAIT at short-lived connections.",
+        type: 'timeseries',
+        unit: 'short',
+        w: 12,
+        h: 10,
+        stack: true,
+        targets: [
+          t(
+            `sum by (family, protocol, state) (conntrack_flows{${SEL}}) > 0`,
+            '{{family}} {{protocol}} {{state}}',
+          ),
+        ],
+      },
+      {
+        title: 'Events per second',
+        description: 'Conntrack events received by the exporter: new flows, state updates, destroyed flows.',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 12,
+        h: 10,
+        targets: [t(`sum by (event) (rate(conntrack_events_total{${SEL}}[$__rate_interval]))`, '{{event}}')],
+      },
+      {
+        title: 'Flow lifetime (p50, p90, p99)',
+        description:
+          'How long destroyed flows lived, by protocol, from conntrack_flow_lifetime_seconds (kernel start timestamps when nf_conntrack_timestamp=1, otherwise from the NEW event). Empty (NaN) while no flow ends.',
+        type: 'timeseries',
+        unit: 's',
+        w: 12,
+        targets: [0.5, 0.9, 0.99].map((q) =>
+          t(
+            `histogram_quantile(${q}, sum by (le, protocol) (rate(conntrack_flow_lifetime_seconds_bucket{${SEL}}[$__rate_interval])))`,
+            `{{protocol}} p${q * 100}`,
+          ),
+        ),
+      },
+      {
+        title: 'Time in state (p90)',
+        description:
+          'How long flows stayed in a state before leaving it (90th percentile), by protocol and state: slow handshakes show in SYN_SENT/SYN_RECV, lingering closes in TIME_WAIT and CLOSE_WAIT.',
+        type: 'timeseries',
+        unit: 's',
+        w: 12,
+        targets: [
+          t(
+            `histogram_quantile(0.9, sum by (le, protocol, state) (rate(conntrack_state_duration_seconds_bucket{${SEL}}[$__rate_interval])))`,
+            '{{protocol}} {{state}}',
+          ),
+        ],
+      },
+      {
+        title: 'State transitions (top 10)',
+        description:
+          'The ten most frequent state changes per second, by protocol and the states left and entered.',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 12,
+        targets: [
+          t(
+            `topk(10, sum by (protocol, from, to) (rate(conntrack_state_transitions_total{${SEL}}[$__rate_interval])))`,
+            '{{protocol}} {{from}} → {{to}}',
+          ),
+        ],
+      },
+      {
+        title: 'Other kernel counters',
+        description:
+          'invalid: packets conntrack could not track; error: ICMP errors about unknown flows and other conntrack errors; search_restart: lookups restarted by concurrent hash changes; clash_resolve: insert clashes resolved by reusing the existing entry. Per second.',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 12,
+        targets: ['invalid', 'error', 'search_restart', 'clash_resolve'].map((s) =>
+          t(`rate(conntrack_stat_${s}_total{${SEL}}[$__rate_interval])`, `{{instance}} ${s}`),
+        ),
+      },
+    ],
+  },
+  {
+    title: 'Collector health',
+    panels: [
+      {
+        title: 'Lost events',
+        description:
+          "Overruns: times the exporter's event socket buffer overflowed (each costs a full table dump). Lost: event messages the kernel dropped. Lasting losses: raise --netlink.rcvbuf.",
+        type: 'timeseries',
+        unit: 'short',
+        w: 8,
+        targets: [
+          t(
+            `increase(conntrack_collector_overruns_total{${SEL}}[$__rate_interval])`,
+            '{{instance}} overruns',
+          ),
+          t(
+            `increase(conntrack_collector_events_lost_total{${SEL}}[$__rate_interval])`,
+            '{{instance}} events lost',
+          ),
+        ],
+      },
+      {
+        title: 'Resyncs by reason',
+        description:
+          'Full table dumps: at startup, after an overrun, periodic (--resync.interval), and to follow flows older than the exporter that send no events (preexisting).',
+        type: 'timeseries',
+        unit: 'short',
+        w: 8,
+        targets: [
+          t(
+            `sum by (reason) (increase(conntrack_collector_resyncs_total{${SEL}}[$__rate_interval]))`,
+            '{{reason}}',
+          ),
+        ],
+      },
+      {
+        title: 'Drift and pre-existing flows',
+        description:
+          "Drift: shadow-table flows minus kernel entries at scrape time (small transient values are normal on a busy host). Pre-existing: flows older than the exporter's event subscription, followed by re-dumps.",
+        type: 'timeseries',
+        unit: 'short',
+        w: 8,
+        targets: [
+          t(`conntrack_collector_table_drift{${SEL}}`, '{{instance}} drift'),
+          t(`conntrack_collector_preexisting_flows{${SEL}}`, '{{instance}} pre-existing'),
+        ],
+      },
+      {
+        title: 'Decode errors',
+        description:
+          'Malformed ctnetlink messages the exporter counted and skipped, per second. Should be 0.',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 8,
+        targets: [
+          t(`rate(conntrack_collector_decode_errors_total{${SEL}}[$__rate_interval])`, '{{instance}}'),
+        ],
+      },
+      {
+        title: 'Exporter memory',
+        description:
+          'Resident memory of the exporter process; the shadow table costs about 130 bytes per flow.',
+        type: 'timeseries',
+        unit: 'bytes',
+        w: 8,
+        targets: [t(`process_resident_memory_bytes{${SEL}}`, '{{instance}}')],
+      },
+      {
+        title: 'Exporter version',
+        description: 'conntrack-exporter version, Node.js version and kernel release of each instance.',
+        type: 'stat',
+        unit: 'none',
+        w: 8,
+        targets: [
+          t(
+            `count by (version, node_version, kernel) (conntrack_exporter_build_info{${SEL}})`,
+            '{{version}} node {{node_version}} kernel {{kernel}}',
+          ),
+        ],
+      },
+    ],
+  },
+];
+
+function panel(p: PanelSpec, id: number, x: number, y: number): Record<string, unknown> {
+  const defaults: Record<string, unknown> = { unit: p.unit };
+  if (p.min !== undefined) defaults['min'] = p.min;
+  if (p.max !== undefined) defaults['max'] = p.max;
+  if (p.thresholds) defaults['thresholds'] = { mode: 'absolute', steps: p.thresholds };
+  if (p.type === 'timeseries') {
+    defaults['custom'] = {
+      drawStyle: 'line',
+      lineWidth: 1,
+      fillOpacity: p.stack ? 60 : 10,
+      stacking: { mode: p.stack ? 'normal' : 'none', group: 'A' },
+    };
+  }
+  const overrides = p.limitSeries
+    ? [
+        {
+          matcher: { id: 'byRegexp', options: `.* ${p.limitSeries}$` },
+          properties: [
+            { id: 'color', value: { mode: 'fixed', fixedColor: 'red' } },
+            { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+            { id: 'custom.fillOpacity', value: 0 },
+          ],
+        },
+      ]
+    : [];
+  return {
+    id,
+    type: p.type,
+    title: p.title,
+    description: p.description,
+    datasource: DS,
+    gridPos: { x, y, w: p.w, h: p.h ?? 8 },
+    fieldConfig: { defaults, overrides },
+    options:
+      p.type === 'timeseries'
+        ? {
+            legend: { displayMode: 'table', placement: 'bottom', calcs: ['lastNotNull', 'max'] },
+            tooltip: { mode: 'multi' },
+          }
+        : { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } },
+    targets: p.targets.map((tg, i) => ({
+      refId: String.fromCharCode(65 + i),
+      datasource: DS,
+      expr: tg.expr,
+      legendFormat: tg.legend,
+      range: true,
+    })),
+  };
+}
+
+function variable(name: string, label: string, query: string): Record<string, unknown> {
+  return {
+    name,
+    label,
+    type: 'query',
+    datasource: DS,
+    query: { query, refId: `${name}-var` },
+    definition: query,
+    refresh: 2,
+    includeAll: true,
+    multi: true,
+    current: { text: 'All', value: '$__all' },
+    sort: 1,
+  };
+}
+
+export function buildDashboard(): Record<string, unknown> {
+  const panels: Record<string, unknown>[] = [];
+  let id = 1;
+  let y = 0;
+  for (const row of ROWS) {
+    panels.push({
+      id: id++,
+      type: 'row',
+      title: row.title,
+      collapsed: false,
+      gridPos: { x: 0, y, w: 24, h: 1 },
+      panels: [],
+    });
+    y += 1;
+    let x = 0;
+    let rowHeight = 0;
+    for (const p of row.panels) {
+      if (x + p.w > 24) {
+        x = 0;
+        y += rowHeight;
+        rowHeight = 0;
+      }
+      panels.push(panel(p, id++, x, y));
+      x += p.w;
+      rowHeight = Math.max(rowHeight, p.h ?? 8);
+    }
+    y += rowHeight;
+  }
+  return {
+    uid: 'conntrack-exporter',
+    title: 'Conntrack',
+    description:
+      "Netfilter connection tracking: table fill against nf_conntrack_max, drops, flows by state, and the exporter's health. From conntrack-exporter.",
+    tags: ['conntrack', 'netfilter', 'linux'],
+    schemaVersion: 39,
+    version: 1,
+    editable: true,
+    graphTooltip: 1,
+    refresh: '30s',
+    time: { from: 'now-6h', to: 'now' },
+    timezone: '',
+    templating: {
+      list: [
+        {
+          name: 'datasource',
+          label: 'Data source',
+          type: 'datasource',
+          query: 'prometheus',
+          current: {},
+          hide: 0,
+        },
+        variable('job', 'Job', 'label_values(conntrack_exporter_build_info, job)'),
+        variable(
+          'instance',
+          'Instance',
+          'label_values(conntrack_exporter_build_info{job=~"$job"}, instance)',
+        ),
+      ],
+    },
+    annotations: { list: [] },
+    links: [],
+    panels,
+  };
+}
+
+if (process.argv[1]?.endsWith('dashboard.js')) {
+  process.stdout.write(`${JSON.stringify(buildDashboard(), null, 2)}\n`);
+}

@@ -1,0 +1,86 @@
+/**
+ * The PromQL in what we ship: every query of the Grafana dashboard (variables substituted as
+ * Grafana would) and every expression of the rule file. Used by the structure tests here and by
+ * the end-to-end test against a real Prometheus.
+ */
+
+export interface PanelQuery {
+  panel: string;
+  expr: string;
+}
+
+interface PanelLike {
+  title?: string;
+  type?: string;
+  targets?: { expr?: string }[];
+  panels?: PanelLike[];
+}
+
+/** Every panel, with those nested in collapsed rows, rows themselves excluded. */
+export function allPanels(dashboard: unknown): PanelLike[] {
+  const out: PanelLike[] = [];
+  const walk = (ps: PanelLike[] | undefined) => {
+    for (const p of ps ?? []) {
+      if (p.type === 'row') walk(p.panels);
+      else out.push(p);
+    }
+  };
+  walk((dashboard as { panels?: PanelLike[] }).panels);
+  return out;
+}
+
+/** `$name` and `${name}` replaced; longer names first so `$__rate_interval` is not cut short. */
+export function substitute(expr: string, vars: Record<string, string>): string {
+  let out = expr;
+  for (const name of Object.keys(vars).sort((a, b) => b.length - a.length)) {
+    out = out.split(`\${${name}}`).join(vars[name]!).split(`$${name}`).join(vars[name]!);
+  }
+  return out;
+}
+
+export function dashboardQueries(dashboard: unknown, vars: Record<string, string>): PanelQuery[] {
+  return allPanels(dashboard).flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ panel: p.title ?? '', expr: substitute(t.expr ?? '', vars) })),
+  );
+}
+
+export interface RuleExpression {
+  name: string;
+  kind: 'record' | 'alert';
+  expr: string;
+}
+
+/**
+ * Reads the rule file's `- record:`/`- alert:` entries and their `expr:` (one line, or a `|`
+ * block). The file keeps that regular shape on purpose: no YAML parser is a dependency.
+ */
+export function ruleExpressions(yaml: string): RuleExpression[] {
+  const lines = yaml.split('\n');
+  const out: RuleExpression[] = [];
+  let current: { name: string; kind: 'record' | 'alert' } | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const head = /^\s*- (record|alert):\s*(\S+)\s*$/.exec(line);
+    if (head) {
+      current = { kind: head[1] as 'record' | 'alert', name: head[2]! };
+      continue;
+    }
+    const ex = /^(\s*)expr:\s*(.*)$/.exec(line);
+    if (!ex || !current) continue;
+    let expr = ex[2]!.trim();
+    if (expr === '|' || expr === '|-' || expr === '>') {
+      const indent = ex[1]!.length;
+      const block: string[] = [];
+      while (i + 1 < lines.length) {
+        const next = lines[i + 1]!;
+        if (next.trim() !== '' && next.length - next.trimStart().length <= indent) break;
+        block.push(next.trim());
+        i++;
+      }
+      expr = block.join('\n').trim();
+    }
+    out.push({ ...current, expr });
+    current = undefined;
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * A real Prometheus (Debian's `prometheus`) inside a test namespace, scraping the exporter there
+ * every second and evaluating our rule files, with its storage in a temporary directory.
+ */
+
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LISTEN as EXPORTER } from './exporter.js';
+import { type Netns, waitFor } from './netns.js';
+
+export const PROMETHEUS = '127.0.0.1:9090';
+export const JOB = 'conntrack';
+
+export interface Series {
+  metric: Record<string, string>;
+  /** Instant vectors and scalars. */
+  value?: [number, string];
+  /** Range vectors. */
+  values?: [number, string][];
+}
+
+export class PrometheusProcess {
+  private log = '';
+  private constructor(
+    private readonly ns: Netns,
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+  ) {
+    child.stderr!.on('data', (d: Buffer) => {
+      this.log += d.toString();
+    });
+  }
+
+  static async start(ns: Netns, ruleFiles: string[]): Promise<PrometheusProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'ctx-prom-'));
+    const config = [
+      'global:',
+      '  scrape_interval: 1s',
+      '  evaluation_interval: 1s',
+      'rule_files:',
+      ...ruleFiles.map((f) => `  - ${JSON.stringify(f)}`),
+      'scrape_configs:',
+      `  - job_name: ${JOB}`,
+      '    static_configs:',
+      `      - targets: [${JSON.stringify(EXPORTER)}]`,
+    ].join('\n');
+    writeFileSync(join(dir, 'prometheus.yml'), `${config}\n`);
+    const child = ns.spawn('prometheus', [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=${PROMETHEUS}`,
+      '--log.level=warn',
+    ]);
+    const p = new PrometheusProcess(ns, child, dir);
+    await waitFor(
+      'Prometheus to become ready',
+      () => {
+        if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${p.log}`);
+        return p.get('/-/ready').status === 200 ? true : undefined;
+      },
+      30_000,
+    );
+    return p;
+  }
+
+  get(path: string): { status: number; body: string } {
+    const out = this.ns.node('test/integration/harness/http-get.js', [`http://${PROMETHEUS}${path}`]);
+    const nl = out.indexOf('\n');
+    return { status: Number(out.slice(0, nl)), body: out.slice(nl + 1) };
+  }
+
+  /** An instant query; throws with Prometheus' own error text if the query is rejected. */
+  query(expr: string): Series[] {
+    const res = this.get(`/api/v1/query?query=${encodeURIComponent(expr)}`);
+    const body = JSON.parse(res.body) as {
+      status: string;
+      error?: string;
+      data?: { resultType: string; result: unknown };
+    };
+    if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
+    const data = body.data!;
+    if (data.resultType === 'scalar') {
+      return [{ metric: {}, value: data.result as [number, string] }];
+    }
+    return data.result as Series[];
+  }
+
+  /** The single value of a query that must return exactly one series. */
+  value(expr: string): number {
+    const r = this.query(expr);
+    if (r.length !== 1) throw new Error(`${expr}: ${r.length} series, want 1`);
+    return Number(r[0]!.value?.[1]);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The dashboard and the rules against a real Prometheus on real data (issue: dashboards): every
+ * dashboard query and recording rule returns data, and a real table exhaustion, made by lowering
+ * the global nf_conntrack_max for a moment, makes the kernel drop and the table-full alerts fire.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { dashboardQueries, ruleExpressions } from '../dashboards/queries.js';
+import { ExporterProcess } from './harness/exporter.js';
+import { Netns, ROOT, sleep, waitFor } from './harness/netns.js';
+import { JOB, PrometheusProcess } from './harness/prometheus.js';
+
+const RULES = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
+const DASHBOARD = `${ROOT}dashboards/conntrack-exporter.json`;
+const MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
+
+function traffic(ns: Netns, ...actions: string[]): void {
+  ns.node('test/integration/harness/traffic.js', actions);
+}
+
+/** Grafana's variables as a dashboard user would have them for this one exporter. */
+const VARS: Record<string, string> = {
+  // 4 x the 1 s scrape interval, as Grafana computes $__rate_interval
+  __rate_interval: '4s',
+  __interval: '1s',
+  __range: '1m',
+  job: JOB,
+  instance: '127.0.0.1:9466',
+  datasource: 'prometheus',
+};
+
+describe('dashboard and rules on a real Prometheus', () => {
+  let ns: Netns;
+  let exp: ExporterProcess;
+  let prom: PrometheusProcess;
+
+  before(async () => {
+    ns = Netns.create('prom');
+    exp = await ExporterProcess.start(ns);
+    prom = await PrometheusProcess.start(ns, [RULES]);
+    // Traffic over several scrapes, so rates and histograms have samples to work on.
+    for (let i = 0; i < 4; i++) {
+      traffic(ns, 'tcp=127.0.0.1', 'tcp=::1', 'syn=127.0.0.1', 'udp-reply=127.0.0.1', 'udp-noreply=::1');
+      ns.run('conntrack', ['-D', '-p', 'udp']);
+      await sleep(1000);
+    }
+    await sleep(4000);
+  });
+
+  after(async () => {
+    await prom?.stop();
+    await exp?.stop();
+    ns?.delete();
+  });
+
+  it('the exporter is scraped', () => {
+    assert.equal(prom.value(`up{job="${JOB}"}`), 1);
+  });
+
+  it('every dashboard query returns data', () => {
+    const queries = dashboardQueries(JSON.parse(readFileSync(DASHBOARD, 'utf8')), VARS);
+    assert.ok(queries.length >= 10, `the dashboard has queries (${queries.length})`);
+    const empty = queries.filter((q) => prom.query(q.expr).length === 0);
+    assert.deepEqual(empty, [], 'queries without data');
+  });
+
+  it('every recording rule returns data', async () => {
+    const records = ruleExpressions(readFileSync(RULES, 'utf8')).filter((r) => r.kind === 'record');
+    assert.ok(records.length >= 1);
+    await waitFor('every recording rule to have a value', () =>
+      records.every((r) => prom.query(r.name).length > 0) ? true : undefined,
+    );
+  });
+
+  it('no alert fires on a healthy host', () => {
+    const alerts = ruleExpressions(readFileSync(RULES, 'utf8')).filter((r) => r.kind === 'alert');
+    const firing = alerts.filter((a) => prom.query(a.expr).length > 0).map((a) => a.name);
+    assert.deepEqual(firing, []);
+  });
+});
+
+describe('table exhaustion, for real', () => {
+  let ns: Netns;
+  let exp: ExporterProcess;
+  let prom: PrometheusProcess;
+  const original = readFileSync(MAX, 'utf8').trim();
+  const restore = () => writeFileSync(MAX, original);
+
+  before(async () => {
+    ns = Netns.create('full');
+    exp = await ExporterProcess.start(ns);
+    prom = await PrometheusProcess.start(ns, [RULES]);
+    // If the test process dies in between, the limit must still come back.
+    process.once('exit', restore);
+  });
+
+  after(async () => {
+    restore();
+    await prom?.stop();
+    await exp?.stop();
+    ns?.delete();
+  });
+
+  it('a full table drops, the gauges show it, and the table-full alerts fire', async () => {
+    // nf_conntrack_max is global; the count it is compared with is per namespace. Leave room
+    // for what the host itself tracks.
+    const hostCount = Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_count', 'utf8'));
+    const limit = Math.max(256, hostCount * 2 + 256);
+    // Rates need samples from before the drops.
+    await waitFor('two scrapes', () => {
+      const n = prom.query(`count_over_time(up{job="${JOB}"}[1m])`)[0]?.value?.[1];
+      return Number(n ?? 0) >= 2 ? true : undefined;
+    });
+    const before = exp.scrape();
+    const drops = (s: typeof before) =>
+      s.value('conntrack_stat_drop_total') + s.value('conntrack_stat_early_drop_total');
+    const alerts = ruleExpressions(readFileSync(RULES, 'utf8')).filter((r) => r.kind === 'alert');
+    const mustFire = alerts.filter((a) => /NearlyFull|TableFull|Dropped/.test(a.name));
+    assert.equal(mustFire.length, 3, `table-full alerts: ${mustFire.map((a) => a.name)}`);
+    let offered = 0;
+    try {
+      writeFileSync(MAX, String(limit));
+      // Twice the limit in new flows; then more on every poll, because the kernel's garbage
+      // collector evicts unreplied entries as soon as the table is over 95% full.
+      traffic(ns, `udp-burst=${2 * limit}`);
+      offered += 2 * limit;
+      const full = exp.scrape();
+      assert.equal(full.value('conntrack_entries_limit'), limit);
+      assert.equal(full.value('conntrack_entries'), limit, 'the table is full');
+      let silent: string[] = [];
+      await waitFor(
+        'the table-full alert expressions to fire',
+        () => {
+          traffic(ns, `udp-burst=${limit}`);
+          offered += limit;
+          silent = mustFire.filter((a) => prom.query(a.expr).length === 0).map((a) => a.name);
+          return silent.length === 0 ? true : undefined;
+        },
+        20_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; silent: ${silent.join(', ')}`);
+      });
+      const after = exp.scrape();
+      const dropped = drops(after) - drops(before);
+      assert.ok(dropped >= limit, `the kernel dropped or evicted (${dropped})`);
+      exhaustion = {
+        limit,
+        offered,
+        drop: after.value('conntrack_stat_drop_total') - before.value('conntrack_stat_drop_total'),
+        earlyDrop:
+          after.value('conntrack_stat_early_drop_total') - before.value('conntrack_stat_early_drop_total'),
+        fired: mustFire.map((a) => a.name),
+      };
+    } finally {
+      restore();
+    }
+    assert.equal(readFileSync(MAX, 'utf8').trim(), original, 'nf_conntrack_max restored');
+    writeFileSync(`${ROOT}dist/exhaustion.json`, `${JSON.stringify(exhaustion)}\n`);
+  });
+});
+
+let exhaustion: Record<string, unknown> = {};
