@@ -10,7 +10,7 @@ import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { forEachMessage, readU16h } from '../../../src/netlink/nlmsg.js';
-import { bytes, capture } from '../helpers/fixtures.js';
+import { allFixtures, bytes } from '../helpers/fixtures.js';
 
 const SEED = 0x5eed_c0de;
 const CODES = new Set(['CT_ERR_TRUNCATED', 'CT_ERR_ATTR_LENGTH', 'CT_ERR_NESTING', 'CT_ERR_MESSAGE_TYPE']);
@@ -70,7 +70,7 @@ function check(buf: Buffer, outcome: Outcome): void {
 }
 
 describe(`fuzzing the decoders (seed 0x${SEED.toString(16)})`, () => {
-  const seeds = capture.messages.map(bytes);
+  const seeds = allFixtures.map(bytes);
   const rand = prng(SEED);
   const int = (n: number) => Math.floor(rand() * n);
 

@@ -5,7 +5,7 @@ import { encodeFlow } from '../../../src/ctnetlink/encode.js';
 import { decodeEvent } from '../../../src/ctnetlink/event.js';
 import { decodeFlow, emptyFlow, type Flow } from '../../../src/ctnetlink/flow.js';
 import { readU16h } from '../../../src/netlink/nlmsg.js';
-import { ofKind } from '../helpers/fixtures.js';
+import { bytes, dumpFixtures, flowFixtures } from '../helpers/fixtures.js';
 
 const decode = (buf: Buffer) => decodeFlow(buf, 0, buf.length);
 
@@ -95,7 +95,7 @@ describe('encode/decode round trip', () => {
   });
 
   it('re-encodes every kernel-captured message to one that decodes the same', () => {
-    const all = [...ofKind('dump'), ...ofKind('event')];
+    const all = flowFixtures.map(bytes);
     assert.ok(all.length > 20);
     for (const buf of all) {
       const f = decode(buf);
@@ -104,7 +104,7 @@ describe('encode/decode round trip', () => {
   });
 
   it('the event type survives the header: new, update, destroy', () => {
-    const f = decode(ofKind('dump')[0]!);
+    const f = decode(bytes(dumpFixtures[0]!));
     for (const type of ['new', 'update', 'destroy'] as const) {
       const buf = encodeFlow(f, { type });
       const ev = decodeEvent(buf, readU16h(buf, 4), readU16h(buf, 6), 0, buf.length);

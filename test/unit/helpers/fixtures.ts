@@ -1,29 +1,94 @@
-/** The kernel messages captured by scripts/capture-fixtures.ts (test/fixtures/kernel-messages.json). */
+/**
+ * The kernel messages captured by scripts/capture-fixtures.ts: test/fixtures/{events,dump,stats}.json,
+ * each an array of annotated messages. `expect` holds what conntrack-tools printed for the same
+ * entry at capture time (its text is in `description`), not what our decoder made of the bytes.
+ */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export interface CapturedMessage {
-  kind: 'event' | 'dump' | 'cpu-stats' | 'global-stats';
-  hex: string;
+export interface TupleExpect {
+  src: string;
+  dst: string;
+  proto: number;
+  srcPort?: number;
+  dstPort?: number;
+  icmpId?: number;
+  icmpType?: number;
+  icmpCode?: number;
 }
 
-export interface Capture {
+/** A key that is absent means the kernel did not send the attribute. */
+export interface FlowExpect {
+  event?: 'new' | 'update' | 'destroy';
+  family: 'ipv4' | 'ipv6';
+  id: number;
+  orig: TupleExpect;
+  reply: TupleExpect;
+  master?: TupleExpect;
+  /** IPS_* names in bit order, spelled as status.ts's Status.names spells them. */
+  status: string[];
+  tcpState?: string;
+  timeout?: number;
+  mark?: number;
+  zone?: number;
+  use?: number;
+  /** Decimal strings: JSON has no 64-bit integers. */
+  countersOrig?: { packets: string; bytes: string };
+  countersReply?: { packets: string; bytes: string };
+  /** Whole seconds since the epoch, as `conntrack -o ktimestamp` printed them (TZ=UTC). */
+  timestampStartSec?: number;
+  timestampStopSec?: number;
+  /**
+   * Events: seconds.microseconds at which `conntrack -E -o timestamp` received the event. The
+   * kernel's own stamp (CTA_TIMESTAMP_EVENT, which the tool does not print) comes just before.
+   */
+  eventReceivedAt?: string;
+  helper?: string;
+  /** Label bit numbers. */
+  labels?: number[];
+}
+
+export interface StatsExpect {
+  cpu?: number;
+  values?: Record<string, number>;
+  entries?: number;
+  maxEntries?: number;
+}
+
+export interface Fixture<E> {
+  name: string;
+  description: string;
   captured: { kernel: string; date: string };
-  /** `conntrack -L -o extended,id` in the namespace after the capture. */
-  conntrackList: string[];
-  /** `conntrack -S` in the namespace after the capture. */
-  conntrackStats: string[];
-  messages: CapturedMessage[];
+  /** One netlink message: header (host byte order) and payload. */
+  hex: string;
+  expect: E;
 }
 
-const FILE = fileURLToPath(new URL('../../../../test/fixtures/kernel-messages.json', import.meta.url));
+// dist/test/unit/helpers/ -> the repository root
+const DIR = new URL('../../../../test/fixtures/', import.meta.url);
 
-export const capture = JSON.parse(readFileSync(FILE, 'utf8')) as Capture;
-
-export function bytes(m: CapturedMessage): Buffer {
-  return Buffer.from(m.hex, 'hex');
+function load<E>(file: string): Fixture<E>[] {
+  return JSON.parse(readFileSync(fileURLToPath(new URL(file, DIR)), 'utf8')) as Fixture<E>[];
 }
 
-export function ofKind(kind: CapturedMessage['kind']): Buffer[] {
-  return capture.messages.filter((m) => m.kind === kind).map(bytes);
+export const eventFixtures = load<FlowExpect>('events.json');
+export const dumpFixtures = load<FlowExpect>('dump.json');
+export const statsFixtures = load<StatsExpect>('stats.json');
+export const flowFixtures = [...eventFixtures, ...dumpFixtures];
+export const allFixtures: Fixture<unknown>[] = [...flowFixtures, ...statsFixtures];
+
+export function bytes(f: Fixture<unknown>): Buffer {
+  return Buffer.from(f.hex, 'hex');
+}
+
+/** mulberry32: a small seedable PRNG, so that generated inputs are the same on every run. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
