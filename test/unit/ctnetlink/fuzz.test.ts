@@ -1,110 +1,219 @@
 /**
- * Malformed input: random bytes, every truncation of every captured message, and bit-level
- * mutations of them. Each decoder must return or throw a ConntrackError with a known code and an
- * offset inside the input; anything else (RangeError, TypeError, ...) fails with the input's hex.
+ * Malformed input, deterministically (seeded): random bytes, every truncation of every captured
+ * message, single-byte mutations, lying 16-bit attribute lengths at every nesting depth, flipped
+ * nested flags. Each decoder must return or throw a ConntrackError whose code is one of the
+ * decoder codes of errors.ts and whose offset lies inside the input; anything else (RangeError,
+ * TypeError, an error without offset, ...) fails with the seed, the case and the input's hex.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeEvent } from '../../../src/ctnetlink/event.js';
 import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
-import { ConntrackError } from '../../../src/errors.js';
-import { forEachMessage, readU16h } from '../../../src/netlink/nlmsg.js';
-import { allFixtures, bytes } from '../helpers/fixtures.js';
+import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
+import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/nfnetlink.js';
+import {
+  align4,
+  forEachMessage,
+  readU16h,
+  readU32h,
+  writeU16h,
+  writeU32h,
+} from '../../../src/netlink/nlmsg.js';
+import { allFixtures, bytes, mulberry32 } from '../helpers/fixtures.js';
 
 const SEED = 0x5eed_c0de;
-const CODES = new Set(['CT_ERR_TRUNCATED', 'CT_ERR_ATTR_LENGTH', 'CT_ERR_NESTING', 'CT_ERR_MESSAGE_TYPE']);
 
-/** mulberry32: small, seedable, good enough to explore. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** What a decoder may throw on bad bytes; the other codes belong to sockets, requests and flags. */
+const DECODER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'CT_ERR_TRUNCATED',
+  'CT_ERR_ATTR_LENGTH',
+  'CT_ERR_NESTING',
+  'CT_ERR_MESSAGE_TYPE',
+]);
+
+class Tally {
+  inputs = 0;
+  returned = 0;
+  threw = 0;
+  readonly codes = new Map<ErrorCode, number>();
 }
 
-interface Outcome {
-  threw: number;
-  ok: number;
-}
+const DECODERS: readonly (readonly [string, (buf: Buffer) => unknown])[] = [
+  ['decodeFlow', (buf) => decodeFlow(buf, 0, buf.length)],
+  [
+    'decodeEvent',
+    (buf) =>
+      decodeEvent(
+        buf,
+        buf.length >= 6 ? readU16h(buf, 4) : 0,
+        buf.length >= 8 ? readU16h(buf, 6) : 0,
+        0,
+        buf.length,
+      ),
+  ],
+  ['decodeCpuStats', (buf) => decodeCpuStats(buf, 0, buf.length)],
+  ['decodeGlobalStats', (buf) => decodeGlobalStats(buf, 0, buf.length)],
+  ['forEachMessage', (buf) => forEachMessage(buf, () => {})],
+];
 
-function check(buf: Buffer, outcome: Outcome): void {
-  const decoders: [string, () => unknown][] = [
-    ['decodeFlow', () => decodeFlow(buf, 0, buf.length)],
-    [
-      'decodeEvent',
-      () =>
-        decodeEvent(
-          buf,
-          buf.length >= 6 ? readU16h(buf, 4) : 0,
-          buf.length >= 8 ? readU16h(buf, 6) : 0,
-          0,
-          buf.length,
-        ),
-    ],
-    ['decodeCpuStats', () => decodeCpuStats(buf, 0, buf.length)],
-    ['decodeGlobalStats', () => decodeGlobalStats(buf, 0, buf.length)],
-    ['forEachMessage', () => forEachMessage(buf, () => {})],
-  ];
-  for (const [name, run] of decoders) {
+function check(buf: Buffer, what: string, tally: Tally): void {
+  tally.inputs++;
+  for (const [name, decode] of DECODERS) {
     try {
-      run();
-      outcome.ok++;
+      decode(buf);
+      tally.returned++;
     } catch (err) {
-      if (!(err instanceof ConntrackError) || !CODES.has(err.code)) {
-        assert.fail(`${name} threw ${String(err)} (seed ${SEED}) on ${buf.toString('hex')}`);
-      }
-      if (err.offset !== undefined) {
-        assert.ok(
-          err.offset >= 0 && err.offset <= buf.length,
-          `${name}: offset ${err.offset} outside ${buf.length} bytes`,
-        );
-      }
-      outcome.threw++;
+      const where = `${name} on ${what} (seed 0x${SEED.toString(16)}): ${buf.toString('hex')}`;
+      if (!(err instanceof ConntrackError)) assert.fail(`${where}\nthrew ${String(err)}`);
+      assert.ok(DECODER_CODES.has(err.code), `${where}\nthrew code ${err.code}`);
+      assert.ok(
+        err.offset !== undefined && err.offset >= 0 && err.offset <= buf.length,
+        `${where}\n${err.code} with offset ${err.offset} outside ${buf.length} bytes`,
+      );
+      tally.threw++;
+      tally.codes.set(err.code, (tally.codes.get(err.code) ?? 0) + 1);
     }
   }
 }
 
+interface AttrHeader {
+  /** Offset of nla_len. */
+  at: number;
+  len: number;
+  /** End of the enclosing nest (or message). */
+  parentEnd: number;
+}
+
+/** Every attribute header in a well-formed nfnetlink message, at any depth (nests carry NLA_F_NESTED). */
+function attributeHeaders(buf: Buffer): AttrHeader[] {
+  const out: AttrHeader[] = [];
+  const walk = (from: number, end: number) => {
+    let off = from;
+    while (off + NLA_HDRLEN <= end) {
+      const len = readU16h(buf, off);
+      if (len < NLA_HDRLEN || off + len > end) return;
+      out.push({ at: off, len, parentEnd: end });
+      if (readU16h(buf, off + 2) & NLA_F_NESTED) walk(off + NLA_HDRLEN, off + len);
+      off += align4(len);
+    }
+  };
+  walk(20, Math.min(buf.length, readU32h(buf, 0)));
+  return out;
+}
+
 describe(`fuzzing the decoders (seed 0x${SEED.toString(16)})`, () => {
   const seeds = allFixtures.map(bytes);
-  const rand = prng(SEED);
+  const rand = mulberry32(SEED);
   const int = (n: number) => Math.floor(rand() * n);
+  const total = new Tally();
 
-  it('random bytes', () => {
-    const o = { threw: 0, ok: 0 };
-    for (let i = 0; i < 5000; i++) {
-      const b = Buffer.alloc(int(200));
+  it('random bytes, bare and behind a plausible netlink and nfgenmsg header', (t) => {
+    const tally = new Tally();
+    for (let i = 0; i < 3000; i++) {
+      const b = Buffer.alloc(int(256));
       for (let j = 0; j < b.length; j++) b[j] = int(256);
-      check(b, o);
-    }
-    assert.ok(o.threw > 0);
-  });
-
-  it('every truncation of every captured message', () => {
-    const o = { threw: 0, ok: 0 };
-    for (const s of seeds) for (let len = 0; len < s.length; len++) check(s.subarray(0, len), o);
-    assert.ok(o.threw > 1000, `truncations are rejected (${o.threw})`);
-  });
-
-  it('byte flips and attribute length lies in captured messages', () => {
-    const o = { threw: 0, ok: 0 };
-    for (let i = 0; i < 20_000; i++) {
-      const b = Buffer.from(seeds[int(seeds.length)]!);
-      const at = 20 + int(Math.max(1, b.length - 21));
-      if (rand() < 0.5) {
-        b[at] = int(256);
-      } else {
-        // an attribute (or nested attribute) length that lies: aligned offsets hold nla_len
-        const aligned = at & ~3;
-        if (aligned + 2 <= b.length) b.writeUInt16LE(int(0x10000), aligned);
+      if (i % 2 === 1 && b.length >= 20) {
+        writeU32h(b, b.length, 0);
+        writeU16h(b, [0x100, 0x101, 0x102, 0x104, 0x105][int(5)]!, 4);
+        b[16] = rand() < 0.5 ? 2 : 10;
       }
-      check(b, o);
+      check(b, `random #${i}`, tally);
     }
-    assert.ok(o.threw > 1000, `mutations are rejected (${o.threw})`);
-    assert.ok(o.ok > 1000, `harmless mutations decode (${o.ok})`);
+    t.diagnostic(`${tally.inputs} inputs, ${tally.threw} rejections`);
+    assert.ok(tally.threw > 0);
+    total.inputs += tally.inputs;
+  });
+
+  it('every truncation of every captured message, with and without a matching nlmsg_len', (t) => {
+    const tally = new Tally();
+    for (const [i, s] of seeds.entries()) {
+      for (let len = 0; len < s.length; len++) {
+        check(s.subarray(0, len), `fixture ${i} cut to ${len}`, tally);
+        if (len >= 16) {
+          const b = Buffer.from(s.subarray(0, len));
+          writeU32h(b, len, 0);
+          check(b, `fixture ${i} cut to ${len}, nlmsg_len ${len}`, tally);
+        }
+      }
+    }
+    t.diagnostic(`${tally.inputs} inputs, ${tally.threw} rejections`);
+    assert.ok(tally.codes.get('CT_ERR_TRUNCATED')! > 1000, 'truncations are rejected as truncated');
+    total.inputs += tally.inputs;
+  });
+
+  it('single-byte mutations of captured messages', (t) => {
+    const tally = new Tally();
+    for (let i = 0; i < 12_000; i++) {
+      const k = int(seeds.length);
+      const b = Buffer.from(seeds[k]!);
+      const at = int(b.length);
+      b[at] = int(256);
+      check(b, `fixture ${k} byte ${at} := ${b[at]}`, tally);
+    }
+    t.diagnostic(`${tally.inputs} inputs, ${tally.threw} rejections`);
+    assert.ok(tally.threw > 100, `byte mutations are rejected (${tally.threw})`);
+    assert.ok(tally.returned > 1000, `harmless mutations decode (${tally.returned})`);
+    total.inputs += tally.inputs;
+  });
+
+  it('16-bit length lies at random offsets and in every attribute header at every depth', (t) => {
+    const tally = new Tally();
+    for (let i = 0; i < 4000; i++) {
+      const k = int(seeds.length);
+      const b = Buffer.from(seeds[k]!);
+      const at = 2 * int(b.length >> 1);
+      const v = int(0x10000);
+      if (at + 2 <= b.length) writeU16h(b, v, at);
+      check(b, `fixture ${k} u16 at ${at} := ${v}`, tally);
+    }
+    for (const [k, s] of seeds.entries()) {
+      for (const h of attributeHeaders(s)) {
+        const room = h.parentEnd - h.at;
+        for (const lie of [0, 1, 3, 4, h.len - 1, h.len + 1, h.len + 4, room, room + 1, room + 4, 0xffff]) {
+          if (lie < 0 || lie > 0xffff || lie === h.len) continue;
+          const b = Buffer.from(s);
+          writeU16h(b, lie, h.at);
+          check(b, `fixture ${k} nla_len at ${h.at}: ${h.len} -> ${lie}`, tally);
+        }
+        // a scalar that claims to be a nest, a nest that claims to be a scalar
+        const b = Buffer.from(s);
+        writeU16h(b, readU16h(b, h.at + 2) ^ NLA_F_NESTED, h.at + 2);
+        check(b, `fixture ${k} nested flag flipped at ${h.at}`, tally);
+      }
+    }
+    t.diagnostic(`${tally.inputs} inputs, ${tally.threw} rejections`);
+    for (const code of ['CT_ERR_TRUNCATED', 'CT_ERR_ATTR_LENGTH', 'CT_ERR_NESTING'] as const) {
+      assert.ok((tally.codes.get(code) ?? 0) > 0, `length and nesting lies produce ${code}`);
+    }
+    total.inputs += tally.inputs;
+  });
+
+  it('datagrams of several messages, mutated', (t) => {
+    const tally = new Tally();
+    for (let i = 0; i < 2000; i++) {
+      const parts = [seeds[int(seeds.length)]!, seeds[int(seeds.length)]!];
+      const b = Buffer.concat(
+        parts.map((p) => Buffer.concat([p, Buffer.alloc(align4(p.length) - p.length)])),
+      );
+      const at = int(b.length);
+      b[at] = int(256);
+      check(b, `two messages, byte ${at} := ${b[at]}`, tally);
+    }
+    t.diagnostic(`${tally.inputs} inputs, ${tally.threw} rejections`);
+    assert.ok(tally.threw > 0);
+    total.inputs += tally.inputs;
+  });
+
+  it('non-event message types are refused by decodeEvent', () => {
+    const tally = new Tally();
+    const stats = seeds.find((s) => (readU16h(s, 4) & 0xff) === 5)!;
+    check(stats, 'a CT_GET_STATS reply', tally);
+    assert.equal(tally.codes.get('CT_ERR_MESSAGE_TYPE'), 1);
+  });
+
+  it(`at least 20,000 inputs in all (seed 0x${SEED.toString(16)})`, (t) => {
+    t.diagnostic(`${total.inputs} inputs, seed 0x${SEED.toString(16)}`);
+    assert.ok(total.inputs >= 20_000, `${total.inputs}`);
   });
 });
