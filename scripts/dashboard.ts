@@ -8,6 +8,7 @@
  */
 
 const SEL = 'job=~"$job",instance=~"$instance"';
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS = { type: 'prometheus', uid: '${datasource}' };
 
 interface Target {

@@ -1,6 +1,7 @@
 /**
  * The inverse of decodeFlow: builds the ctnetlink message the kernel would send for a Flow, with
- * the kernel's attribute order and nesting (ctnetlink_fill_info). Used by round-trip tests, the
+ * the kernel's nesting (attribute order differs from ctnetlink_fill_info's; netlink gives it no
+ * meaning). Used by round-trip tests, the
  * fuzzer's seed corpus and the benchmark; the daemon itself never sends a conntrack entry.
  */
 import {

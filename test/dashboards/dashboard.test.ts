@@ -9,6 +9,8 @@ import { buildDashboard } from '../../scripts/dashboard.js';
 import { needPromtool, promtool } from './promtool.js';
 import { allPanels, dashboardQueries } from './queries.js';
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
+const DS_UID = '${datasource}';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FILE = `${ROOT}dashboards/conntrack-exporter.json`;
 const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, unknown>;
@@ -48,11 +50,11 @@ describe('Grafana dashboard', () => {
     for (const p of panels) {
       assert.ok((p.description ?? '').length > 20, `${p.title}: description`);
       assert.ok(p.fieldConfig?.defaults?.unit, `${p.title}: unit`);
-      assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: datasource`);
+      assert.equal(p.datasource?.uid, DS_UID, `${p.title}: datasource`);
       assert.ok((p.targets ?? []).length > 0, `${p.title}: a query`);
       for (const t of p.targets ?? []) {
         assert.ok((t.expr ?? '').trim() !== '', `${p.title}: empty query`);
-        assert.equal(t.datasource?.uid, '${datasource}', `${p.title}: target datasource`);
+        assert.equal(t.datasource?.uid, DS_UID, `${p.title}: target datasource`);
         assert.match(
           t.expr!,
           /job=~"\$job",instance=~"\$instance"/,
