@@ -13,10 +13,6 @@ import type { Scrape } from './harness/promtext.js';
 
 const sysctl = (name: string) => Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8'));
 
-function traffic(ns: Netns, ...actions: string[]): void {
-  ns.node('test/integration/harness/traffic.js', actions);
-}
-
 /** conntrack_flows as family/protocol/state -> value, zero series left out. */
 function flowsSeries(s: Scrape): Map<string, number> {
   const out = new Map<string, number>();
@@ -66,7 +62,7 @@ describe('exporter in a namespace with traffic', () => {
   before(async () => {
     ns = Netns.create('exporter');
     // Flows that exist before the exporter starts: only the start-up dump can know them.
-    traffic(ns, 'tcp=127.0.0.1', 'udp-noreply=127.0.0.1');
+    ns.traffic('tcp=127.0.0.1', 'udp-noreply=127.0.0.1');
     held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
     await new Promise<void>((r) => held.stdout!.once('data', () => r()));
     exp = await ExporterProcess.start(ns, ['--resync.preexisting-interval=1s']);
@@ -89,7 +85,7 @@ describe('exporter in a namespace with traffic', () => {
 
   it('every conntrack_flows series equals conntrack -L after a mix of TCP, UDP, ICMP and IPv6', async () => {
     const before = exp.scrape().value('conntrack_events_total', { event: 'new' });
-    traffic(ns, ...MIX);
+    ns.traffic(...MIX);
     ns.run('ping', ['-c', '2', '-i', '0.2', '-W', '1', '127.0.0.1']);
     ns.run('ping', ['-6', '-c', '1', '-W', '1', '::1']);
     const s = await converged(exp, ns);
@@ -191,7 +187,7 @@ describe('exporter after an overrun', () => {
   });
 
   it('counts the overrun and, after the resync, equals conntrack -L again', async () => {
-    traffic(ns, 'udp-burst=20000');
+    ns.traffic('udp-burst=20000');
     const s = await converged(exp, ns);
     assert.ok(s.value('conntrack_collector_overruns_total') >= 1, 'overrun counted');
     assert.ok(s.value('conntrack_collector_events_lost_total') > 0, 'lost events counted');

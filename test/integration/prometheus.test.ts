@@ -15,10 +15,6 @@ const RULES = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
 const DASHBOARD = `${ROOT}dashboards/conntrack-exporter.json`;
 const MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 
-function traffic(ns: Netns, ...actions: string[]): void {
-  ns.node('test/integration/harness/traffic.js', actions);
-}
-
 /** Grafana's variables as a dashboard user would have them for this one exporter. */
 const VARS: Record<string, string> = {
   // 4 x the 1 s scrape interval, as Grafana computes $__rate_interval
@@ -41,7 +37,7 @@ describe('dashboard and rules on a real Prometheus', () => {
     prom = await PrometheusProcess.start(ns, [RULES]);
     // Traffic over several scrapes, so rates and histograms have samples to work on.
     for (let i = 0; i < 4; i++) {
-      traffic(ns, 'tcp=127.0.0.1', 'tcp=::1', 'syn=127.0.0.1', 'udp-reply=127.0.0.1', 'udp-noreply=::1');
+      ns.traffic('tcp=127.0.0.1', 'tcp=::1', 'syn=127.0.0.1', 'udp-reply=127.0.0.1', 'udp-noreply=::1');
       ns.run('conntrack', ['-D', '-p', 'udp']);
       await sleep(1000);
     }
@@ -123,7 +119,7 @@ describe('table exhaustion, for real', () => {
       writeFileSync(MAX, String(limit));
       // Twice the limit in new flows; then more on every poll, because the kernel's garbage
       // collector evicts unreplied entries as soon as the table is over 95% full.
-      traffic(ns, `udp-burst=${2 * limit}`);
+      ns.traffic(`udp-burst=${2 * limit}`);
       offered += 2 * limit;
       const full = exp.scrape();
       assert.equal(full.value('conntrack_entries_limit'), limit);
@@ -132,7 +128,7 @@ describe('table exhaustion, for real', () => {
       await waitFor(
         'the table-full alert expressions to fire',
         () => {
-          traffic(ns, `udp-burst=${limit}`);
+          ns.traffic(`udp-burst=${limit}`);
           offered += limit;
           silent = mustFire.filter((a) => prom.query(a.expr).length === 0).map((a) => a.name);
           return silent.length === 0 ? true : undefined;

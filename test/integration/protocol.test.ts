@@ -10,20 +10,9 @@ import { TCP_STATES } from '../../src/ctnetlink/states.js';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY } from '../../src/ctnetlink/status.js';
 import { NLM_F_CREATE, NLM_F_EXCL } from '../../src/netlink/nlmsg.js';
 import * as tool from './harness/conntrack-tool.js';
-import { Netns, sleep, waitFor } from './harness/netns.js';
+import { type MadeFlow, Netns, sleep, waitFor } from './harness/netns.js';
 import { type EventLine, EventProbe } from './harness/probe.js';
 import type { FlowSummary } from './harness/summary.js';
-
-interface Made {
-  action: string;
-  addr: string;
-  sport: number;
-  dport: number;
-}
-
-function traffic(ns: Netns, ...actions: string[]): Made[] {
-  return JSON.parse(ns.node('test/integration/harness/traffic.js', actions)) as Made[];
-}
 
 function dump(ns: Netns): FlowSummary[] {
   const lines = ns
@@ -46,13 +35,12 @@ const states = (evs: EventLine[]) => evs.map((e) => e.state);
 describe('event socket on the real kernel', () => {
   let ns: Netns;
   let probe: EventProbe;
-  let made: Made[];
+  let made: MadeFlow[];
 
   before(async () => {
     ns = Netns.create('events');
     probe = await EventProbe.start(ns);
-    made = traffic(
-      ns,
+    made = ns.traffic(
       'tcp=127.0.0.1',
       'tcp=::1',
       'syn=127.0.0.1',
@@ -241,7 +229,7 @@ describe('event socket overrun', () => {
     const probe = await EventProbe.start(ns, 4096);
     try {
       const burst = 5000;
-      traffic(ns, `udp-burst=${burst}`);
+      ns.traffic(`udp-burst=${burst}`);
       // Every NEW of the burst is either delivered or counted lost; nothing else happens here.
       const accounted = await waitFor('every NEW delivered or counted lost', () => {
         const got = probe.events.filter((e) => e.event === 'new').length;
@@ -252,7 +240,7 @@ describe('event socket overrun', () => {
       assert.ok(probe.alive, 'the probe survived the overrun');
       assert.deepEqual(probe.errors, []);
       // and the socket still works after it
-      traffic(ns, 'udp-noreply=127.0.0.1');
+      ns.traffic('udp-noreply=127.0.0.1');
       await waitFor('an event after the overrun', () => probe.events.find((e) => e.dport === 9));
     } finally {
       await probe.stop();

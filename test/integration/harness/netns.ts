@@ -37,6 +37,14 @@ export const TRACKING_RULESET = `table inet ctx {
 
 let serial = 0;
 
+/** One flow harness/traffic.ts made: the action, address and the ports it used. */
+export interface MadeFlow {
+  action: string;
+  addr: string;
+  sport: number;
+  dport: number;
+}
+
 export interface RunResult {
   status: number;
   stdout: string;
@@ -86,6 +94,11 @@ export class Netns {
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
+  }
+
+  /** Makes flows with harness/traffic.ts inside the namespace; returns what it made. */
+  traffic(...actions: string[]): MadeFlow[] {
+    return JSON.parse(this.node('test/integration/harness/traffic.js', actions)) as MadeFlow[];
   }
 
   spawnNode(script: string, args: string[]): ChildProcess {
