@@ -44,5 +44,7 @@ if (missing.length > 0) {
 }
 
 // One process, one closing summary; concurrency 1 because some kernel tests change global sysctls.
-const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...suites], { stdio: 'inherit' });
+// Node 22+ reads test arguments as globs, not directories.
+const globs = suites.map((dir) => `${dir}/**/*.test.js`);
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...globs], { stdio: 'inherit' });
 process.exit(res.status ?? 1);
