@@ -30,7 +30,7 @@
 #endif
 
 /* Each wake-up reads at most this many batches before yielding to the event loop. */
-#define ROUNDS_PER_WAKEUP 8
+#define ROUNDS_PER_WAKEUP 32
 /* Fields per datagram in the meta array: offset, length (negative if truncated), nsid or -1. */
 #define META_FIELDS 3
 
@@ -39,6 +39,11 @@ typedef struct {
   uint32_t port_id;
   napi_env env;
   uv_poll_t poll;
+  /* After draining the socket, polling pauses this long so that events gather into big batches:
+     one wake-up per pause instead of one per event, the way NICs coalesce interrupts. */
+  uv_timer_t resume;
+  unsigned pause_ms;
+  int open_handles;
   int polling;
   int closed;         /* close() was called (or the external was collected) */
   int handle_closed;  /* libuv has released the poll handle and the fd is closed */
@@ -191,6 +196,13 @@ static int nsid_of(struct msghdr *h) {
   return -1;
 }
 
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+static void on_resume(uv_timer_t *timer) {
+  nl_socket *s = timer->data;
+  if (!s->closed && s->polling) uv_poll_start(&s->poll, UV_READABLE, on_readable);
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   nl_socket *s = handle->data;
@@ -201,6 +213,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     napi_close_handle_scope(s->env, scope);
     return;
   }
+  int drained = 0, got = 0;
   for (int round = 0; round < ROUNDS_PER_WAKEUP && !s->closed; round++) {
     for (unsigned i = 0; i < s->slots; i++) {
       s->msgs[i].msg_hdr.msg_controllen = CTRL_SPACE;
@@ -223,30 +236,40 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     uint32_t drops = read_drops(s->fd);
     uint32_t lost = drops - s->last_drops;
     s->last_drops = drops;
+    got += n;
     if (n > 0 || lost > 0) {
       napi_value argv[2];
       napi_create_uint32(s->env, (uint32_t)n, &argv[0]);
       napi_create_uint32(s->env, lost, &argv[1]);
       call_js(s, s->on_batch, 2, argv);
     }
-    if ((unsigned)n < s->slots) break;
+    if ((unsigned)n < s->slots) {
+      drained = 1;
+      break;
+    }
+  }
+  if (drained && got > 0 && s->pause_ms > 0 && !s->closed) {
+    uv_poll_stop(&s->poll);
+    uv_timer_start(&s->resume, on_resume, s->pause_ms, 0);
   }
   napi_close_handle_scope(s->env, scope);
 }
 
-/* open(protocol, slots, slotSize, netnsPath | null) -> [socket, data ArrayBuffer, meta ArrayBuffer, portId] */
+/* open(protocol, slots, slotSize, netnsPath | null, pauseMs)
+     -> [socket, data ArrayBuffer, meta ArrayBuffer, portId] */
 static napi_value nl_open(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc = 4;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
-    napi_throw_type_error(env, NULL, "open(protocol, slots, slotSize, netnsPath)");
+  napi_value argv[5];
+  size_t argc = 5;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
+    napi_throw_type_error(env, NULL, "open(protocol, slots, slotSize, netnsPath, pauseMs)");
     return NULL;
   }
-  int32_t protocol, slots, slot_size;
-  if (!int_arg(env, argv[0], &protocol) || !int_arg(env, argv[1], &slots) || !int_arg(env, argv[2], &slot_size))
+  int32_t protocol, slots, slot_size, pause_ms;
+  if (!int_arg(env, argv[0], &protocol) || !int_arg(env, argv[1], &slots) || !int_arg(env, argv[2], &slot_size) ||
+      !int_arg(env, argv[4], &pause_ms))
     return NULL;
-  if (slots < 1 || slots > 4096 || slot_size < 1024 || slot_size > (1 << 20)) {
-    napi_throw_range_error(env, NULL, "slots must be 1..4096 and slotSize 1 KiB..1 MiB");
+  if (slots < 1 || slots > 4096 || slot_size < 1024 || slot_size > (1 << 20) || pause_ms < 0 || pause_ms > 1000) {
+    napi_throw_range_error(env, NULL, "slots must be 1..4096, slotSize 1 KiB..1 MiB, pauseMs 0..1000");
     return NULL;
   }
   napi_valuetype t;
@@ -288,6 +311,7 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   s->port_id = addr.nl_pid;
   s->slots = (unsigned)slots;
   s->slot_size = (size_t)slot_size;
+  s->pause_ms = (unsigned)pause_ms;
 
   napi_value data, meta, ext, port, out, name;
   void *data_ptr, *meta_ptr;
@@ -307,6 +331,7 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "netlink socket", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &s->actx);
   s->poll.data = s;
+  s->resume.data = s;
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
   if (uv_poll_init(loop, &s->poll, fd) != 0) {
@@ -315,6 +340,8 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "uv_poll_init", EINVAL);
   }
+  uv_timer_init(loop, &s->resume);
+  s->open_handles = 2;
   s->last_drops = read_drops(fd);
 
   napi_create_external(env, s, finalize, NULL, &ext);
@@ -406,13 +433,17 @@ static napi_value nl_ref(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   bool on;
   napi_get_value_bool(env, argv[1], &on);
-  if (on) uv_ref((uv_handle_t *)&s->poll);
-  else uv_unref((uv_handle_t *)&s->poll);
+  uv_handle_t *handles[] = {(uv_handle_t *)&s->poll, (uv_handle_t *)&s->resume};
+  for (int i = 0; i < 2; i++) {
+    if (on) uv_ref(handles[i]);
+    else uv_unref(handles[i]);
+  }
   return undefined(env);
 }
 
 static void on_closed(uv_handle_t *handle) {
   nl_socket *s = handle->data;
+  if (--s->open_handles > 0) return;
   close(s->fd);
   s->handle_closed = 1;
   /* While JS still holds the external, the struct stays (marked closed) for it to point at. */
@@ -423,6 +454,7 @@ static void begin_close(nl_socket *s) {
   s->closed = 1;
   release_refs(s);
   uv_close((uv_handle_t *)&s->poll, on_closed);
+  uv_close((uv_handle_t *)&s->resume, on_closed);
 }
 
 static void finalize(napi_env env, void *data, void *hint) {

@@ -17,6 +17,7 @@ export interface NetlinkAddon {
     slots: number,
     slotSize: number,
     netnsPath: string | null,
+    pauseMs: number,
   ): [NativeHandle, ArrayBuffer, ArrayBuffer, number];
   setInt(s: NativeHandle, level: number, name: number, value: number): void;
   getInt(s: NativeHandle, level: number, name: number): number;

@@ -94,6 +94,12 @@ export interface OpenOptions {
   slotSize: number;
   /** Open the socket inside this network namespace (a path like /var/run/netns/NAME). */
   netns?: string | undefined;
+  /**
+   * After draining the socket, wait this long before reading again, so that a stream of events
+   * arrives in large batches (a wake-up per pause, not per event). The receive buffer absorbs
+   * what arrives meanwhile; 0 reads as soon as anything arrives.
+   */
+  pauseMs?: number;
 }
 
 /** What RequestSocket needs of a socket; unit tests fake it. */
@@ -125,6 +131,7 @@ export class NetlinkSocket implements Transport {
         options.slots,
         options.slotSize,
         options.netns ?? null,
+        options.pauseMs ?? 0,
       );
       return new NetlinkSocket(handle, data, meta, portId);
     } catch (err) {
@@ -194,6 +201,11 @@ export interface EventSocketOptions {
 /** Events are small (a few hundred bytes); 256 a read keeps syscalls rare under a flood. */
 const EVENT_SLOTS = 256;
 const EVENT_SLOT_SIZE = 8192;
+/**
+ * At 100,000 events/s, 5 ms gathers 500 events (about 0.6 MB of the default 16 MiB buffer) per
+ * wake-up. Metrics are read every few seconds; a few milliseconds of delay cost nothing.
+ */
+const EVENT_PAUSE_MS = 5;
 
 export class EventSocket {
   private readonly sock: NetlinkSocket;
@@ -201,7 +213,7 @@ export class EventSocket {
   constructor(handlers: EventSocketHandlers, options: EventSocketOptions = {}) {
     this.sock = NetlinkSocket.open(
       NETLINK_NETFILTER,
-      { slots: EVENT_SLOTS, slotSize: EVENT_SLOT_SIZE, netns: options.netns },
+      { slots: EVENT_SLOTS, slotSize: EVENT_SLOT_SIZE, netns: options.netns, pauseMs: EVENT_PAUSE_MS },
       'opening the ctnetlink event socket',
     );
     try {
