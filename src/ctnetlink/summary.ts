@@ -30,6 +30,7 @@ import {
   CTA_PROTOINFO_TCP,
   CTA_STATUS,
   CTA_TIMESTAMP,
+  CTA_TIMESTAMP_EVENT,
   CTA_TIMESTAMP_START,
   CTA_TIMESTAMP_STOP,
   CTA_TUPLE_IP,
@@ -61,6 +62,8 @@ export class FlowSummary {
   /** CTA_TIMESTAMP_START / _STOP in seconds since the epoch; NaN when absent. */
   start = Number.NaN;
   stop = Number.NaN;
+  /** CTA_TIMESTAMP_EVENT (Linux 6.18+): when the kernel generated the event, in seconds; NaN when absent. */
+  eventTime = Number.NaN;
   /** CTA_MARK; -1 when absent. */
   mark = -1;
   /** CTA_ZONE; 0 when absent (the default zone). */
@@ -84,6 +87,7 @@ export class FlowSummary {
     this.status = -1;
     this.start = Number.NaN;
     this.stop = Number.NaN;
+    this.eventTime = Number.NaN;
     this.mark = -1;
     this.zone = 0;
     this.srcAt = -1;
@@ -198,6 +202,9 @@ export function summarizeFlow(buf: Buffer, start: number, end: number, out: Flow
         break;
       case CTA_TIMESTAMP:
         timestamp(buf, aStart, aEnd, out);
+        break;
+      case CTA_TIMESTAMP_EVENT:
+        out.eventTime = seconds(buf, scalar(8, 'CTA_TIMESTAMP_EVENT'));
         break;
       default:
         break;

@@ -134,7 +134,8 @@ export class ShadowTable {
       this.unkeyed++;
       return;
     }
-    const now = this.clock();
+    // The kernel's stamp says when the event happened; our clock only when its batch was read.
+    const now = Number.isNaN(s.eventTime) ? this.clock() : s.eventTime;
     const code = stateCode(s);
     let row = this.find(s.id, s.tupleHash);
     if (row >= 0 && this.flags[row]! & DEAD) {

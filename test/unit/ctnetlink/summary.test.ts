@@ -46,6 +46,12 @@ describe('summarizeFlow', () => {
       assert.equal(s.mark, f.mark ?? -1);
       assert.equal(s.protoState, f.tcp?.state ?? f.sctp?.state ?? f.dccp?.state ?? -1);
       assert.equal(s.start, f.timestampStart === undefined ? Number.NaN : Number(f.timestampStart) / 1e9);
+      assert.equal(s.eventTime, f.timestampEvent === undefined ? Number.NaN : Number(f.timestampEvent) / 1e9);
+      if (e.eventReceivedAt !== undefined) {
+        // the kernel stamps the event just before conntrack -E received it
+        const lag = Number(e.eventReceivedAt) - s.eventTime;
+        assert.ok(lag >= 0 && lag < 1, `event stamped ${lag} s before it was received`);
+      }
     });
   }
 

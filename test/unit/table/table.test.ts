@@ -92,6 +92,23 @@ describe('ShadowTable events', () => {
     assert.deepEqual(rec.ended, [['udp', 30.5]]);
   });
 
+  it('times events by the kernel stamp when they carry one, not by when their batch was read', () => {
+    const { clock, rec, table } = setup();
+    const at = (f: ReturnType<typeof tcp>, t: number) => {
+      f.timestampEvent = BigInt(Math.round(t * 1e6)) * 1000n;
+      return f;
+    };
+    table.apply('new', summary(at(tcp(1, 'SYN_SENT'), 1000)));
+    table.apply('update', summary(at(tcp(1, 'ESTABLISHED'), 1000.25)));
+    clock.advance(7); // the batch is read later: no effect on the durations
+    table.apply('destroy', summary(at(destroyed(tcp(1, 'ESTABLISHED')), 1002)));
+    assert.deepEqual(rec.left, [
+      ['tcp:SYN_SENT', 0.25],
+      ['tcp:ESTABLISHED', 1.75],
+    ]);
+    assert.deepEqual(rec.ended, [['tcp', 2]]);
+  });
+
   it('ignores a DESTROY for an unknown flow and an event without CTA_ID', () => {
     const { rec, table } = setup();
     table.apply('destroy', summary(destroyed(tcp(9, 'CLOSE'))));
