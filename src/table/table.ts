@@ -45,6 +45,23 @@ export interface TableObserver {
   flowEnded(group: StateGroup, seconds: number): void;
 }
 
+/**
+ * Per-flow data kept beside the table's own columns (attribution, for example), indexed by the
+ * table's row numbers: rows stay dense, so the extension is told when one moves.
+ */
+export interface RowExtension {
+  /** Rows will be numbered below `capacity`. */
+  resize(capacity: number): void;
+  /** A flow starts being tracked at `row`, from an event or a dump entry. */
+  added(row: number, s: FlowSummary): void;
+  /** An UPDATE event or a dump entry for the flow at `row` (its mark may have changed). */
+  updated(row: number, s: FlowSummary): void;
+  /** The flow at `row` is no longer tracked (destroyed, or gone from the kernel's dump). */
+  removed(row: number): void;
+  /** The flow at `from` now lives at `to`. */
+  moved(from: number, to: number): void;
+}
+
 export interface SyncResult {
   added: number;
   updated: number;
@@ -107,7 +124,9 @@ export class ShadowTable {
   constructor(
     private readonly observer: TableObserver,
     private readonly clock: Clock = wallClock,
+    private readonly extension?: RowExtension,
   ) {
+    extension?.resize(MIN_ROWS);
     // Series that exist on every host are known before the first flow reaches them.
     for (const [family, protos] of ALWAYS_EXPORTED) {
       for (const proto of protos) for (const code of statesOf(proto)) this.groupId(family, proto, code);
@@ -148,8 +167,12 @@ export class ShadowTable {
       const f = this.flags[row]!;
       if (f & SILENT) this.silentFlows--;
       this.flags[row] = (f & ~SILENT) | (this.syncOn ? TOUCHED : 0);
-      if (type === 'destroy') this.destroy(row, s, code, now);
-      else if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
+      if (type === 'destroy') {
+        this.destroy(row, s, code, now);
+        return;
+      }
+      if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
+      this.extension?.updated(row, s);
       return;
     }
     if (type === 'destroy') {
@@ -199,7 +222,9 @@ export class ShadowTable {
     const f = this.flags[row]!;
     if (f & DEAD) return;
     this.seen[row] = this.attempt;
-    if (code < 0 || f & TOUCHED) return;
+    if (f & TOUCHED) return;
+    this.extension?.updated(row, s);
+    if (code < 0) return;
     const to = this.groupId(s.family, s.proto, code);
     if (to !== this.group[row]) {
       // The transitions themselves were lost with the events: neither the path nor the time
@@ -221,6 +246,7 @@ export class ShadowTable {
         this.groupAt(row).count--;
         if (f & SILENT) this.silentFlows--;
         this.live--;
+        this.extension?.removed(row);
         this.removeRow(row);
         result.removed++;
       } else {
@@ -272,6 +298,7 @@ export class ShadowTable {
     const started = Number.isNaN(s.start) ? this.started[row]! : s.start;
     const lifetime = (Number.isNaN(s.stop) ? now : s.stop) - started;
     if (lifetime >= 0) this.observer.flowEnded(last, lifetime);
+    this.extension?.removed(row);
     if (this.syncOn) this.flags[row] = DEAD;
     else this.removeRow(row);
   }
@@ -303,6 +330,7 @@ export class ShadowTable {
     this.allGroups[g]!.count++;
     this.live++;
     if (flags & SILENT) this.silentFlows++;
+    this.extension?.added(row, s);
     return row;
   }
 
@@ -363,6 +391,7 @@ export class ShadowTable {
     this.seen[row] = this.seen[last]!;
     this.started[row] = this.started[last]!;
     this.since[row] = this.since[last]!;
+    this.extension?.moved(last, row);
   }
 
   /** Frees an index slot, shifting back entries of the probe run so lookups need no tombstones. */
@@ -397,6 +426,7 @@ export class ShadowTable {
     this.seen = grow(this.seen, (k) => new Uint8Array(k));
     this.started = grow(this.started, (k) => new Float64Array(k));
     this.since = grow(this.since, (k) => new Float64Array(k));
+    this.extension?.resize(n);
   }
 
   private rebuildIndex(bits: number): void {

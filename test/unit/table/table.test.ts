@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { FlowSummary } from '../../../src/ctnetlink/summary.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
-import { ShadowTable, type StateGroup, type TableObserver } from '../../../src/table/table.js';
+import {
+  type RowExtension,
+  ShadowTable,
+  type StateGroup,
+  type TableObserver,
+} from '../../../src/table/table.js';
 import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
 import { summary } from '../helpers/summary.js';
 
@@ -288,5 +294,72 @@ describe('ShadowTable resync', () => {
     table.stage(summary(b));
     table.commitSync();
     assert.equal(table.size, 2);
+  });
+});
+
+describe('ShadowTable row extension', () => {
+  /** Follows rows as an attribution extension would, and checks each call against its own view. */
+  class IdsByRow implements RowExtension {
+    ids = new Float64Array(0);
+    live = new Set<number>();
+    resize(capacity: number): void {
+      const next = new Float64Array(capacity);
+      next.set(this.ids.subarray(0, Math.min(capacity, this.ids.length)));
+      this.ids = next;
+    }
+    added(row: number, s: FlowSummary): void {
+      assert.ok(!this.live.has(s.id), `flow ${s.id} added twice`);
+      this.ids[row] = s.id;
+      this.live.add(s.id);
+    }
+    updated(row: number, s: FlowSummary): void {
+      assert.equal(this.ids[row], s.id, `row ${row} updated for flow ${s.id} holds ${this.ids[row]}`);
+    }
+    removed(row: number): void {
+      assert.ok(this.live.delete(this.ids[row]!), `row ${row} (flow ${this.ids[row]}) removed twice`);
+    }
+    moved(from: number, to: number): void {
+      this.ids[to] = this.ids[from]!;
+    }
+  }
+
+  it('keeps per-row data with its flow through inserts, destroys, swaps, growth and resyncs', () => {
+    const ext = new IdsByRow();
+    const clock = new FakeClock();
+    const table = new ShadowTable({ transition() {}, stateLeft() {}, flowEnded() {} }, clock.read, ext);
+    const kernel = new Set<number>();
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const event = (id: number) => {
+      if (kernel.has(id) && rand(3) === 0) {
+        kernel.delete(id);
+        table.apply('destroy', summary(destroyed(udp(id, 'REPLIED'))));
+      } else if (kernel.has(id)) table.apply('update', summary(udp(id, 'REPLIED')));
+      else {
+        kernel.add(id);
+        table.apply('new', summary(udp(id, 'UNREPLIED')));
+      }
+    };
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 3000; i++) event(1 + rand(5000));
+      // Lost events: the kernel changes without telling, then a resync with events meanwhile.
+      for (let i = 0; i < 200; i++) {
+        const id = 1 + rand(5000);
+        if (kernel.has(id)) kernel.delete(id);
+        else kernel.add(id);
+      }
+      table.beginSync();
+      const dump = [...kernel];
+      for (const [i, id] of dump.entries()) {
+        if (i % 500 === 0) event(1 + rand(5000)); // events while the dump runs
+        if (kernel.has(id)) table.stage(summary(udp(id, 'REPLIED')));
+      }
+      table.commitSync();
+      assert.equal(table.size, kernel.size, `round ${round}: table size`);
+      assert.deepEqual([...ext.live].sort(), [...kernel].sort(), `round ${round}: extension's flows`);
+    }
   });
 });
