@@ -167,7 +167,7 @@ function dumpRows(d: DumpResult, columns: string[]): string[][] {
       `dump: \`conntrack -L >/dev/null\`; exporter spawn until /readyz 200 (median of ${d.listSeconds.length})`,
       ...columns.map((c) =>
         c === 'conntrack -E'
-          ? `${fixed(d.listMedianSeconds, 2)} s`
+          ? `\`conntrack -L\`: ${fixed(d.listMedianSeconds, 2)} s`
           : c === 'exporter'
             ? `${fixed(d.startupMedianSeconds, 2)} s (${fixed(d.startupRatio, 2)}x conntrack -L)`
             : '',
