@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +118,10 @@ int main(int argc, char **argv) {
   unsigned long errors = 0;
   double start = now();
   unsigned long done = tcp ? tcp_churn(n, rate, (unsigned short)port, start, &errors) : udp_flood(n, rate, start, &errors);
-  printf("{\"kind\":\"%s\",\"done\":%lu,\"errors\":%lu,\"seconds\":%.3f}\n", argv[1], done, errors, now() - start);
+  double seconds = now() - start;
+  struct rusage ru; /* the kernel's work for each packet (conntrack, nftables, event delivery) is ours */
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  printf("{\"kind\":\"%s\",\"done\":%lu,\"errors\":%lu,\"seconds\":%.3f,\"cpuSeconds\":%.3f}\n", argv[1], done, errors, seconds, cpu);
   return 0;
 }

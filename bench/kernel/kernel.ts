@@ -4,7 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mustRun, Netns, ROOT, waitFor } from '../../test/integration/harness/netns.js';
+import { mustRun, Netns, ROOT, sleep, waitFor } from '../../test/integration/harness/netns.js';
 
 /** Compiles bench/kernel/NAME.c into `outDir`; returns the binary's path. */
 export function buildC(name: string, outDir: string): string {
@@ -101,10 +101,27 @@ export class BenchNamespace {
   }
 
   /**
-   * Ends expired flows now. The kernel's garbage collector may wait up to a minute before it
-   * visits them (its pace follows the timeouts in the whole host's table), but a dump kills every
-   * expired flow it passes, with its DESTROY event.
+   * Stands in for the kernel's garbage collector until the returned function is called: a dump
+   * every `ms` ends every expired flow it passes, with its DESTROY event. The collector itself
+   * paces on the timeouts in the whole host's table (every namespace's) and may wait up to a
+   * minute; on a table of 1 s TIME_WAIT flows alone it would run every second, its shortest
+   * interval, so DESTROYs follow the churn in batches instead of one burst at the end.
    */
+  collectEvery(ms: number): () => Promise<void> {
+    let stopped = false;
+    const loop = (async () => {
+      while (!stopped) {
+        await sleep(ms);
+        if (!stopped) await finished(this.ns.spawn('sh', ['-c', 'exec conntrack -L >/dev/null 2>&1']));
+      }
+    })();
+    return async () => {
+      stopped = true;
+      await loop;
+    };
+  }
+
+  /** Ends the remaining expired flows now (see collectEvery), until the table is empty. */
   async collectExpired(): Promise<void> {
     await waitFor(
       'expired flows to be collected',
@@ -154,4 +171,6 @@ export interface FloodReport {
   done: number;
   errors: number;
   seconds: number;
+  /** The generator's own CPU time, which includes the kernel's work for its packets. */
+  cpuSeconds: number;
 }

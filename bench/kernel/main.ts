@@ -13,7 +13,7 @@ import { cpus, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { DIST, ROOT, sleep } from '../../test/integration/harness/netns.js';
 import { ConntrackEvents, type Consumer, Exporter, Floor } from './consumers.js';
-import { BenchNamespace, buildC, ConntrackMax, finished } from './kernel.js';
+import { BenchNamespace, buildC, ConntrackMax, type FloodReport, finished } from './kernel.js';
 import { type Options, parseOptions, USAGE, UsageError } from './options.js';
 import { cpuSeconds, rssBytes, waitQuiet } from './proc.js';
 import {
@@ -97,7 +97,13 @@ function floodArgs(load: Load): string[] {
 async function measure(bench: BenchNamespace, bins: Bins, consumer: Consumer, load: Load): Promise<RawRun> {
   await waitQuiet(consumer.pid, consumer.name);
   const cpu0 = cpuSeconds(consumer.pid);
-  const flood = await bench.flood(bins.flood, floodArgs(load));
+  const stopCollector = load.kind === 'tcp' ? bench.collectEvery(1000) : undefined;
+  let flood: FloodReport;
+  try {
+    flood = await bench.flood(bins.flood, floodArgs(load));
+  } finally {
+    await stopCollector?.();
+  }
   // UDP flows outlive the run, so the table's count is what the kernel created; TCP flows are all
   // gone once their TIME_WAIT is collected, each with its DESTROY.
   const flows = load.kind === 'udp' ? bench.count() : flood.done;

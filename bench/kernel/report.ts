@@ -36,8 +36,12 @@ export interface Run extends RawRun {
   receivedTotal: number;
   /** Events the kernel dropped at the consumer's socket. */
   lost: number;
-  cpuPer100k: number;
-  ratioToFloor: number | undefined;
+  /** CPU seconds per 100k events the consumer received, and per 100k it was offered (received + lost). */
+  cpuPer100kReceived: number;
+  cpuPer100kOffered: number;
+  /** The same divided by the floor's. */
+  ratioReceived: number | undefined;
+  ratioOffered: number | undefined;
 }
 
 export interface ScenarioResult {
@@ -80,44 +84,54 @@ export function median(xs: number[]): number {
 /**
  * What each consumer should have received and what it lost. Every flow is one NEW (and, for the
  * TCP churn, one DESTROY); how many UPDATEs a TCP flow makes is taken from the floor, per flow,
- * when the floor lost nothing. Loss is the kernel's drop counter of the consumer's event socket.
+ * when the floor lost nothing. Loss is the kernel's drop counter of the consumer's event socket,
+ * so received + lost is what the kernel offered it. CPU per event is given both ways: per event
+ * received (the work per event handled) and per event offered (the cost of following the load,
+ * which a consumer that loses events and re-dumps pays too).
  */
 export function summarise(load: Load, raw: RawRun[]): ScenarioResult {
   const floor = raw.find((r) => r.consumer === FLOOR);
   const updatesPerFlow =
     load.kind === 'udp' ? 0 : floor?.socket.drops === 0 ? floor.received.update / floor.flows : undefined;
+  const per100k = (cpu: number, events: number): number => (events > 0 ? (cpu / events) * 1e5 : Number.NaN);
   const runs = raw.map((r): Run => {
-    const expected = {
-      new: r.flows,
-      update: updatesPerFlow === undefined ? undefined : Math.round(updatesPerFlow * r.flows),
-      destroy: load.kind === 'tcp' ? r.flows : 0,
-    };
     const receivedTotal = r.received.new + r.received.update + r.received.destroy;
     return {
       ...r,
-      expected,
+      expected: {
+        new: r.flows,
+        update: updatesPerFlow === undefined ? undefined : Math.round(updatesPerFlow * r.flows),
+        destroy: load.kind === 'tcp' ? r.flows : 0,
+      },
       receivedTotal,
       lost: r.socket.drops,
-      cpuPer100k: receivedTotal > 0 ? (r.cpuSeconds / receivedTotal) * 1e5 : Number.NaN,
-      ratioToFloor: undefined,
+      cpuPer100kReceived: per100k(r.cpuSeconds, receivedTotal),
+      cpuPer100kOffered: per100k(r.cpuSeconds, receivedTotal + r.socket.drops),
+      ratioReceived: undefined,
+      ratioOffered: undefined,
     };
   });
-  const floorCost = runs.find((r) => r.consumer === FLOOR)?.cpuPer100k;
-  for (const r of runs)
-    if (floorCost !== undefined && floorCost > 0) r.ratioToFloor = r.cpuPer100k / floorCost;
+  const base = runs.find((r) => r.consumer === FLOOR);
+  if (base && base.cpuPer100kReceived > 0) {
+    for (const r of runs) {
+      r.ratioReceived = r.cpuPer100kReceived / base.cpuPer100kReceived;
+      r.ratioOffered = r.cpuPer100kOffered / base.cpuPer100kOffered;
+    }
+  }
   return { load, runs };
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const fixed = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const withRatio = (cost: number, ratio: number | undefined): string =>
+  `${fixed(cost, 3)}${ratio === undefined ? '' : ` (${fixed(ratio, 2)}x)`}`;
 const size = (bytes: number): string => (bytes >= 2 ** 20 ? mib(bytes) : `${(bytes / 1024).toFixed(0)} KiB`);
 
 function loadLabel(s: ScenarioResult): string {
-  const achieved = median(s.runs.map((r) => r.flood.done / r.flood.seconds));
   const what = s.load.kind === 'udp' ? 'UDP NEW flood' : 'TCP churn (NEW, UPDATE, DESTROY)';
   const unit = s.load.kind === 'udp' ? 'flows' : 'connections';
-  return `${what}, ${int(s.load.count)} ${unit} @ ${int(s.load.rate)}/s (achieved ${int(achieved)}/s)`;
+  return `${what}, ${int(s.load.count)} ${unit} paced at ${int(s.load.rate)}/s`;
 }
 
 function scenarioRows(s: ScenarioResult, columns: string[]): string[][] {
@@ -146,10 +160,17 @@ function scenarioRows(s: ScenarioResult, columns: string[]): string[][] {
     ],
     ['event socket receive buffer (kernel, 2x requested)', ...cells((r) => size(r.socket.rcvbuf))],
     ['CPU seconds (whole run)', ...cells((r) => fixed(r.cpuSeconds, 2))],
-    ['CPU seconds per 100k events', ...cells((r) => fixed(r.cpuPer100k, 3))],
     [
-      'ratio to the C floor',
-      ...cells((r) => (r.ratioToFloor === undefined ? '' : `${fixed(r.ratioToFloor, 2)}x`)),
+      'CPU s per 100k events received (x floor)',
+      ...cells((r) => withRatio(r.cpuPer100kReceived, r.ratioReceived)),
+    ],
+    [
+      'CPU s per 100k events offered, received + lost (x floor)',
+      ...cells((r) => withRatio(r.cpuPer100kOffered, r.ratioOffered)),
+    ],
+    [
+      'load achieved; generator CPU s',
+      ...cells((r) => `${int(r.flood.done / r.flood.seconds)}/s; ${fixed(r.flood.cpuSeconds, 2)}`),
     ],
   ];
 }
@@ -197,8 +218,10 @@ export function markdown(res: Results): string {
     `exporter at ${m.commit}; ${m.date}.`;
   const table = rows.map((r) => `| ${r.join(' | ')} |`).join('\n');
   return (
-    `${machine}\n\n${table}\n\nEach consumer runs alone against the same paced flood; CPU is its own utime+stime ` +
-    'from /proc over the flood and until it is idle again, divided by the events it received. ' +
-    "Expected TCP UPDATEs are the floor's per connection.\n"
+    `${machine}\n\n${table}\n\n` +
+    'Each consumer runs alone against the same paced load, in a namespace, the table flushed before. CPU is ' +
+    'its own utime+stime from /proc, from the start of the load until it has been idle for 2 s. Lost = the ' +
+    "kernel's drop counter of its event socket. Expected TCP UPDATEs are the floor's per connection; " +
+    'expired TCP flows are collected by a `conntrack -L` every second (see bench/kernel/README.md).\n'
   );
 }
