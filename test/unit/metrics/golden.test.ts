@@ -98,3 +98,16 @@ describe('/metrics golden output', () => {
     assert.equal(text, readFileSync(FIXTURE, 'utf8'));
   });
 });
+
+describe('/metrics process metrics', () => {
+  it('has the committed metric families, HELP and TYPE (values vary by process)', async () => {
+    const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false });
+    const families = (await metrics.render())
+      .split('\n')
+      .filter((l) => l.startsWith('# HELP ') || l.startsWith('# TYPE '))
+      .join('\n');
+    const fixture = new URL('../../../../test/fixtures/metrics.families.txt', import.meta.url);
+    if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(fixture, `${families}\n`);
+    assert.equal(`${families}\n`, readFileSync(fixture, 'utf8'));
+  });
+});
