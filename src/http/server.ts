@@ -84,7 +84,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const path = q < 0 ? req.url : req.url.slice(0, q);
       if (UNAUTHENTICATED_PATHS.includes(path)) return;
       if (await auth.check(req.headers.authorization)) return;
-      await reply
+      return reply
         .code(401)
         .header('www-authenticate', 'Basic realm="conntrack-exporter", charset="UTF-8"')
         .type('text/plain; charset=utf-8')
