@@ -170,6 +170,8 @@ describe('loadWebConfig: files on disk', () => {
   let pki: Pki;
   before(() => {
     pki = new Pki();
+    pki.write('garbage.crt', 'not a certificate\n');
+    pki.write('garbage.key', 'not a key\n');
   });
   after(() => pki?.remove());
 
@@ -214,18 +216,12 @@ describe('loadWebConfig: files on disk', () => {
     ],
     [
       'a certificate that is not one',
-      () => (
-        pki.write('garbage.crt', 'not a certificate\n'),
-        pki.write('w3.yml', tls().replace('server.crt', 'garbage.crt'))
-      ),
+      () => pki.write('w3.yml', tls().replace('server.crt', 'garbage.crt')),
       'tls_server_config.cert_file',
     ],
     [
       'a key that is not one',
-      () => (
-        pki.write('garbage.key', 'not a key\n'),
-        pki.write('w4.yml', tls().replace('server.key', 'garbage.key'))
-      ),
+      () => pki.write('w4.yml', tls().replace('server.key', 'garbage.key')),
       'tls_server_config.key_file',
     ],
     [
@@ -254,7 +250,6 @@ describe('loadWebConfig: files on disk', () => {
   ];
   for (const [what, make, key] of broken) {
     it(`refuses ${what}, naming ${key}`, () => {
-      pki.write('garbage.crt', 'not a certificate\n');
       const file = make();
       const err = webConfigError(() => loadWebConfig(file));
       assert.equal(err.key, key);
