@@ -221,6 +221,63 @@ describe('web config: TLS, client certificates, basic auth, gzip, with curl and 
   });
 });
 
+describe('client_auth_type: who gets through', () => {
+  let ns: Netns;
+  let pki: Pki;
+  before(() => {
+    pki = new Pki();
+    ns = Netns.create('mtls');
+  });
+  after(() => {
+    ns?.delete();
+    pki?.remove();
+  });
+
+  /** HTTP status for a client presenting no certificate, a foreign one, and one from the CA. */
+  const matrix: [string, { none: boolean; stranger: boolean; client: boolean }][] = [
+    ['NoClientCert', { none: true, stranger: true, client: true }],
+    ['RequestClientCert', { none: true, stranger: true, client: true }],
+    ['RequireAnyClientCert', { none: false, stranger: true, client: true }],
+    ['VerifyClientCertIfGiven', { none: true, stranger: false, client: true }],
+    ['RequireAndVerifyClientCert', { none: false, stranger: false, client: true }],
+  ];
+  for (const [type, want] of matrix) {
+    it(`${type}: no certificate ${want.none ? 'served' : 'refused'}, foreign ${want.stranger ? 'served' : 'refused'}, ours served`, async () => {
+      const ca = type === 'NoClientCert' ? '' : '  client_ca_file: ca.crt\n';
+      const file = pki.write(
+        `${type}.yml`,
+        `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: ${type}\n${ca}`,
+      );
+      const get = (cert?: string): number => {
+        const args = [
+          '-s',
+          '--max-time',
+          '10',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--cacert',
+          pki.path('ca.crt'),
+        ];
+        if (cert) args.push('--cert', pki.path(`${cert}.crt`), '--key', pki.path(`${cert}.key`));
+        return Number(ns.tryRun('curl', [...args, `https://${V4}/healthz`]).stdout);
+      };
+      const exp = await ExporterProcess.start(ns, [`--web.config.file=${file}`], {
+        ready: () => get('client') === 200,
+      });
+      try {
+        assert.deepEqual(
+          { none: get() === 200, stranger: get('stranger') === 200, client: get('client') === 200 },
+          want,
+        );
+      } finally {
+        await exp.stop();
+      }
+    });
+  }
+});
+
 describe('web config errors at start-up', () => {
   it('stop the exporter with exit code 2 and one line naming the file and the key', () => {
     const pki = new Pki();
