@@ -52,8 +52,14 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const metrics = new ExporterMetrics({ version, kernelTimestamps: kernelTimestampsOn() });
   const table = new ShadowTable(metrics);
   // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
-  const dumpSocket = new RequestSocket(30_000);
-  const statsSocket = new RequestSocket(5_000);
+  const dumpSocket = RequestSocket.open(30_000);
+  let statsSocket: RequestSocket;
+  try {
+    statsSocket = RequestSocket.open(5_000);
+  } catch (err) {
+    dumpSocket.close();
+    throw err;
+  }
   const collector = new Collector(
     table,
     new CtnetlinkClient(dumpSocket),
@@ -68,7 +74,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const openEvents = (): EventSocket =>
     new EventSocket(
       {
-        onDatagram: (buf) => collector.onDatagram(buf),
+        onBatch: (batch) => collector.onBatch(batch),
         onOverrun: (lost) => collector.onOverrun(lost),
         onError: (err) => {
           log.error({ err }, 'event socket failed; reopening it and resynchronising');
@@ -107,7 +113,6 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     rcvbuf: () => events?.receiveBufferSize,
   });
 
-  const httpLog = log.child({ component: 'http' }, { level: log.level === 'debug' ? 'debug' : 'warn' });
   const server = buildServer({
     telemetryPath: config.telemetryPath,
     version,
@@ -115,7 +120,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     contentType: metrics.contentType,
     isReady: () => collector.ready,
     // Request logs (info) only when debugging: a scrape every 15 s is not news.
-    logger: httpLog,
+    logger: log.child({ component: 'http' }, { level: log.level === 'debug' ? 'debug' : 'warn' }),
     auth: web && new BasicAuth(web.users),
     headers: web?.headers,
     onClose: () => {

@@ -15,6 +15,7 @@ import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
+import { summary } from '../helpers/summary.js';
 
 const FIXTURE = new URL('../../../../test/fixtures/metrics.golden.prom', import.meta.url);
 
@@ -58,17 +59,17 @@ async function goldenText(): Promise<string> {
     rcvbuf: () => 33554432,
   });
 
-  table.apply('new', tcp(1, 'SYN_SENT'));
+  table.apply('new', summary(tcp(1, 'SYN_SENT')));
   clock.advance(0.002);
-  table.apply('update', tcp(1, 'ESTABLISHED'));
-  table.apply('new', tcp(2, 'ESTABLISHED', AF_INET6));
-  table.apply('new', udp(3, 'UNREPLIED'));
-  table.apply('new', icmp(4, 'UNREPLIED'));
+  table.apply('update', summary(tcp(1, 'ESTABLISHED')));
+  table.apply('new', summary(tcp(2, 'ESTABLISHED', AF_INET6)));
+  table.apply('new', summary(udp(3, 'UNREPLIED')));
+  table.apply('new', summary(icmp(4, 'UNREPLIED')));
   clock.advance(0.04);
-  table.apply('update', udp(3, 'REPLIED'));
+  table.apply('update', summary(udp(3, 'REPLIED')));
   clock.advance(7);
-  table.apply('destroy', destroyed(udp(3, 'REPLIED')));
-  table.apply('new', udp(5, 'ASSURED', AF_INET6));
+  table.apply('destroy', summary(destroyed(udp(3, 'REPLIED'))));
+  table.apply('new', summary(udp(5, 'ASSURED', AF_INET6)));
   counters.eventsNew = 5;
   counters.eventsUpdate = 2;
   counters.eventsDestroy = 1;
@@ -77,9 +78,9 @@ async function goldenText(): Promise<string> {
   const first = await metrics.render();
 
   clock.advance(90);
-  table.apply('update', tcp(1, 'FIN_WAIT'));
+  table.apply('update', summary(tcp(1, 'FIN_WAIT')));
   clock.advance(1);
-  table.apply('destroy', destroyed(tcp(1, 'FIN_WAIT')));
+  table.apply('destroy', summary(destroyed(tcp(1, 'FIN_WAIT'))));
   counters.eventsUpdate = 3;
   counters.eventsDestroy = 2;
   counters.overruns = 1;
