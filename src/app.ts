@@ -9,7 +9,10 @@ import type { Logger } from 'pino';
 import { Collector } from './collector.js';
 import type { Config } from './config.js';
 import { CtnetlinkClient } from './ctnetlink/client.js';
+import { BasicAuth } from './http/basic-auth.js';
+import { Listeners } from './http/listeners.js';
 import { buildServer } from './http/server.js';
+import { loadWebConfig } from './http/web-config.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { EventSocket, RequestSocket } from './netlink/socket.js';
@@ -32,6 +35,10 @@ function kernelTimestampsOn(): boolean {
 
 export interface RunningExporter {
   server: FastifyInstance;
+  /** host:port of every listening socket. */
+  addresses: string[];
+  /** Whether the sockets speak TLS (--web.config.file with tls_server_config). */
+  tls: boolean;
   collector: Collector;
   /** Resolves when the first dump has been merged (readiness). */
   seeded: Promise<void>;
@@ -39,6 +46,8 @@ export interface RunningExporter {
 }
 
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {
+  // Read and checked before any socket opens: a bad web config is a config error (exit 2).
+  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   const version = exporterVersion();
   const metrics = new ExporterMetrics({ version, kernelTimestamps: kernelTimestampsOn() });
   const table = new ShadowTable(metrics);
@@ -112,6 +121,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     isReady: () => collector.ready,
     // Request logs (info) only when debugging: a scrape every 15 s is not news.
     logger: log.child({ component: 'http' }, { level: log.level === 'debug' ? 'debug' : 'warn' }),
+    auth: web && new BasicAuth(web.users),
+    headers: web?.headers,
     onClose: () => {
       closing = true;
       collector.stop();
@@ -120,12 +131,23 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
       statsSocket.close();
     },
   });
+  let listeners: Listeners;
   try {
-    await server.listen({ host: config.listenHost, port: config.listenPort });
+    listeners = await Listeners.open(server, config.listen, web, log.child({ component: 'http' }));
   } catch (err) {
     await server.close();
     throw err;
   }
   const seeded = collector.start(config.resyncIntervalMs);
-  return { server, collector, seeded, close: () => server.close() };
+  return {
+    server,
+    addresses: listeners.addresses(),
+    tls: web?.tls !== undefined,
+    collector,
+    seeded,
+    close: async () => {
+      await listeners.close();
+      await server.close();
+    },
+  };
 }

@@ -8,9 +8,16 @@ import { ConntrackError } from './errors.js';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'text';
 
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface Config {
-  readonly listenHost: string;
-  readonly listenPort: number;
+  /** One socket each (--web.listen-address, repeatable). */
+  readonly listen: readonly ListenAddress[];
+  /** exporter-toolkit web config (TLS, basic auth, headers); undefined: plain HTTP, no auth. */
+  readonly webConfigFile: string | undefined;
   readonly telemetryPath: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
@@ -28,8 +35,14 @@ export const DEFAULT_PORT = 9466;
 export const FLAGS = {
   'web.listen-address': {
     type: 'string',
-    default: `:${DEFAULT_PORT}`,
-    help: 'Address to listen on for HTTP: host:port, [ipv6]:port or :port (all addresses).',
+    multiple: true,
+    default: [`:${DEFAULT_PORT}`],
+    help: 'Address to listen on: host:port, [ipv6]:port or :port (all addresses). Repeat the flag to listen on several.',
+  },
+  'web.config.file': {
+    type: 'string',
+    default: '',
+    help: "Path to a web config file in exporter-toolkit's format: TLS, client certificates, basic authentication, response headers (see README).",
   },
   'web.telemetry-path': { type: 'string', default: '/metrics', help: 'Path under which to expose metrics.' },
   'log.level': {
@@ -65,7 +78,7 @@ function configError(flag: string, message: string): ConntrackError {
   return new ConntrackError('CT_ERR_CONFIG', `--${flag}: ${message}`);
 }
 
-export function parseListenAddress(value: string): { host: string; port: number } {
+export function parseListenAddress(value: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || !(port >= 0 && port <= 65535)) {
@@ -103,13 +116,19 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
 }
 
 export function parseConfig(argv: readonly string[], isTTY = false): Config {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     values = parseArgs({
       args: [...argv],
       options: Object.fromEntries(
-        Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, default: f.default }]),
-      ) as Record<string, { type: 'string' | 'boolean'; default: string | boolean }>,
+        Object.entries(FLAGS).map(([name, f]) => [
+          name,
+          { type: f.type, default: f.default, multiple: 'multiple' in f && f.multiple },
+        ]),
+      ) as Record<
+        string,
+        { type: 'string' | 'boolean'; default: string | boolean | string[]; multiple: boolean }
+      >,
       strict: true,
       allowPositionals: false,
     }).values;
@@ -120,7 +139,7 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
   }
   const str = (k: keyof typeof FLAGS): string => String(values[k]);
 
-  const { host, port } = parseListenAddress(str('web.listen-address'));
+  const listen = (values['web.listen-address'] as string[]).map(parseListenAddress);
   const telemetryPath = str('web.telemetry-path');
   if (!/^\/[\w\-./]*$/.test(telemetryPath) || ['/', '/healthz', '/readyz'].includes(telemetryPath)) {
     throw configError(
@@ -130,8 +149,8 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
   }
   const format = oneOf('log.format', str('log.format'), ['json', 'text', 'auto'] as const);
   return Object.freeze({
-    listenHost: host,
-    listenPort: port,
+    listen: Object.freeze(listen),
+    webConfigFile: str('web.config.file') === '' ? undefined : str('web.config.file'),
     telemetryPath,
     logLevel: oneOf('log.level', str('log.level'), ['debug', 'info', 'warn', 'error'] as const),
     logFormat: format === 'auto' ? (isTTY ? 'text' : 'json') : format,
@@ -144,7 +163,8 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
 
 export function usage(): string {
   const lines = Object.entries(FLAGS).map(([name, f]) => {
-    const def = f.type === 'boolean' ? '' : ` (default: ${f.default})`;
+    const shown = Array.isArray(f.default) ? f.default.join(', ') : f.default;
+    const def = f.type === 'boolean' || shown === '' ? '' : ` (default: ${shown})`;
     return `  --${name}${f.type === 'string' ? '=VALUE' : ''}\n      ${f.help}${def}`;
   });
   return `usage: conntrack-exporter [flags]\n\nServes Prometheus metrics about netfilter connection tracking.\n\nFlags:\n${lines.join('\n')}\n`;

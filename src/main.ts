@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     fail(err);
   }
   log.info(
-    { address: running.server.addresses(), telemetryPath: config.telemetryPath },
+    { addresses: running.addresses, tls: running.tls, telemetryPath: config.telemetryPath },
     'conntrack-exporter listening',
   );
   running.seeded.catch((err: unknown) => {

@@ -4,11 +4,12 @@
  * collector's plain-number counters are copied in by collect(). Flow observations (lifetimes,
  * state durations, transitions) arrive from the table through TableObserver.
  *
- * The registry renders the Prometheus text format only: prom-client 15.1.3 renames counters in
- * place when rendering OpenMetrics, so one metric object must never be rendered in both.
+ * The registry renders the Prometheus text format only: @prometheus-io/client (like prom-client
+ * 15.1.3 before it) renames counters in place when rendering OpenMetrics, so one metric object must
+ * never be rendered in both.
  */
 import { release } from 'node:os';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from '@prometheus-io/client';
 import { type CollectorCounters, RESYNC_REASONS, type ResyncReason } from '../collector.js';
 import { CPU_STAT_NAMES, type CpuStatName, type CpuStats } from '../ctnetlink/stats.js';
 import type { KernelSnapshot } from '../kernel/stats.js';
@@ -54,7 +55,7 @@ export interface MetricsOptions {
   version: string;
   /** nf_conntrack_timestamp was on at start: lifetimes come from the kernel's start stamp. */
   kernelTimestamps: boolean;
-  /** Node.js process metrics (prom-client defaults); off in unit tests for stable output. */
+  /** Node.js process metrics (the client's defaults); off in unit tests for stable output. */
   processMetrics?: boolean;
 }
 
@@ -275,13 +276,18 @@ export class ExporterMetrics implements TableObserver {
     });
 
     if (options.processMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry });
-      // Gauges named like counters fail `promtool check metrics`; nodejs_active_{handles,requests,
-      // resources} (by type) carry the same numbers.
+      // The event-loop utilisation pair is sampled by a 100 ms timer into a summary and a
+      // histogram; its timer is pushed to the longest delay Node allows (~24.8 days) and the pair
+      // removed below: an idle exporter does not wake 10 times a second for a number nobody asked.
+      collectDefaultMetrics({ register: this.registry, eventLoopUtilizationTimeout: 2 ** 31 - 1 });
       for (const name of [
+        // Gauges named like counters fail `promtool check metrics`; nodejs_active_{handles,
+        // requests,resources} (by type) carry the same numbers.
         'nodejs_active_handles_total',
         'nodejs_active_requests_total',
         'nodejs_active_resources_total',
+        'nodejs_eventloop_utilization_summary',
+        'nodejs_eventloop_utilization_histogram',
       ]) {
         this.registry.removeSingleMetric(name);
       }

@@ -23,18 +23,27 @@ export class ExporterProcess {
     this.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
   }
 
-  /** Starts the exporter and waits until /readyz says the first dump is merged. */
-  static async start(ns: Netns, flags: string[] = []): Promise<ExporterProcess> {
+  /**
+   * Starts the exporter and waits until it says the first dump is merged: /readyz over plain
+   * HTTP on LISTEN, or `ready` when the test listens elsewhere or speaks TLS.
+   */
+  static async start(
+    ns: Netns,
+    flags: string[] = [],
+    options: { listen?: string[]; ready?: (exp: ExporterProcess) => boolean } = {},
+  ): Promise<ExporterProcess> {
+    const listen = options.listen ?? [LISTEN];
     const child = ns.spawnNode('src/main.js', [
-      `--web.listen-address=${LISTEN}`,
+      ...listen.map((a) => `--web.listen-address=${a}`),
       '--log.format=json',
       ...flags,
     ]);
     const exp = new ExporterProcess(ns, child);
+    const ready = options.ready ?? ((e: ExporterProcess) => e.get('/readyz').status === 200);
     await waitFor('the exporter to become ready', () => {
       if (child.exitCode !== null)
         throw new Error(`exporter exited ${child.exitCode}: ${exp.stderr}${exp.stdout}`);
-      return exp.get('/readyz').status === 200 ? true : undefined;
+      return ready(exp) ? true : undefined;
     });
     return exp;
   }

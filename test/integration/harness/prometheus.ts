@@ -33,7 +33,8 @@ export class PrometheusProcess {
     });
   }
 
-  static async start(ns: Netns, ruleFiles: string[]): Promise<PrometheusProcess> {
+  /** `job` adds lines to the scrape job (scheme, tls_config, basic_auth), indented as they go. */
+  static async start(ns: Netns, ruleFiles: string[], job: string[] = []): Promise<PrometheusProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'ctx-prom-'));
     const config = [
       'global:',
@@ -43,6 +44,7 @@ export class PrometheusProcess {
       ...ruleFiles.map((f) => `  - ${JSON.stringify(f)}`),
       'scrape_configs:',
       `  - job_name: ${JOB}`,
+      ...job.map((line) => `    ${line}`),
       '    static_configs:',
       `      - targets: [${JSON.stringify(EXPORTER)}]`,
     ].join('\n');

@@ -17,8 +17,8 @@ function configError(argv: string[]): ConntrackError {
 describe('parseConfig', () => {
   it('defaults', () => {
     const c = parseConfig([]);
-    assert.equal(c.listenHost, '::');
-    assert.equal(c.listenPort, DEFAULT_PORT);
+    assert.deepEqual(c.listen, [{ host: '::', port: DEFAULT_PORT }]);
+    assert.equal(c.webConfigFile, undefined);
     assert.notEqual(DEFAULT_PORT, 9100);
     assert.notEqual(DEFAULT_PORT, 9318);
     assert.notEqual(DEFAULT_PORT, 9371);
@@ -48,16 +48,28 @@ describe('parseConfig', () => {
       '--resync.interval=10m',
     ]);
     assert.deepEqual(
-      [c.listenHost, c.listenPort, c.telemetryPath, c.logLevel, c.logFormat, c.rcvbuf, c.resyncIntervalMs],
-      ['::1', 9000, '/conntrack/metrics', 'debug', 'text', 262144, 600_000],
+      [c.listen, c.telemetryPath, c.logLevel, c.logFormat, c.rcvbuf, c.resyncIntervalMs],
+      [[{ host: '::1', port: 9000 }], '/conntrack/metrics', 'debug', 'text', 262144, 600_000],
     );
-    assert.equal(parseConfig(['--web.listen-address=127.0.0.1:80']).listenHost, '127.0.0.1');
+    assert.deepEqual(parseConfig(['--web.listen-address=127.0.0.1:80']).listen, [
+      { host: '127.0.0.1', port: 80 },
+    ]);
+    assert.equal(parseConfig(['--web.config.file=/etc/web.yml']).webConfigFile, '/etc/web.yml');
     assert.equal(parseConfig(['--netlink.rcvbuf=8388608']).rcvbuf, 8388608);
     assert.equal(parseConfig(['--help']).action, 'help');
     assert.equal(parseConfig(['--version']).action, 'version');
   });
 
+  it('--web.listen-address repeats: one socket per address, in order', () => {
+    const c = parseConfig(['--web.listen-address=127.0.0.1:9466', '--web.listen-address', '[::1]:9467']);
+    assert.deepEqual(c.listen, [
+      { host: '127.0.0.1', port: 9466 },
+      { host: '::1', port: 9467 },
+    ]);
+  });
+
   const bad: [string[], string][] = [
+    [['--web.listen-address=:9466', '--web.listen-address=nope'], '--web.listen-address'],
     [['--bogus'], '--bogus'],
     [['--web.listen-address=9466'], '--web.listen-address'],
     [['--web.listen-address=:99999'], '--web.listen-address'],
@@ -83,6 +95,7 @@ describe('parseConfig', () => {
     for (const f of [
       'web.listen-address',
       'web.telemetry-path',
+      'web.config.file',
       'log.level',
       'log.format',
       'netlink.rcvbuf',

@@ -1,0 +1,163 @@
+/**
+ * Puts the Fastify app (buildServer) on one socket per --web.listen-address, plain HTTP or TLS
+ * as the web config says. With TLS, the certificate, key and client CA files are polled with
+ * fs.watchFile (a stat, no read, every few seconds; it follows symlinks, so Kubernetes' atomic
+ * secret updates are seen) and, when one changes, re-read, checked and installed with
+ * setSecureContext for new connections: no restart, and no file read on the request path. A
+ * change that does not load (a key written before its certificate) keeps the previous pair.
+ */
+
+import { unwatchFile, watchFile } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { loadTlsMaterial, secureContextOptions, type TlsServerConfig, type WebConfig } from './web-config.js';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ListenerOptions {
+  /** How often certificate files are checked for changes, ms. */
+  certPollMs?: number;
+}
+
+const DEFAULT_CERT_POLL_MS = 5000;
+
+/** Go's client auth types in Node's terms; the "Any" and "IfGiven" checks run after the handshake. */
+function clientAuthOptions(t: TlsServerConfig): { requestCert: boolean; rejectUnauthorized: boolean } {
+  switch (t.clientAuthType) {
+    case 'NoClientCert':
+      return { requestCert: false, rejectUnauthorized: false };
+    case 'RequireAndVerifyClientCert':
+      return { requestCert: true, rejectUnauthorized: true };
+    default:
+      return { requestCert: true, rejectUnauthorized: false };
+  }
+}
+
+/** Ends connections that the client auth type refuses but OpenSSL let through. */
+function afterHandshake(
+  t: TlsServerConfig,
+  log: FastifyBaseLogger,
+): ((socket: TLSSocket) => void) | undefined {
+  const hasCert = (socket: TLSSocket): boolean => Object.keys(socket.getPeerCertificate()).length > 0;
+  if (t.clientAuthType === 'RequireAnyClientCert') {
+    return (socket) => {
+      if (hasCert(socket)) return;
+      log.debug({ remote: socket.remoteAddress }, 'TLS client sent no certificate; closing');
+      socket.destroy();
+    };
+  }
+  if (t.clientAuthType === 'VerifyClientCertIfGiven') {
+    return (socket) => {
+      if (!hasCert(socket) || socket.authorized) return;
+      log.debug(
+        { remote: socket.remoteAddress, reason: socket.authorizationError },
+        'TLS client certificate refused',
+      );
+      socket.destroy();
+    };
+  }
+  return undefined;
+}
+
+export class Listeners {
+  private readonly watched: string[] = [];
+
+  private constructor(
+    private readonly servers: (HttpServer | HttpsServer)[],
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** Listens on every address (all or none: a failure closes those already open). */
+  static async open(
+    app: FastifyInstance,
+    addresses: readonly ListenAddress[],
+    web: WebConfig | undefined,
+    log: FastifyBaseLogger,
+    options: ListenerOptions = {},
+  ): Promise<Listeners> {
+    await app.ready();
+    const handler = app.routing;
+    const tls = web?.tls;
+    const servers: (HttpServer | HttpsServer)[] = [];
+    const listeners = new Listeners(servers, log);
+    const tlsOptions = web &&
+      tls && { ...secureContextOptions(tls, loadTlsMaterial(web)), ...clientAuthOptions(tls) };
+    try {
+      for (const address of addresses) {
+        let server: HttpServer | HttpsServer;
+        if (tls !== undefined && tlsOptions !== undefined) {
+          server = createHttpsServer(tlsOptions, handler);
+          const check = afterHandshake(tls, log);
+          if (check) server.on('secureConnection', check);
+          server.on('tlsClientError', (err) => log.debug({ err }, 'TLS handshake failed'));
+        } else {
+          server = createHttpServer(handler);
+        }
+        servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host: address.host, port: address.port }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      }
+    } catch (err) {
+      await listeners.close();
+      throw err;
+    }
+    if (web !== undefined && tls !== undefined)
+      listeners.watch(web, tls, options.certPollMs ?? DEFAULT_CERT_POLL_MS);
+    return listeners;
+  }
+
+  /** host:port of every socket, as bound (port 0 resolved). */
+  addresses(): string[] {
+    return this.servers.flatMap((s) => {
+      const a = s.address();
+      if (a === null || typeof a === 'string') return [];
+      return [a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`];
+    });
+  }
+
+  private watch(web: WebConfig, tls: TlsServerConfig, intervalMs: number): void {
+    const files = [tls.cert, tls.key, tls.clientCa].flatMap((s) =>
+      s !== undefined && 'file' in s ? [s.file] : [],
+    );
+    const reload = (): void => {
+      try {
+        const options = secureContextOptions(tls, loadTlsMaterial(web));
+        for (const s of this.servers) (s as HttpsServer).setSecureContext(options);
+        this.log.info({ files }, 'TLS certificate reloaded');
+      } catch (err) {
+        this.log.warn({ err }, 'TLS files changed but do not load; serving the previous certificate');
+      }
+    };
+    for (const file of new Set(files)) {
+      watchFile(file, { interval: intervalMs, persistent: false }, (cur, prev) => {
+        if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino || cur.size !== prev.size) reload();
+      });
+      this.watched.push(file);
+    }
+  }
+
+  /** Stops accepting, closes idle keep-alive connections, stops watching certificate files. */
+  async close(): Promise<void> {
+    for (const file of this.watched.splice(0)) unwatchFile(file);
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (!s.listening) return resolve();
+            s.close(() => resolve());
+            s.closeIdleConnections();
+          }),
+      ),
+    );
+  }
+}

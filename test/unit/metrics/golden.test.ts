@@ -1,0 +1,118 @@
+/**
+ * The whole /metrics text for fixed inputs, compared byte for byte with a committed fixture. It
+ * was captured from prom-client 15.1.3 before the switch to @prometheus-io/client, so it proves
+ * the switch changed nothing a scraper sees. Regenerate only on purpose, after reading the diff:
+ * `UPDATE_GOLDEN=1 node --test dist/test/unit/metrics/golden.test.js`.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { describe, it } from 'node:test';
+import { CollectorCounters } from '../../../src/collector.js';
+import type { CpuStats } from '../../../src/ctnetlink/stats.js';
+import type { KernelSnapshot } from '../../../src/kernel/stats.js';
+import { ExporterMetrics } from '../../../src/metrics/metrics.js';
+import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
+import { ShadowTable } from '../../../src/table/table.js';
+import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
+import { summary } from '../helpers/summary.js';
+
+const FIXTURE = new URL('../../../../test/fixtures/metrics.golden.prom', import.meta.url);
+
+function snapshot(entries: number, perCpu: CpuStats[]): KernelSnapshot {
+  return { entries, limit: 262144, buckets: 65536, perCpu, totals: {}, errors: 0 };
+}
+
+/** The two label values that depend on the machine, replaced by stable placeholders. */
+function normalise(text: string): string {
+  return text
+    .replace(`node_version="${process.version}"`, 'node_version="NODE"')
+    .replace(`kernel="${release()}"`, 'kernel="KERNEL"');
+}
+
+/** Two scrapes over a fixed table, fixed collector counters and a fake kernel. */
+async function goldenText(): Promise<string> {
+  const clock = new FakeClock();
+  const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false, processMetrics: false });
+  const table = new ShadowTable(metrics, clock.read);
+  const counters = new CollectorCounters();
+  const kernel = [
+    snapshot(5, [
+      { cpu: 0, values: { found: 10, insert: 4, drop: 1, early_drop: 0 }, unknownAttrs: 0 },
+      { cpu: 1, values: { found: 3, insert: 2, drop: 0xfffffffe, early_drop: 2 }, unknownAttrs: 0 },
+    ]),
+    snapshot(6, [
+      { cpu: 0, values: { found: 12, insert: 5, drop: 1, early_drop: 0 }, unknownAttrs: 0 },
+      // CPU 1's drop counter wraps.
+      { cpu: 1, values: { found: 3, insert: 3, drop: 1, early_drop: 2 }, unknownAttrs: 0 },
+    ]),
+  ];
+  let reads = 0;
+  metrics.attach({
+    table,
+    counters,
+    readKernel: async () => {
+      const s = kernel[Math.min(reads++, kernel.length - 1)];
+      if (s === undefined) throw new Error('no snapshot');
+      return s;
+    },
+    rcvbuf: () => 33554432,
+  });
+
+  table.apply('new', summary(tcp(1, 'SYN_SENT')));
+  clock.advance(0.002);
+  table.apply('update', summary(tcp(1, 'ESTABLISHED')));
+  table.apply('new', summary(tcp(2, 'ESTABLISHED', AF_INET6)));
+  table.apply('new', summary(udp(3, 'UNREPLIED')));
+  table.apply('new', summary(icmp(4, 'UNREPLIED')));
+  clock.advance(0.04);
+  table.apply('update', summary(udp(3, 'REPLIED')));
+  clock.advance(7);
+  table.apply('destroy', summary(destroyed(udp(3, 'REPLIED'))));
+  table.apply('new', summary(udp(5, 'ASSURED', AF_INET6)));
+  counters.eventsNew = 5;
+  counters.eventsUpdate = 2;
+  counters.eventsDestroy = 1;
+  counters.resyncs.startup = 1;
+  counters.lastResync = 1_700_000_000;
+  const first = await metrics.render();
+
+  clock.advance(90);
+  table.apply('update', summary(tcp(1, 'FIN_WAIT')));
+  clock.advance(1);
+  table.apply('destroy', summary(destroyed(tcp(1, 'FIN_WAIT'))));
+  counters.eventsUpdate = 3;
+  counters.eventsDestroy = 2;
+  counters.overruns = 1;
+  counters.eventsLost = 17;
+  counters.resyncs.overrun = 1;
+  counters.decodeErrors = 2;
+  counters.lastResync = 1_700_000_091;
+  const second = await metrics.render();
+  return normalise(`${first}\n# --- second scrape ---\n\n${second}`);
+}
+
+describe('/metrics golden output', () => {
+  it('is byte for byte the committed fixture', async () => {
+    const text = await goldenText();
+    assert.equal(
+      new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false }).contentType,
+      'text/plain; version=0.0.4; charset=utf-8',
+    );
+    if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(FIXTURE, text);
+    assert.equal(text, readFileSync(FIXTURE, 'utf8'));
+  });
+});
+
+describe('/metrics process metrics', () => {
+  it('has the committed metric families, HELP and TYPE (values vary by process)', async () => {
+    const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false });
+    const families = (await metrics.render())
+      .split('\n')
+      .filter((l) => l.startsWith('# HELP ') || l.startsWith('# TYPE '))
+      .join('\n');
+    const fixture = new URL('../../../../test/fixtures/metrics.families.txt', import.meta.url);
+    if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(fixture, `${families}\n`);
+    assert.equal(`${families}\n`, readFileSync(fixture, 'utf8'));
+  });
+});
