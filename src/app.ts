@@ -9,10 +9,13 @@ import type { Logger } from 'pino';
 import { Collector } from './collector.js';
 import type { Config } from './config.js';
 import { CtnetlinkClient } from './ctnetlink/client.js';
+import { ConntrackError } from './errors.js';
 import { buildServer } from './http/server.js';
+import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { EventSocket, RequestSocket } from './netlink/socket.js';
+import { SILENT_CPU_BUDGET } from './sync/silent-schedule.js';
 import { ShadowTable } from './table/table.js';
 
 export function exporterVersion(): string {
@@ -45,14 +48,18 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
   const dumpSocket = new RequestSocket(30_000);
   const statsSocket = new RequestSocket(5_000);
-  const collector = new Collector(
+  const statsClient = new CtnetlinkClient(statsSocket);
+  const collector = new Collector({
     table,
-    new CtnetlinkClient(dumpSocket),
+    dumper: new CtnetlinkClient(dumpSocket),
     log,
-    undefined,
-    undefined,
-    config.preexistingResyncMs,
-  );
+    silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: SILENT_CPU_BUDGET },
+    kernelCount: async () => {
+      const n = (await statsClient.globalStats()).entries;
+      if (n === undefined) throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no entry count');
+      return n;
+    },
+  });
 
   let events: EventSocket | undefined;
   let closing = false;
@@ -90,11 +97,15 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     );
   }
 
-  const reader = new KernelStatsReader(new CtnetlinkClient(statsSocket));
+  const reader = new KernelStatsReader(statsClient);
   metrics.attach({
     table,
     counters: collector.counters,
-    readKernel: () => reader.read(),
+    readKernel: async () => {
+      const k = await reader.read();
+      if (k.entries !== undefined) collector.observeKernelCount(k.entries);
+      return k;
+    },
     rcvbuf: () => events?.receiveBufferSize,
   });
 
@@ -120,6 +131,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     await server.close();
     throw err;
   }
+  const notice = eventModeNotice(readEventMode());
+  log[notice.level]({ nf_conntrack_events: notice.mode }, notice.msg);
   const seeded = collector.start(config.resyncIntervalMs);
   return { server, collector, seeded, close: () => server.close() };
 }

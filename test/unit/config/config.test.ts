@@ -27,7 +27,7 @@ describe('parseConfig', () => {
     assert.equal(c.logFormat, 'json');
     assert.equal(c.rcvbuf, 16 * 1024 * 1024);
     assert.equal(c.resyncIntervalMs, 0);
-    assert.equal(c.preexistingResyncMs, 60_000);
+    assert.equal(c.silentResyncMs, 5_000);
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
   });
@@ -53,6 +53,8 @@ describe('parseConfig', () => {
     );
     assert.equal(parseConfig(['--web.listen-address=127.0.0.1:80']).listenHost, '127.0.0.1');
     assert.equal(parseConfig(['--netlink.rcvbuf=8388608']).rcvbuf, 8388608);
+    assert.equal(parseConfig(['--resync.silent-interval=30s']).silentResyncMs, 30_000);
+    assert.equal(parseConfig(['--resync.silent-interval=0']).silentResyncMs, 0);
     assert.equal(parseConfig(['--help']).action, 'help');
     assert.equal(parseConfig(['--version']).action, 'version');
   });
