@@ -65,7 +65,11 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
 {
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
   const table = new ShadowTable(metrics);
-  const collector = new Collector({ table, dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) }, log: quiet });
+  const collector = new Collector({
+    table,
+    dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
+    log: quiet,
+  });
   const seq = [message(TCP_NEW), message(TCP_UPDATE), asDestroy(message(TCP_UPDATE))];
   const FLOWS = 300_000;
   const t0 = performance.now();
@@ -86,7 +90,11 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
 {
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
   const table = new ShadowTable(metrics);
-  const collector = new Collector({ table, dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) }, log: quiet });
+  const collector = new Collector({
+    table,
+    dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
+    log: quiet,
+  });
   const FLOWS = 1_000_000;
   globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;

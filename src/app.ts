@@ -56,7 +56,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: SILENT_CPU_BUDGET },
     kernelCount: async () => {
       const n = (await statsClient.globalStats()).entries;
-      if (n === undefined) throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no entry count');
+      if (n === undefined)
+        throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no entry count');
       return n;
     },
   });

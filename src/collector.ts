@@ -12,7 +12,11 @@ import { decodeFlow } from './ctnetlink/flow.js';
 import { ConntrackError } from './errors.js';
 import { forEachMessage } from './netlink/nlmsg.js';
 import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from './sync/drift.js';
-import { DEFAULT_SILENT_SCHEDULE, type SilentScheduleOptions, silentInterval } from './sync/silent-schedule.js';
+import {
+  DEFAULT_SILENT_SCHEDULE,
+  type SilentScheduleOptions,
+  silentInterval,
+} from './sync/silent-schedule.js';
 import { type Clock, type ShadowTable, wallClock } from './table/table.js';
 
 export type ResyncReason = 'startup' | 'overrun' | 'drift' | 'periodic' | 'silent';
@@ -279,7 +283,10 @@ export class Collector {
       );
       void this.resync('drift');
     } else if (d.action === 'wait') {
-      this.log.debug({ difference: d.difference, afterSeconds: d.afterSeconds }, 'drift persists; backing off');
+      this.log.debug(
+        { difference: d.difference, afterSeconds: d.afterSeconds },
+        'drift persists; backing off',
+      );
     }
   }
 

@@ -105,7 +105,6 @@ export class ExporterMetrics implements TableObserver {
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
-    const self = this;
     const src = (): MetricSources | undefined => this.sources;
 
     new Gauge({
@@ -117,7 +116,7 @@ export class ExporterMetrics implements TableObserver {
 
     // Kernel side: absent from a scrape whose kernel read failed.
     const kernel = (read: (k: KernelSnapshot) => number | undefined) => (): number | undefined =>
-      self.kernel === undefined ? undefined : read(self.kernel);
+      this.kernel === undefined ? undefined : read(this.kernel);
     new ScrapeGauge(
       {
         name: 'conntrack_entries',
@@ -302,7 +301,7 @@ export class ExporterMetrics implements TableObserver {
       },
       () => {
         const s = src();
-        const entries = self.kernel?.entries;
+        const entries = this.kernel?.entries;
         return s && entries !== undefined ? s.table.size - entries : undefined;
       },
     );

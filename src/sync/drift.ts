@@ -94,7 +94,8 @@ export class DriftGuard {
   tolerance(o: DriftObservation, now = this.clock()): number {
     const { absoluteTolerance, relativeTolerance, inFlightSeconds } = this.options;
     let rate = 0;
-    if (this.last && now > this.last.at) rate = Math.max(0, o.events - this.last.events) / (now - this.last.at);
+    if (this.last && now > this.last.at)
+      rate = Math.max(0, o.events - this.last.events) / (now - this.last.at);
     return absoluteTolerance + relativeTolerance * o.kernel + inFlightSeconds * rate;
   }
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { CollectorCounters } from '../../../src/collector.js';
 import type { CpuStats, GlobalStats } from '../../../src/ctnetlink/stats.js';
 import { ConntrackError } from '../../../src/errors.js';
-import { KernelStatsReader, type KernelSource } from '../../../src/kernel/stats.js';
+import { type KernelSource, KernelStatsReader } from '../../../src/kernel/stats.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { FakeClock, tcp } from '../helpers/flows.js';
@@ -82,7 +82,12 @@ describe('KernelStatsReader and the kernel gauges', () => {
     const metrics = new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false });
     const table = new ShadowTable(metrics, new FakeClock().read);
     table.apply('new', tcp(1, 'ESTABLISHED'));
-    metrics.attach({ table, counters: new CollectorCounters(), readKernel: () => reader.read(), rcvbuf: () => 1 });
+    metrics.attach({
+      table,
+      counters: new CollectorCounters(),
+      readKernel: () => reader.read(),
+      rcvbuf: () => 1,
+    });
     return { source, reader, metrics };
   }
 

@@ -122,7 +122,10 @@ describe('DriftGuard', () => {
 
   it('refuses options without a rate limit', () => {
     const clock = new FakeClock();
-    assert.throws(() => new DriftGuard({ ...DEFAULT_DRIFT_OPTIONS, minGapSeconds: 0 }, clock.read), RangeError);
+    assert.throws(
+      () => new DriftGuard({ ...DEFAULT_DRIFT_OPTIONS, minGapSeconds: 0 }, clock.read),
+      RangeError,
+    );
     assert.throws(
       () => new DriftGuard({ ...DEFAULT_DRIFT_OPTIONS, minGapSeconds: 10, maxGapSeconds: 5 }, clock.read),
       RangeError,

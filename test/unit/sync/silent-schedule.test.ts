@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_SILENT_SCHEDULE, SILENT_CPU_BUDGET, silentInterval } from '../../../src/sync/silent-schedule.js';
+import {
+  DEFAULT_SILENT_SCHEDULE,
+  SILENT_CPU_BUDGET,
+  silentInterval,
+} from '../../../src/sync/silent-schedule.js';
 
 describe('silentInterval', () => {
   it('small tables get the floor', () => {
