@@ -15,7 +15,6 @@ import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { EventSocket, RequestSocket } from './netlink/socket.js';
-import { SILENT_CPU_BUDGET } from './sync/silent-schedule.js';
 import { ShadowTable } from './table/table.js';
 
 export function exporterVersion(): string {
@@ -53,7 +52,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     table,
     dumper: new CtnetlinkClient(dumpSocket),
     log,
-    silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: SILENT_CPU_BUDGET },
+    silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
     kernelCount: async () => {
       const n = (await statsClient.globalStats()).entries;
       if (n === undefined)
