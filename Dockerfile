@@ -11,7 +11,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json ./
 COPY native ./native
-# builds native/build/Release/sockopt.node (the package's install script)
+# builds native/build/Release/netlink.node (the package's install script)
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
@@ -30,7 +30,7 @@ ENV NODE_ENV=production
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
-COPY --from=build /src/native/build/Release/sockopt.node ./native/build/Release/sockopt.node
+COPY --from=build /src/native/build/Release/netlink.node ./native/build/Release/netlink.node
 # ctnetlink needs CAP_NET_ADMIN, which a non-root user only gets through file capabilities on
 # the node binary; in a container the capability set is granted to the (root) process instead.
 USER root

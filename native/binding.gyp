@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "sockopt",
-      "sources": ["sockopt.c"],
+      "target_name": "netlink",
+      "sources": ["netlink.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]

@@ -29,7 +29,7 @@ import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ctnetlink/requests.js';
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
 import { forEachMessage, readU16h } from '../src/netlink/nlmsg.js';
-import { EventSocket, RequestSocket } from '../src/netlink/socket.js';
+import { EventSocket, forEachDatagram, RequestSocket } from '../src/netlink/socket.js';
 import type { Fixture, FlowExpect, StatsExpect, TupleExpect } from '../test/unit/helpers/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -294,10 +294,18 @@ async function child(tmp: string): Promise<void> {
   const raws: Raw[] = [];
   const events = new EventSocket(
     {
-      onDatagram: (buf) =>
-        forEachMessage(buf, (_t, _f, _s, start, end) =>
-          raws.push({ kind: 'event', hex: buf.subarray(start, end).toString('hex') }),
-        ),
+      onBatch: (batch) => {
+        const truncated = forEachDatagram(batch, (buf, from, to) =>
+          forEachMessage(
+            buf,
+            (_t, _f, _s, start, end) =>
+              raws.push({ kind: 'event', hex: buf.subarray(start, end).toString('hex') }),
+            from,
+            to,
+          ),
+        );
+        if (truncated > 0) throw new Error('truncated event datagram while capturing');
+      },
       onOverrun: () => {
         throw new Error('events lost while capturing');
       },
@@ -320,10 +328,10 @@ async function child(tmp: string): Promise<void> {
   run('ping', ['-6', '-c', '1', '-W', '1', '::1']);
   await sleep(300);
 
-  const req = new RequestSocket();
+  const req = RequestSocket.open();
   const capture = async (kind: Raw['kind'], r: ReturnType<typeof dumpTableRequest>) => {
-    await req.request(r.type, r.flags, r.payload, (m) =>
-      raws.push({ kind, hex: m.buf.subarray(m.start, m.end).toString('hex') }),
+    await req.request(r.type, r.flags, r.payload, (buf, _type, _flags, start, end) =>
+      raws.push({ kind, hex: buf.subarray(start, end).toString('hex') }),
     );
   };
   await capture('dump', dumpTableRequest());

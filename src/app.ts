@@ -45,8 +45,14 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const metrics = new ExporterMetrics({ version, kernelTimestamps: kernelTimestampsOn() });
   const table = new ShadowTable(metrics);
   // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
-  const dumpSocket = new RequestSocket(30_000);
-  const statsSocket = new RequestSocket(5_000);
+  const dumpSocket = RequestSocket.open(30_000);
+  let statsSocket: RequestSocket;
+  try {
+    statsSocket = RequestSocket.open(5_000);
+  } catch (err) {
+    dumpSocket.close();
+    throw err;
+  }
   const statsClient = new CtnetlinkClient(statsSocket);
   const collector = new Collector({
     table,
@@ -66,7 +72,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const openEvents = (): EventSocket =>
     new EventSocket(
       {
-        onDatagram: (buf) => collector.onDatagram(buf),
+        onBatch: (batch) => collector.onBatch(batch),
         onOverrun: (lost) => collector.onOverrun(lost),
         onError: (err) => {
           log.error({ err }, 'event socket failed; reopening it and resynchronising');

@@ -8,9 +8,10 @@
  */
 import type { DumpResult, DumpSink } from './ctnetlink/client.js';
 import { eventType } from './ctnetlink/event.js';
-import { decodeFlow } from './ctnetlink/flow.js';
+import { FlowSummary, summarizeFlow } from './ctnetlink/summary.js';
 import { ConntrackError } from './errors.js';
-import { forEachMessage } from './netlink/nlmsg.js';
+import { NLMSG_HDRLEN, readU16h, readU32h } from './netlink/nlmsg.js';
+import { type Batch, META_FIELDS } from './netlink/socket.js';
 import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from './sync/drift.js';
 import {
   DEFAULT_SILENT_SCHEDULE,
@@ -67,7 +68,6 @@ export class CollectorCounters {
   eventsUpdate = 0;
   eventsDestroy = 0;
   decodeErrors = 0;
-  unknownAttrs = 0;
   overruns = 0;
   /** Event messages the kernel dropped for us (the socket's drop counter). */
   eventsLost = 0;
@@ -108,6 +108,8 @@ export class Collector {
   private stopped = false;
   private lastDecodeLog = 0;
   private lastDriftReadLog = 0;
+  /** Reused for every message: the hot path allocates nothing per event. */
+  private readonly summary = new FlowSummary();
   /** True once the first dump has been merged: the table then mirrors the kernel. */
   ready = false;
 
@@ -142,25 +144,55 @@ export class Collector {
     for (const t of [this.silentTimer, this.confirmTimer]) if (t) clearTimeout(t);
   }
 
-  /** The hot path: one datagram from the event socket. */
-  onDatagram(buf: Buffer): void {
-    try {
-      forEachMessage(buf, (type, flags, _seq, start, end) => {
-        const et = eventType(type, flags);
-        if (et === undefined) return; // expectation events and the like: not ours
+  /** The hot path: a batch of event datagrams from the event socket. */
+  onBatch(batch: Batch): void {
+    const { buf, meta } = batch;
+    for (let i = 0; i < batch.count; i++) {
+      const at = i * META_FIELDS;
+      const len = meta[at + 1]!;
+      if (len < 0) {
+        this.decodeFailed(
+          new ConntrackError('CT_ERR_TRUNCATED', `event datagram of ${-len} bytes truncated`),
+          buf.subarray(meta[at]!, meta[at]! + 64),
+        );
+        continue;
+      }
+      this.onDatagram(buf, meta[at]!, meta[at]! + len);
+    }
+  }
+
+  /** One event datagram, buf[from, to); usually one message. */
+  onDatagram(buf: Buffer, from = 0, to = buf.length): void {
+    let off = from;
+    while (off < to) {
+      const len = to - off >= NLMSG_HDRLEN ? readU32h(buf, off) : 0;
+      if (len < NLMSG_HDRLEN || off + len > to) {
+        this.decodeFailed(
+          new ConntrackError(
+            'CT_ERR_TRUNCATED',
+            `netlink message at offset ${off - from} declares length ${len}`,
+            {
+              offset: off - from,
+            },
+          ),
+          buf.subarray(from, to),
+        );
+        return;
+      }
+      const et = eventType(readU16h(buf, off + 4), readU16h(buf, off + 6));
+      // Expectation events and the like are not ours.
+      if (et !== undefined) {
         try {
-          const flow = decodeFlow(buf, start, end);
-          if (flow.unknownAttrs) this.counters.unknownAttrs += flow.unknownAttrs;
+          summarizeFlow(buf, off, off + len, this.summary);
           if (et === 'new') this.counters.eventsNew++;
           else if (et === 'update') this.counters.eventsUpdate++;
           else this.counters.eventsDestroy++;
-          this.table.apply(et, flow);
+          this.table.apply(et, this.summary);
         } catch (err) {
-          this.decodeFailed(err, buf);
+          this.decodeFailed(err, buf.subarray(off, off + len));
         }
-      });
-    } catch (err) {
-      this.decodeFailed(err, buf);
+      }
+      off += (len + 3) & ~3;
     }
   }
 
@@ -208,16 +240,24 @@ export class Collector {
     this.lostDuringSync = false;
     const silent = this.nextDumpSilent;
     this.nextDumpSilent = false;
-    this.table.beginSync();
+    this.table.beginSync(silent);
+    const summary = this.summary;
     try {
       const res = await this.dumper.dumpTable({
         begin: (attempt) => {
           if (attempt > 1) this.table.restartSync();
         },
-        flow: (flow) => this.table.stage(flow),
-        decodeError: (err) => this.decodeFailed(err),
+        entry: (buf, start, end) => {
+          try {
+            summarizeFlow(buf, start, end, summary);
+          } catch (err) {
+            this.decodeFailed(err, buf.subarray(start, end));
+            return;
+          }
+          this.table.stage(summary);
+        },
       });
-      const merged = this.table.commitSync(silent);
+      const merged = this.table.commitSync();
       this.drift.resynced();
       this.counters.resyncs[reason]++;
       this.counters.lastResync = this.clock();

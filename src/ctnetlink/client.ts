@@ -1,19 +1,18 @@
 /**
  * ctnetlink requests over a RequestSocket: the table dump (retried when the kernel marks it
- * interrupted) and the statistics. Decoding errors of single dump entries are reported to the
- * sink and skipped, so one bad entry never costs the whole dump.
+ * interrupted) and the statistics. Dump entries go to the sink undecoded, as message bounds in
+ * the reply buffer: the sink decodes what it needs (and counts and skips what it cannot).
  */
 import { ConntrackError } from '../errors.js';
-import type { ReplyMessage, RequestSocket } from '../netlink/socket.js';
-import { decodeFlow, type Flow } from './flow.js';
+import type { ReplyHandler, RequestSocket } from '../netlink/socket.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest, type Request } from './requests.js';
 import { type CpuStats, decodeCpuStats, decodeGlobalStats, type GlobalStats } from './stats.js';
 
 export interface DumpSink {
   /** Called before every attempt: discard what an interrupted attempt delivered. */
   begin(attempt: number): void;
-  flow(flow: Flow): void;
-  decodeError(err: ConntrackError): void;
+  /** One flow message at buf[start, end); valid only during the call. */
+  entry(buf: Buffer, start: number, end: number): void;
 }
 
 export interface DumpResult {
@@ -30,17 +29,10 @@ export class CtnetlinkClient {
   async dumpTable(sink: DumpSink): Promise<DumpResult> {
     for (let attempt = 1; attempt <= this.maxDumpAttempts; attempt++) {
       sink.begin(attempt);
-      let flows = 0;
-      const res = await this.send(dumpTableRequest(), (m) => {
-        try {
-          sink.flow(decodeFlow(m.buf, m.start, m.end));
-          flows++;
-        } catch (err) {
-          if (err instanceof ConntrackError) sink.decodeError(err);
-          else throw err;
-        }
-      });
-      if (!res.interrupted) return { flows, attempts: attempt };
+      const res = await this.send(dumpTableRequest(), (buf, _type, _flags, start, end) =>
+        sink.entry(buf, start, end),
+      );
+      if (!res.interrupted) return { flows: res.messages, attempts: attempt };
     }
     throw new ConntrackError(
       'CT_ERR_DUMP_INTERRUPTED',
@@ -50,20 +42,22 @@ export class CtnetlinkClient {
 
   async cpuStats(): Promise<CpuStats[]> {
     const out: CpuStats[] = [];
-    await this.send(cpuStatsRequest(), (m) => out.push(decodeCpuStats(m.buf, m.start, m.end)));
+    await this.send(cpuStatsRequest(), (buf, _type, _flags, start, end) =>
+      out.push(decodeCpuStats(buf, start, end)),
+    );
     return out;
   }
 
   async globalStats(): Promise<GlobalStats> {
     let out: GlobalStats | undefined;
-    await this.send(globalStatsRequest(), (m) => {
-      out = decodeGlobalStats(m.buf, m.start, m.end);
+    await this.send(globalStatsRequest(), (buf, _type, _flags, start, end) => {
+      out = decodeGlobalStats(buf, start, end);
     });
     if (!out) throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no message');
     return out;
   }
 
-  private send(req: Request, onMessage: (m: ReplyMessage) => void) {
+  private send(req: Request, onMessage: ReplyHandler) {
     return this.socket.request(req.type, req.flags, req.payload, onMessage);
   }
 }

@@ -52,34 +52,32 @@ export function align4(n: number): number {
 }
 
 /**
- * Calls `fn` for each netlink message in a datagram with the message's bounds. Iteration, not an
- * array: the event path sees one message per datagram and should not allocate for it.
+ * Calls `fn` for each netlink message in buf[from, to) (one datagram) with the message's bounds.
+ * Iteration, not an array: the event path should not allocate per message.
  */
 export function forEachMessage(
   buf: Buffer,
   fn: (type: number, flags: number, seq: number, start: number, end: number) => void,
+  from = 0,
+  to = buf.length,
 ): void {
-  let off = 0;
-  while (off + NLMSG_HDRLEN <= buf.length) {
+  let off = from;
+  while (off + NLMSG_HDRLEN <= to) {
     const len = readU32h(buf, off);
-    if (len < NLMSG_HDRLEN || off + len > buf.length) {
+    if (len < NLMSG_HDRLEN || off + len > to) {
       throw new ConntrackError(
         'CT_ERR_TRUNCATED',
-        `netlink message at offset ${off} declares length ${len}, datagram has ${buf.length - off} bytes left`,
-        { offset: off },
+        `netlink message at offset ${off - from} declares length ${len}, datagram has ${to - off} bytes left`,
+        { offset: off - from },
       );
     }
     fn(readU16h(buf, off + 4), readU16h(buf, off + 6), readU32h(buf, off + 8), off, off + len);
     off += align4(len);
   }
-  if (off < buf.length) {
-    throw new ConntrackError(
-      'CT_ERR_TRUNCATED',
-      `${buf.length - off} trailing bytes after last netlink message`,
-      {
-        offset: off,
-      },
-    );
+  if (off < to) {
+    throw new ConntrackError('CT_ERR_TRUNCATED', `${to - off} trailing bytes after last netlink message`, {
+      offset: off - from,
+    });
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * How a flow is labelled: family, protocol name and state. TCP, SCTP and DCCP report their own
  * state machine; protocols without one (UDP, ICMP, GRE, ...) are UNREPLIED, REPLIED or ASSURED
- * from the status flags, as `conntrack -L` shows them.
+ * from the status flags, as `conntrack -L` shows them. States are small numbers on the hot path
+ * (the protocol's own state number, or GENERIC_STATES' index) and names only for the labels.
  */
 import {
   IPPROTO_DCCP,
@@ -15,8 +16,9 @@ import {
 } from '../ctnetlink/constants.js';
 import type { Flow } from '../ctnetlink/flow.js';
 import { DCCP_STATES, SCTP_STATES, stateName, TCP_STATES } from '../ctnetlink/states.js';
-import { Status } from '../ctnetlink/status.js';
-import { AF_INET6 } from '../netlink/nfnetlink.js';
+import { IPS_ASSURED, IPS_SEEN_REPLY } from '../ctnetlink/status.js';
+import type { FlowSummary } from '../ctnetlink/summary.js';
+import { AF_INET, AF_INET6 } from '../netlink/nfnetlink.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -31,7 +33,20 @@ const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
   [IPPROTO_UDPLITE]: 'udplite',
 };
 
+/** States of protocols without a state machine, by code. */
 export const GENERIC_STATES = ['UNREPLIED', 'REPLIED', 'ASSURED'] as const;
+const UNREPLIED = 0;
+const REPLIED = 1;
+const ASSURED = 2;
+
+/** The state is not in the message (an UPDATE or DESTROY without CTA_PROTOINFO or CTA_STATUS). */
+export const STATE_UNKNOWN = -1;
+
+/** (family, protocols) whose series are exported on every host, even at 0. */
+export const ALWAYS_EXPORTED: readonly (readonly [number, readonly number[]])[] = [
+  [AF_INET, [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP]],
+  [AF_INET6, [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6]],
+];
 
 export function familyName(family: number): Family {
   return family === AF_INET6 ? 'ipv6' : 'ipv4';
@@ -42,24 +57,55 @@ export function protocolName(proto: number): string {
   return PROTOCOL_NAMES[proto] ?? String(proto);
 }
 
-/** The states a protocol can be in, for series exported before any flow reaches them. */
-export function statesOf(proto: number): readonly string[] {
+function stateNames(proto: number): readonly string[] {
   switch (proto) {
     case IPPROTO_TCP:
-      return TCP_STATES.slice(1); // NONE is never visible in the table
+      return TCP_STATES;
     case IPPROTO_SCTP:
-      return SCTP_STATES.slice(1);
+      return SCTP_STATES;
     case IPPROTO_DCCP:
-      return DCCP_STATES.slice(1);
+      return DCCP_STATES;
     default:
       return GENERIC_STATES;
   }
 }
 
-/**
- * The flow's state, or undefined when the message does not say (an UPDATE or DESTROY without
- * CTA_PROTOINFO or CTA_STATUS): the caller keeps what it knew.
- */
+function hasStateMachine(proto: number): boolean {
+  return proto === IPPROTO_TCP || proto === IPPROTO_SCTP || proto === IPPROTO_DCCP;
+}
+
+/** The label of state `code` of `proto`. */
+export function stateLabel(proto: number, code: number): string {
+  return stateName(stateNames(proto), code);
+}
+
+/** The state codes a protocol can be in, for series exported before any flow reaches them. */
+export function statesOf(proto: number): readonly number[] {
+  const n = stateNames(proto).length;
+  // NONE (code 0) is never visible in the table for protocols with a state machine.
+  const first = hasStateMachine(proto) ? 1 : 0;
+  const out: number[] = [];
+  for (let c = first; c < n; c++) out.push(c);
+  return out;
+}
+
+function genericState(status: number): number {
+  if (status & IPS_ASSURED) return ASSURED;
+  return status & IPS_SEEN_REPLY ? REPLIED : UNREPLIED;
+}
+
+/** The flow's state code, or STATE_UNKNOWN when the message does not say. */
+export function stateCode(s: FlowSummary): number {
+  if (hasStateMachine(s.proto)) return s.protoState;
+  return s.status < 0 ? STATE_UNKNOWN : genericState(s.status);
+}
+
+/** Index of (family, protocol, state) in a table of 2^17 entries. */
+export function groupKey(family: number, proto: number, code: number): number {
+  return (family === AF_INET6 ? 1 << 16 : 0) | ((proto & 0xff) << 8) | (code & 0xff);
+}
+
+/** The state label of a fully decoded flow (tests and tools), or undefined when it does not say. */
 export function stateOf(flow: Flow, proto: number): string | undefined {
   switch (proto) {
     case IPPROTO_TCP:
@@ -68,11 +114,7 @@ export function stateOf(flow: Flow, proto: number): string | undefined {
       return flow.sctp ? stateName(SCTP_STATES, flow.sctp.state) : undefined;
     case IPPROTO_DCCP:
       return flow.dccp ? stateName(DCCP_STATES, flow.dccp.state) : undefined;
-    default: {
-      const s = flow.status;
-      if (s === undefined) return undefined;
-      if (Status.assured(s)) return 'ASSURED';
-      return Status.seenReply(s) ? 'REPLIED' : 'UNREPLIED';
-    }
+    default:
+      return flow.status === undefined ? undefined : GENERIC_STATES[genericState(flow.status)];
   }
 }

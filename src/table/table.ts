@@ -1,18 +1,31 @@
 /**
- * The shadow table: every flow the kernel tracks, keyed by CTA_ID and tuple (key.ts), with just
- * what the metrics need. It counts flows per (family, protocol, state) as it goes, so reading the counts costs the
- * same for ten flows or a million. It knows nothing of sockets or Prometheus: events and dump
- * entries come in as decoded flows, observations go out through TableObserver.
+ * The shadow table: every flow the kernel tracks, with just what the metrics need, in typed
+ * arrays. Rows are dense (a removed row is filled by the last one), an open-addressing index maps
+ * a flow's key (CTA_ID plus a hash of its original tuple: key.ts says why) to its row, so a million
+ * flows cost a few tens of bytes each and leave the garbage collector nothing to walk. Counts per
+ * (family, protocol, state) are kept as flows move, so reading them costs the same for ten flows
+ * or a million. It knows nothing of sockets or Prometheus: events and dump entries come in as
+ * FlowSummary, observations go out through TableObserver.
  *
- * Resync protocol (start-up and after lost events): events keep being applied while a dump runs;
- * the dump is staged, and commitSync() merges it: a flow destroyed during the dump is not
- * resurrected, a flow an event touched during the dump keeps the event's (newer) view, and a flow
- * the kernel no longer has is removed.
+ * Resync (start-up and after lost events): events keep being applied while a dump runs, and dump
+ * entries are merged as they arrive. A flow destroyed during the dump stays as a dead row until the
+ * commit, so a dump entry read before its death cannot resurrect it; a flow an event touched during
+ * the dump keeps the event's (newer) view; at the commit, flows the dump did not see and no event
+ * touched are gone from the kernel and are removed.
  */
 import type { EventType } from '../ctnetlink/event.js';
-import type { Flow } from '../ctnetlink/flow.js';
-import { type Family, familyName, protocolName, stateOf, statesOf } from './classify.js';
-import { flowKey } from './key.js';
+import type { FlowSummary } from '../ctnetlink/summary.js';
+import {
+  ALWAYS_EXPORTED,
+  type Family,
+  familyName,
+  groupKey,
+  protocolName,
+  stateCode,
+  stateLabel,
+  statesOf,
+} from './classify.js';
+import { homeSlot } from './key.js';
 
 export interface StateGroup {
   readonly family: Family;
@@ -32,27 +45,21 @@ export interface TableObserver {
   flowEnded(group: StateGroup, seconds: number): void;
 }
 
-interface Entry {
-  group: StateGroup;
-  /** Seconds (clock) when the flow started; NaN when it is not known exactly. */
-  started: number;
-  /** Seconds (clock) when the flow entered its current state; NaN when not known exactly. */
-  stateSince: number;
-  /** Known from a dump only, and possibly without event cache: see `silentFlows`. */
-  silent: boolean;
-}
-
-interface Staged {
-  family: number;
-  proto: number;
-  state: string | undefined;
-  started: number;
-}
-
-interface Sync {
-  staged: Map<number, Staged>;
-  touched: Set<number>;
-  destroyed: Set<number>;
+/**
+ * Per-flow data kept beside the table's own columns (attribution, for example), indexed by the
+ * table's row numbers: rows stay dense, so the extension is told when one moves.
+ */
+export interface RowExtension {
+  /** Rows will be numbered below `capacity`. */
+  resize(capacity: number): void;
+  /** A flow starts being tracked at `row`, from an event or a dump entry. */
+  added(row: number, s: FlowSummary): void;
+  /** An UPDATE event or a dump entry for the flow at `row` (its mark may have changed). */
+  updated(row: number, s: FlowSummary): void;
+  /** The flow at `row` is no longer tracked (destroyed, or gone from the kernel's dump). */
+  removed(row: number): void;
+  /** The flow at `from` now lives at `to`. */
+  moved(from: number, to: number): void;
 }
 
 export interface SyncResult {
@@ -66,18 +73,45 @@ export type Clock = () => number;
 
 export const wallClock: Clock = () => Date.now() / 1000;
 
-/** Kernel CTA_TIMESTAMP_START (ns, CLOCK_REALTIME) in seconds, or NaN. */
-function kernelStart(flow: Flow): number {
-  return flow.timestampStart === undefined ? Number.NaN : Number(flow.timestampStart) / 1e9;
-}
+// Row flags.
+/** Known from a dump only, possibly without the kernel's event cache: see `silentFlows`. */
+const SILENT = 1;
+/** An event touched the flow during the current resync. */
+const TOUCHED = 2;
+/** Destroyed during the current resync; removed at its end. */
+const DEAD = 4;
+
+const MIN_ROWS = 1024;
+const MIN_INDEX_BITS = 11;
+/** The index is rebuilt twice as large beyond this load. */
+const MAX_LOAD = 0.7;
 
 export class ShadowTable {
-  private readonly flows = new Map<number, Entry>();
-  /** (family << 8 | proto) -> state name -> group */
-  private readonly groupIndex = new Map<number, Map<string, StateGroup>>();
+  // Columns, one entry per row.
+  private keyId = new Uint32Array(MIN_ROWS);
+  private keyHash = new Uint32Array(MIN_ROWS);
+  private group = new Uint16Array(MIN_ROWS);
+  private flags = new Uint8Array(MIN_ROWS);
+  /** The dump attempt that last saw the row during a resync (0: none). */
+  private seen = new Uint8Array(MIN_ROWS);
+  /** Seconds (clock) when the flow started; NaN when not known exactly. */
+  private started = new Float64Array(MIN_ROWS);
+  /** Seconds (clock) when the flow entered its current state; NaN when not known exactly. */
+  private since = new Float64Array(MIN_ROWS);
+  private rows = 0;
+  /** Open addressing, linear probing: row + 1, 0 for a free slot. */
+  private index = new Int32Array(1 << MIN_INDEX_BITS);
+  private indexBits = MIN_INDEX_BITS;
+
+  private readonly groupOf = new Int32Array(2 << 16).fill(-1);
   private readonly allGroups: StateGroup[] = [];
-  private sync: Sync | undefined;
-  /** Messages that carried no CTA_ID or no original tuple and so could not be placed. */
+
+  private live = 0;
+  private syncOn = false;
+  private syncSilent = false;
+  private attempt = 0;
+  private pending: SyncResult = { added: 0, updated: 0, removed: 0 };
+  /** Messages that carried no CTA_ID or no original tuple, or no state to start a flow in. */
   unkeyed = 0;
   /**
    * Flows added by a dump marked silent and not touched by any event since. The kernel attaches
@@ -90,22 +124,23 @@ export class ShadowTable {
   constructor(
     private readonly observer: TableObserver,
     private readonly clock: Clock = wallClock,
+    private readonly extension?: RowExtension,
   ) {
+    extension?.resize(MIN_ROWS);
     // Series that exist on every host are known before the first flow reaches them.
-    for (const [family, protos] of [
-      [2, [6, 17, 1]],
-      [10, [6, 17, 58]],
-    ] as const) {
-      for (const proto of protos) for (const state of statesOf(proto)) this.group(family, proto, state);
+    for (const [family, protos] of ALWAYS_EXPORTED) {
+      for (const proto of protos) for (const code of statesOf(proto)) this.groupId(family, proto, code);
     }
   }
 
+  /** Flows in the table. */
   get size(): number {
-    return this.flows.size;
+    return this.live;
   }
 
+  /** A resync is under way (between beginSync and commitSync or abortSync). */
   get syncing(): boolean {
-    return this.sync !== undefined;
+    return this.syncOn;
   }
 
   /** Every (family, protocol, state) seen so far, counts included; never shrinks. */
@@ -113,166 +148,316 @@ export class ShadowTable {
     return this.allGroups;
   }
 
-  apply(type: EventType, flow: Flow): void {
-    const id = flowKey(flow);
-    const proto = flow.orig?.proto;
-    if (id === undefined || proto === undefined) {
+  apply(type: EventType, s: FlowSummary): void {
+    if (s.id < 0 || s.proto < 0) {
       this.unkeyed++;
       return;
     }
-    const now = this.clock();
-    if (this.sync) {
-      this.sync.touched.add(id);
-      if (type === 'destroy') this.sync.destroyed.add(id);
+    // The kernel's stamp says when the event happened; our clock only when its batch was read.
+    const now = Number.isNaN(s.eventTime) ? this.clock() : s.eventTime;
+    const code = stateCode(s);
+    let row = this.find(s.id, s.tupleHash);
+    if (row >= 0 && this.flags[row]! & DEAD) {
+      if (type === 'destroy') return;
+      // The same key again after a DESTROY within one resync: a new flow in the old row.
+      this.removeRow(row);
+      row = -1;
     }
-    const entry = this.flows.get(id);
-    const state = stateOf(flow, proto);
-
-    if (entry?.silent) {
-      entry.silent = false;
-      this.silentFlows--;
+    if (row >= 0) {
+      const f = this.flags[row]!;
+      if (f & SILENT) this.silentFlows--;
+      this.flags[row] = (f & ~SILENT) | (this.syncOn ? TOUCHED : 0);
+      if (type === 'destroy') {
+        this.destroy(row, s, code, now);
+        return;
+      }
+      if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
+      this.extension?.updated(row, s);
+      return;
     }
     if (type === 'destroy') {
-      if (!entry) return;
-      this.flows.delete(id);
-      const last = state === undefined ? entry.group : this.moveTo(entry, flow.family, proto, state, now);
-      last.count--;
-      const inState = now - entry.stateSince;
-      if (inState >= 0) this.observer.stateLeft(last, inState);
-      const started = Number.isNaN(kernelStart(flow)) ? entry.started : kernelStart(flow);
-      const stopped = flow.timestampStop === undefined ? now : Number(flow.timestampStop) / 1e9;
-      const lifetime = stopped - started;
-      if (lifetime >= 0) this.observer.flowEnded(last, lifetime);
+      // The dump may still read this flow from before its end: a dead row keeps it out.
+      if (this.syncOn) this.addRow(s, 0, Number.NaN, Number.NaN, DEAD);
       return;
     }
-
-    if (entry) {
-      if (state !== undefined) this.moveTo(entry, flow.family, proto, state, now);
-      return;
-    }
-    if (state === undefined) {
+    if (code < 0) {
       this.unkeyed++;
       return;
     }
     // A NEW event starts the flow now; an UPDATE for a flow we never saw (events lost before a
     // resync caught up) starts it at the kernel's timestamp if there is one, else unknown.
-    const started =
-      type === 'new' ? (Number.isNaN(kernelStart(flow)) ? now : kernelStart(flow)) : kernelStart(flow);
-    this.insert(id, flow.family, proto, state, started, type === 'new' ? now : Number.NaN);
+    const isNew = type === 'new';
+    const started = isNew && Number.isNaN(s.start) ? now : s.start;
+    this.insert(s, code, started, isNew ? now : Number.NaN, this.syncOn ? TOUCHED : 0);
   }
 
-  beginSync(): void {
-    this.sync = { staged: new Map(), touched: new Set(), destroyed: new Set() };
+  /** Starts a resync; with `silent`, flows the dump adds are counted in silentFlows. */
+  beginSync(silent = false): void {
+    this.syncOn = true;
+    this.syncSilent = silent;
+    this.attempt = 1;
   }
 
-  /** A dump attempt restarts (the kernel interrupted it): forget what it staged. */
+  /** A dump attempt restarts (the kernel interrupted it): what it saw no longer counts. */
   restartSync(): void {
-    this.sync?.staged.clear();
+    if (this.syncOn && this.attempt < 255) this.attempt++;
   }
 
-  stage(flow: Flow): void {
-    const id = flowKey(flow);
-    const proto = flow.orig?.proto;
-    if (!this.sync || id === undefined || proto === undefined) {
+  /** Merges one dump entry. */
+  stage(s: FlowSummary): void {
+    if (!this.syncOn || s.id < 0 || s.proto < 0) {
       this.unkeyed++;
       return;
     }
-    this.sync.staged.set(id, {
-      family: flow.family,
-      proto,
-      state: stateOf(flow, proto),
-      started: kernelStart(flow),
-    });
-  }
-
-  abortSync(): void {
-    this.sync = undefined;
-  }
-
-  /** Merges the staged dump; with `silent`, flows it adds are counted in silentFlows. */
-  commitSync(silent = false): SyncResult {
-    const sync = this.sync;
-    if (!sync) return { added: 0, updated: 0, removed: 0 };
-    this.sync = undefined;
-    const now = this.clock();
-    const result: SyncResult = { added: 0, updated: 0, removed: 0 };
-    for (const [id, s] of sync.staged) {
-      if (sync.destroyed.has(id) || s.state === undefined) continue;
-      const entry = this.flows.get(id);
-      if (!entry) {
-        // We do not know when it entered its current state, only (maybe) when it started.
-        this.insert(id, s.family, s.proto, s.state, s.started, Number.NaN, silent);
-        result.added++;
-      } else if (!sync.touched.has(id) && entry.group.state !== s.state) {
-        // The transitions themselves were lost with the events: neither the path nor the time
-        // spent is known, so nothing is observed and the new state's start stays unknown.
-        this.moveTo(entry, s.family, s.proto, s.state, now, false);
-        entry.stateSince = Number.NaN;
-        result.updated++;
-      }
+    const code = stateCode(s);
+    const row = this.find(s.id, s.tupleHash);
+    if (row < 0) {
+      if (code < 0) return;
+      // We do not know when it entered its current state, only (maybe) when it started.
+      const added = this.insert(s, code, s.start, Number.NaN, this.syncSilent ? SILENT : 0);
+      this.seen[added] = this.attempt;
+      this.pending.added++;
+      return;
     }
-    for (const [id, entry] of this.flows) {
-      if (!sync.staged.has(id) && !sync.touched.has(id)) {
-        this.flows.delete(id);
-        entry.group.count--;
-        if (entry.silent) this.silentFlows--;
+    const f = this.flags[row]!;
+    if (f & DEAD) return;
+    this.seen[row] = this.attempt;
+    if (f & TOUCHED) return;
+    this.extension?.updated(row, s);
+    if (code < 0) return;
+    const to = this.groupId(s.family, s.proto, code);
+    if (to !== this.group[row]) {
+      // The transitions themselves were lost with the events: neither the path nor the time
+      // spent is known, so nothing is observed and the new state's start stays unknown.
+      this.moveTo(row, to, Number.NaN, false);
+      this.pending.updated++;
+    }
+  }
+
+  /** Ends the resync: removes what the last dump attempt did not see and no event touched. */
+  commitSync(): SyncResult {
+    if (!this.syncOn) return { added: 0, updated: 0, removed: 0 };
+    const result = this.pending;
+    for (let row = this.rows - 1; row >= 0; row--) {
+      const f = this.flags[row]!;
+      if (f & DEAD) {
+        this.removeRow(row);
+      } else if (this.seen[row] !== this.attempt && !(f & TOUCHED)) {
+        this.groupAt(row).count--;
+        if (f & SILENT) this.silentFlows--;
+        this.live--;
+        this.extension?.removed(row);
+        this.removeRow(row);
         result.removed++;
+      } else {
+        this.flags[row] = f & ~TOUCHED;
+        this.seen[row] = 0;
       }
     }
+    this.endSync();
     return result;
   }
 
-  private insert(
-    id: number,
-    family: number,
-    proto: number,
-    state: string,
-    started: number,
-    stateSince: number,
-    silent = false,
-  ): void {
-    const group = this.group(family, proto, state);
-    group.count++;
-    if (silent) this.silentFlows++;
-    this.flows.set(id, { group, started, stateSince, silent });
+  /** The dump failed: the table stays as events made it. */
+  abortSync(): void {
+    if (!this.syncOn) return;
+    for (let row = this.rows - 1; row >= 0; row--) {
+      if (this.flags[row]! & DEAD) this.removeRow(row);
+      else {
+        this.flags[row] = this.flags[row]! & ~TOUCHED;
+        this.seen[row] = 0;
+      }
+    }
+    this.endSync();
   }
 
-  /** Moves the entry to `state` if it differs, observing the state it leaves. */
-  private moveTo(
-    entry: Entry,
-    family: number,
-    proto: number,
-    state: string,
-    now: number,
-    observe = true,
-  ): StateGroup {
-    const from = entry.group;
-    if (from.state === state) return from;
-    const to = this.group(family, proto, state);
+  /** Bytes held by the table's arrays. */
+  get bytes(): number {
+    const perRow =
+      this.keyId.BYTES_PER_ELEMENT * 2 +
+      this.group.BYTES_PER_ELEMENT +
+      this.flags.BYTES_PER_ELEMENT * 2 +
+      this.started.BYTES_PER_ELEMENT * 2;
+    return this.keyId.length * perRow + this.index.byteLength;
+  }
+
+  private endSync(): void {
+    this.syncOn = false;
+    this.attempt = 0;
+    this.pending = { added: 0, updated: 0, removed: 0 };
+    this.shrinkIfSparse();
+  }
+
+  private destroy(row: number, s: FlowSummary, code: number, now: number): void {
+    if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
+    const last = this.groupAt(row);
+    last.count--;
+    this.live--;
+    const inState = now - this.since[row]!; // NaN (unknown start) fails the check below
+    if (inState >= 0) this.observer.stateLeft(last, inState);
+    const started = Number.isNaN(s.start) ? this.started[row]! : s.start;
+    const lifetime = (Number.isNaN(s.stop) ? now : s.stop) - started;
+    if (lifetime >= 0) this.observer.flowEnded(last, lifetime);
+    this.extension?.removed(row);
+    if (this.syncOn) this.flags[row] = DEAD;
+    else this.removeRow(row);
+  }
+
+  /** Moves the row to group `to` if it differs, observing the state it leaves. */
+  private moveTo(row: number, to: number, now: number, observe: boolean): void {
+    const fromId = this.group[row]!;
+    if (fromId === to) return;
+    const from = this.allGroups[fromId]!;
+    const next = this.allGroups[to]!;
     from.count--;
-    to.count++;
+    next.count++;
     if (observe) {
-      const inState = now - entry.stateSince; // NaN (unknown start) fails the check below
+      const inState = now - this.since[row]!;
       if (inState >= 0) this.observer.stateLeft(from, inState);
-      this.observer.transition(from, to);
+      this.observer.transition(from, next);
     }
-    entry.group = to;
-    entry.stateSince = now;
-    return to;
+    this.group[row] = to;
+    this.since[row] = now;
   }
 
-  private group(family: number, proto: number, state: string): StateGroup {
-    const key = ((family & 0xff) << 8) | proto;
-    let byState = this.groupIndex.get(key);
-    if (!byState) {
-      byState = new Map();
-      this.groupIndex.set(key, byState);
+  private groupAt(row: number): StateGroup {
+    return this.allGroups[this.group[row]!]!;
+  }
+
+  private insert(s: FlowSummary, code: number, started: number, since: number, flags: number): number {
+    const g = this.groupId(s.family, s.proto, code);
+    const row = this.addRow(s, g, started, since, flags);
+    this.allGroups[g]!.count++;
+    this.live++;
+    if (flags & SILENT) this.silentFlows++;
+    this.extension?.added(row, s);
+    return row;
+  }
+
+  /** A new row, indexed, but not counted anywhere. */
+  private addRow(s: FlowSummary, group: number, started: number, since: number, flags: number): number {
+    if (this.rows === this.keyId.length) this.resizeRows(this.rows * 2);
+    if (this.rows + 1 > this.index.length * MAX_LOAD) this.rebuildIndex(this.indexBits + 1);
+    const row = this.rows++;
+    this.keyId[row] = s.id;
+    this.keyHash[row] = s.tupleHash;
+    this.group[row] = group;
+    this.flags[row] = flags;
+    this.seen[row] = 0;
+    this.started[row] = started;
+    this.since[row] = since;
+    this.place(row);
+    return row;
+  }
+
+  /** The row of a key, or -1. */
+  private find(id: number, hash: number): number {
+    const mask = this.index.length - 1;
+    for (let slot = homeSlot(id, hash, this.indexBits); ; slot = (slot + 1) & mask) {
+      const v = this.index[slot]!;
+      if (v === 0) return -1;
+      if (this.keyId[v - 1] === id && this.keyHash[v - 1] === hash) return v - 1;
     }
-    let g = byState.get(state);
-    if (!g) {
-      g = { family: familyName(family), proto, protocol: protocolName(proto), state, count: 0 };
-      byState.set(state, g);
-      this.allGroups.push(g);
+  }
+
+  private slotOf(row: number): number {
+    const mask = this.index.length - 1;
+    for (
+      let slot = homeSlot(this.keyId[row]!, this.keyHash[row]!, this.indexBits);
+      ;
+      slot = (slot + 1) & mask
+    ) {
+      if (this.index[slot] === row + 1) return slot;
+    }
+  }
+
+  private place(row: number): void {
+    const mask = this.index.length - 1;
+    let slot = homeSlot(this.keyId[row]!, this.keyHash[row]!, this.indexBits);
+    while (this.index[slot] !== 0) slot = (slot + 1) & mask;
+    this.index[slot] = row + 1;
+  }
+
+  /** Drops a row whose counts are already settled; the last row moves into its place. */
+  private removeRow(row: number): void {
+    this.unindex(this.slotOf(row));
+    const last = --this.rows;
+    if (row === last) return;
+    this.index[this.slotOf(last)] = row + 1;
+    this.keyId[row] = this.keyId[last]!;
+    this.keyHash[row] = this.keyHash[last]!;
+    this.group[row] = this.group[last]!;
+    this.flags[row] = this.flags[last]!;
+    this.seen[row] = this.seen[last]!;
+    this.started[row] = this.started[last]!;
+    this.since[row] = this.since[last]!;
+    this.extension?.moved(last, row);
+  }
+
+  /** Frees an index slot, shifting back entries of the probe run so lookups need no tombstones. */
+  private unindex(slot: number): void {
+    const mask = this.index.length - 1;
+    let hole = slot;
+    for (let j = (slot + 1) & mask; this.index[j] !== 0; j = (j + 1) & mask) {
+      const v = this.index[j]!;
+      const home = homeSlot(this.keyId[v - 1]!, this.keyHash[v - 1]!, this.indexBits);
+      // The entry may move back to the hole unless its home lies cyclically in (hole, j].
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        this.index[hole] = v;
+        hole = j;
+      }
+    }
+    this.index[hole] = 0;
+  }
+
+  private resizeRows(n: number): void {
+    const grow = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(
+      a: T,
+      make: (n: number) => T,
+    ): T => {
+      const b = make(n);
+      b.set(a.subarray(0, Math.min(this.rows, n)));
+      return b;
+    };
+    this.keyId = grow(this.keyId, (k) => new Uint32Array(k));
+    this.keyHash = grow(this.keyHash, (k) => new Uint32Array(k));
+    this.group = grow(this.group, (k) => new Uint16Array(k));
+    this.flags = grow(this.flags, (k) => new Uint8Array(k));
+    this.seen = grow(this.seen, (k) => new Uint8Array(k));
+    this.started = grow(this.started, (k) => new Float64Array(k));
+    this.since = grow(this.since, (k) => new Float64Array(k));
+    this.extension?.resize(n);
+  }
+
+  private rebuildIndex(bits: number): void {
+    this.indexBits = bits;
+    this.index = new Int32Array(1 << bits);
+    for (let row = 0; row < this.rows; row++) this.place(row);
+  }
+
+  /** After a big table empties, give the memory back (rows and index at 4x fewer). */
+  private shrinkIfSparse(): void {
+    if (this.keyId.length <= MIN_ROWS || this.rows * 4 > this.keyId.length) return;
+    this.resizeRows(Math.max(MIN_ROWS, this.keyId.length >>> 2));
+    // Half the load limit after shrinking, so the next growth is not immediate.
+    const need = Math.ceil(Math.log2((this.rows + 1) / (MAX_LOAD / 2)));
+    const bits = Math.min(this.indexBits, Math.max(MIN_INDEX_BITS, need));
+    if (bits !== this.indexBits) this.rebuildIndex(bits);
+  }
+
+  private groupId(family: number, proto: number, code: number): number {
+    const k = groupKey(family, proto, code);
+    let g = this.groupOf[k]!;
+    if (g < 0) {
+      g = this.allGroups.length;
+      this.allGroups.push({
+        family: familyName(family),
+        proto,
+        protocol: protocolName(proto),
+        state: stateLabel(proto, code),
+        count: 0,
+      });
+      this.groupOf[k] = g;
     }
     return g;
   }

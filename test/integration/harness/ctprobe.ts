@@ -7,9 +7,10 @@
  */
 import { CtnetlinkClient } from '../../../src/ctnetlink/client.js';
 import { decodeEvent } from '../../../src/ctnetlink/event.js';
+import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { forEachMessage } from '../../../src/netlink/nlmsg.js';
-import { EventSocket, RequestSocket } from '../../../src/netlink/socket.js';
+import { EventSocket, forEachDatagram, RequestSocket } from '../../../src/netlink/socket.js';
 import { summarize } from './summary.js';
 
 const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -20,16 +21,25 @@ async function main(mode: string | undefined): Promise<void> {
       const rcvbuf = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
       const sock = new EventSocket(
         {
-          onDatagram(buf) {
-            forEachMessage(buf, (type, flags, _seq, start, end) => {
-              try {
-                const ev = decodeEvent(buf, type, flags, start, end);
-                out({ event: ev.type, flags, ...summarize(ev.flow) });
-              } catch (err) {
-                if (!(err instanceof ConntrackError)) throw err;
-                out({ error: err.code, message: err.message });
-              }
-            });
+          onBatch(batch) {
+            const truncated = forEachDatagram(batch, (buf, from, to) =>
+              forEachMessage(
+                buf,
+                (type, flags, _seq, start, end) => {
+                  try {
+                    const ev = decodeEvent(buf, type, flags, start, end);
+                    out({ event: ev.type, flags, ...summarize(ev.flow) });
+                  } catch (err) {
+                    if (!(err instanceof ConntrackError)) throw err;
+                    out({ error: err.code, message: err.message });
+                  }
+                },
+                from,
+                to,
+              ),
+            );
+            if (truncated > 0)
+              out({ error: 'CT_ERR_TRUNCATED', message: `${truncated} truncated datagrams` });
           },
           onOverrun(lost) {
             out({ overrun: lost });
@@ -48,19 +58,25 @@ async function main(mode: string | undefined): Promise<void> {
       return;
     }
     case 'dump': {
-      const sock = new RequestSocket();
+      const sock = RequestSocket.open();
       const client = new CtnetlinkClient(sock);
       const res = await client.dumpTable({
         begin() {},
-        flow: (f) => out(summarize(f)),
-        decodeError: (e) => out({ error: e.code, message: e.message }),
+        entry: (buf, start, end) => {
+          try {
+            out(summarize(decodeFlow(buf, start, end)));
+          } catch (err) {
+            if (!(err instanceof ConntrackError)) throw err;
+            out({ error: err.code, message: err.message });
+          }
+        },
       });
       out({ done: res.flows, attempts: res.attempts });
       sock.close();
       return;
     }
     case 'stats': {
-      const sock = new RequestSocket();
+      const sock = RequestSocket.open();
       const client = new CtnetlinkClient(sock);
       out({ cpu: await client.cpuStats(), global: await client.globalStats() });
       sock.close();

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { decodeEvent } from '../../../src/ctnetlink/event.js';
 import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
+import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
 import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/nfnetlink.js';
 import {
@@ -41,6 +42,7 @@ class Tally {
 
 const DECODERS: readonly (readonly [string, (buf: Buffer) => unknown])[] = [
   ['decodeFlow', (buf) => decodeFlow(buf, 0, buf.length)],
+  ['summarizeFlow', (buf) => summarizeFlow(buf, 0, buf.length, new FlowSummary())],
   [
     'decodeEvent',
     (buf) =>

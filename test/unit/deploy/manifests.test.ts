@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PORT } from '../../../src/config.js';
+import { ADDON_PATH } from '../../../src/netlink/addon.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const read = (p: string) => readFileSync(`${ROOT}${p}`, 'utf8');
@@ -18,12 +19,10 @@ describe('deployment files', () => {
     assert.ok(entry, 'ENTRYPOINT');
     assert.ok(existsSync(`${ROOT}${entry[1]}`), `${entry[1]} is built`);
     assert.match(dockerfile, new RegExp(`^EXPOSE ${DEFAULT_PORT}$`, 'm'));
-    // the addon is copied to where src/netlink/sockopt.ts loads it from
-    assert.match(
-      dockerfile,
-      /native\/build\/Release\/sockopt\.node \.\/native\/build\/Release\/sockopt\.node/,
-    );
-    assert.match(read('src/netlink/sockopt.ts'), /\.\.\/\.\.\/\.\.\/native\/build\/Release\/sockopt\.node/);
+    // the addon is copied to where src/netlink/addon.ts loads it from (relative to dist/src/netlink/)
+    const addon = fileURLToPath(new URL(ADDON_PATH, new URL('dist/src/netlink/', `file://${ROOT}`)));
+    const inImage = `./${addon.slice(ROOT.length)}`;
+    assert.ok(dockerfile.includes(` ${inImage}\n`), `the image has ${inImage}`);
   });
 
   it('the DaemonSet runs in the host network with NET_ADMIN only, on the default port', () => {

@@ -14,6 +14,7 @@ import { type KernelSource, KernelStatsReader } from '../../../src/kernel/stats.
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { FakeClock, tcp } from '../helpers/flows.js';
+import { summary } from '../helpers/summary.js';
 
 /** A netlink source that answers or fails on demand. */
 class SwitchableSource implements KernelSource {
@@ -81,7 +82,7 @@ describe('KernelStatsReader and the kernel gauges', () => {
     const reader = new KernelStatsReader(source, procRoot);
     const metrics = new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false });
     const table = new ShadowTable(metrics, new FakeClock().read);
-    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
     metrics.attach({
       table,
       counters: new CollectorCounters(),

@@ -6,6 +6,7 @@ import type { KernelSnapshot } from '../../../src/kernel/stats.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { destroyed, FakeClock, tcp, udp } from '../helpers/flows.js';
+import { summary } from '../helpers/summary.js';
 
 function snapshot(perCpu: CpuStats[], entries = 3): KernelSnapshot {
   return {
@@ -49,8 +50,8 @@ function setup(kernel: KernelSnapshot[]) {
 describe('ExporterMetrics', () => {
   it('exports kernel gauges, flows by state, drift and build info', async () => {
     const { metrics, table } = setup([snapshot([], 3)]);
-    table.apply('new', tcp(1, 'ESTABLISHED'));
-    table.apply('new', udp(2, 'UNREPLIED'));
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
+    table.apply('new', summary(udp(2, 'UNREPLIED')));
     const text = await metrics.render();
     assert.equal(value(text, 'conntrack_entries'), 3);
     assert.equal(value(text, 'conntrack_entries_limit'), 262144);
@@ -98,11 +99,11 @@ describe('ExporterMetrics', () => {
     counters.overruns = 2;
     counters.resyncs.overrun = 2;
     counters.decodeErrors = 1;
-    table.apply('new', tcp(1, 'SYN_SENT'));
+    table.apply('new', summary(tcp(1, 'SYN_SENT')));
     clock.advance(0.003);
-    table.apply('update', tcp(1, 'ESTABLISHED'));
+    table.apply('update', summary(tcp(1, 'ESTABLISHED')));
     clock.advance(2);
-    table.apply('destroy', destroyed(tcp(1, 'ESTABLISHED')));
+    table.apply('destroy', summary(destroyed(tcp(1, 'ESTABLISHED'))));
     const text = await metrics.render();
     assert.equal(value(text, 'conntrack_events_total{event="new"}'), 4);
     assert.equal(value(text, 'conntrack_events_total{event="destroy"}'), 0);

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { FlowSummary } from '../../../src/ctnetlink/summary.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
-import { ShadowTable, type StateGroup, type TableObserver } from '../../../src/table/table.js';
+import {
+  type RowExtension,
+  ShadowTable,
+  type StateGroup,
+  type TableObserver,
+} from '../../../src/table/table.js';
 import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
+import { summary } from '../helpers/summary.js';
 
 class Recorder implements TableObserver {
   transitions: string[] = [];
@@ -35,17 +42,17 @@ function setup() {
 describe('ShadowTable events', () => {
   it('follows a TCP flow through its states and observes each state once', () => {
     const { clock, rec, table } = setup();
-    table.apply('new', tcp(1, 'SYN_SENT'));
+    table.apply('new', summary(tcp(1, 'SYN_SENT')));
     clock.advance(0.002);
-    table.apply('update', tcp(1, 'SYN_RECV'));
+    table.apply('update', summary(tcp(1, 'SYN_RECV')));
     clock.advance(0.001);
-    table.apply('update', tcp(1, 'ESTABLISHED'));
-    table.apply('update', tcp(1, 'ESTABLISHED')); // no state change: nothing observed
+    table.apply('update', summary(tcp(1, 'ESTABLISHED')));
+    table.apply('update', summary(tcp(1, 'ESTABLISHED'))); // no state change: nothing observed
     assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1 });
     clock.advance(10);
-    table.apply('update', tcp(1, 'TIME_WAIT'));
+    table.apply('update', summary(tcp(1, 'TIME_WAIT')));
     clock.advance(120);
-    table.apply('destroy', destroyed(tcp(1, 'TIME_WAIT')));
+    table.apply('destroy', summary(destroyed(tcp(1, 'TIME_WAIT'))));
 
     assert.deepEqual(rec.transitions, [
       'tcp:SYN_SENT->SYN_RECV',
@@ -70,12 +77,12 @@ describe('ShadowTable events', () => {
 
   it('derives UNREPLIED/REPLIED/ASSURED from status for protocols without states', () => {
     const { table } = setup();
-    table.apply('new', udp(1, 'UNREPLIED'));
-    table.apply('new', udp(2, 'UNREPLIED', AF_INET6));
-    table.apply('new', icmp(3, 'UNREPLIED'));
-    table.apply('update', udp(1, 'REPLIED'));
-    table.apply('update', icmp(3, 'REPLIED'));
-    table.apply('update', udp(1, 'ASSURED'));
+    table.apply('new', summary(udp(1, 'UNREPLIED')));
+    table.apply('new', summary(udp(2, 'UNREPLIED', AF_INET6)));
+    table.apply('new', summary(icmp(3, 'UNREPLIED')));
+    table.apply('update', summary(udp(1, 'REPLIED')));
+    table.apply('update', summary(icmp(3, 'REPLIED')));
+    table.apply('update', summary(udp(1, 'ASSURED')));
     assert.deepEqual(counts(table), {
       'ipv4/udp/ASSURED': 1,
       'ipv6/udp/UNREPLIED': 1,
@@ -85,18 +92,35 @@ describe('ShadowTable events', () => {
 
   it('uses the kernel timestamps for lifetime when the DESTROY carries them', () => {
     const { clock, rec, table } = setup();
-    table.apply('new', udp(1, 'UNREPLIED'));
+    table.apply('new', summary(udp(1, 'UNREPLIED')));
     clock.advance(5);
-    table.apply('destroy', destroyed(udp(1, 'UNREPLIED'), 1_000_000_000n, 31_500_000_000n));
+    table.apply('destroy', summary(destroyed(udp(1, 'UNREPLIED'), 1_000_000_000n, 31_500_000_000n)));
     assert.deepEqual(rec.ended, [['udp', 30.5]]);
+  });
+
+  it('times events by the kernel stamp when they carry one, not by when their batch was read', () => {
+    const { clock, rec, table } = setup();
+    const at = (f: ReturnType<typeof tcp>, t: number) => {
+      f.timestampEvent = BigInt(Math.round(t * 1e6)) * 1000n;
+      return f;
+    };
+    table.apply('new', summary(at(tcp(1, 'SYN_SENT'), 1000)));
+    table.apply('update', summary(at(tcp(1, 'ESTABLISHED'), 1000.25)));
+    clock.advance(7); // the batch is read later: no effect on the durations
+    table.apply('destroy', summary(at(destroyed(tcp(1, 'ESTABLISHED')), 1002)));
+    assert.deepEqual(rec.left, [
+      ['tcp:SYN_SENT', 0.25],
+      ['tcp:ESTABLISHED', 1.75],
+    ]);
+    assert.deepEqual(rec.ended, [['tcp', 2]]);
   });
 
   it('ignores a DESTROY for an unknown flow and an event without CTA_ID', () => {
     const { rec, table } = setup();
-    table.apply('destroy', destroyed(tcp(9, 'CLOSE')));
+    table.apply('destroy', summary(destroyed(tcp(9, 'CLOSE'))));
     const noId = tcp(1, 'SYN_SENT');
     noId.id = undefined;
-    table.apply('new', noId);
+    table.apply('new', summary(noId));
     assert.equal(table.size, 0);
     assert.equal(table.unkeyed, 1);
     assert.deepEqual(rec.ended, []);
@@ -104,17 +128,17 @@ describe('ShadowTable events', () => {
 
   it('keeps the known state when an UPDATE carries no protoinfo', () => {
     const { table } = setup();
-    table.apply('new', tcp(1, 'ESTABLISHED'));
-    table.apply('update', { ...tcp(1, 'ESTABLISHED'), tcp: undefined });
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
+    table.apply('update', summary({ ...tcp(1, 'ESTABLISHED'), tcp: undefined }));
     assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1 });
   });
 
   it('adds a flow first seen by UPDATE without observing an unknown start', () => {
     const { clock, rec, table } = setup();
-    table.apply('update', tcp(1, 'ESTABLISHED'));
+    table.apply('update', summary(tcp(1, 'ESTABLISHED')));
     clock.advance(3);
-    table.apply('update', tcp(1, 'FIN_WAIT'));
-    table.apply('destroy', destroyed(tcp(1, 'FIN_WAIT')));
+    table.apply('update', summary(tcp(1, 'FIN_WAIT')));
+    table.apply('destroy', summary(destroyed(tcp(1, 'FIN_WAIT'))));
     assert.deepEqual(rec.transitions, ['tcp:ESTABLISHED->FIN_WAIT']);
     assert.deepEqual(rec.left, [['tcp:FIN_WAIT', 0]]); // ESTABLISHED's start was not seen
     assert.deepEqual(rec.ended, []);
@@ -148,12 +172,12 @@ describe('ShadowTable resync', () => {
   it('seeds from a dump without observing states or lifetimes it did not see begin', () => {
     const { rec, table } = setup();
     table.beginSync();
-    table.stage(tcp(1, 'ESTABLISHED'));
-    table.stage(udp(2, 'ASSURED'));
+    table.stage(summary(tcp(1, 'ESTABLISHED')));
+    table.stage(summary(udp(2, 'ASSURED')));
     assert.deepEqual(table.commitSync(), { added: 2, updated: 0, removed: 0 });
     assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1, 'ipv4/udp/ASSURED': 1 });
-    table.apply('update', tcp(1, 'FIN_WAIT'));
-    table.apply('destroy', destroyed(udp(2, 'ASSURED')));
+    table.apply('update', summary(tcp(1, 'FIN_WAIT')));
+    table.apply('destroy', summary(destroyed(udp(2, 'ASSURED'))));
     assert.deepEqual(rec.left, []);
     assert.deepEqual(rec.ended, []);
     assert.deepEqual(rec.transitions, ['tcp:ESTABLISHED->FIN_WAIT']);
@@ -161,10 +185,10 @@ describe('ShadowTable resync', () => {
 
   it('does not resurrect a flow destroyed while the dump ran', () => {
     const { table } = setup();
-    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
     table.beginSync();
-    table.apply('destroy', destroyed(tcp(1, 'ESTABLISHED')));
-    table.stage(tcp(1, 'ESTABLISHED')); // the dump read it before it died
+    table.apply('destroy', summary(destroyed(tcp(1, 'ESTABLISHED'))));
+    table.stage(summary(tcp(1, 'ESTABLISHED'))); // the dump read it before it died
     table.commitSync();
     assert.equal(table.size, 0);
     assert.deepEqual(counts(table), {});
@@ -173,25 +197,25 @@ describe('ShadowTable resync', () => {
   it('keeps an event from the dump window over the dump entry', () => {
     const { table } = setup();
     table.beginSync();
-    table.apply('new', tcp(1, 'SYN_SENT'));
-    table.apply('update', tcp(1, 'ESTABLISHED'));
-    table.stage(tcp(1, 'SYN_SENT')); // read before the update
-    table.apply('new', udp(2, 'UNREPLIED')); // created after the dump passed its bucket
+    table.apply('new', summary(tcp(1, 'SYN_SENT')));
+    table.apply('update', summary(tcp(1, 'ESTABLISHED')));
+    table.stage(summary(tcp(1, 'SYN_SENT'))); // read before the update
+    table.apply('new', summary(udp(2, 'UNREPLIED'))); // created after the dump passed its bucket
     assert.deepEqual(table.commitSync(), { added: 0, updated: 0, removed: 0 });
     assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1, 'ipv4/udp/UNREPLIED': 1 });
   });
 
   it('reconciles after lost events: adds, updates and removes without observing', () => {
     const { rec, table } = setup();
-    table.apply('new', tcp(1, 'ESTABLISHED'));
-    table.apply('new', tcp(2, 'ESTABLISHED'));
-    table.apply('new', udp(3, 'UNREPLIED'));
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
+    table.apply('new', summary(tcp(2, 'ESTABLISHED')));
+    table.apply('new', summary(udp(3, 'UNREPLIED')));
     rec.transitions = [];
     // Events lost: 1 moved to TIME_WAIT, 2 died, 4 was born.
     table.beginSync();
-    table.stage(tcp(1, 'TIME_WAIT'));
-    table.stage(udp(3, 'UNREPLIED'));
-    table.stage(udp(4, 'REPLIED'));
+    table.stage(summary(tcp(1, 'TIME_WAIT')));
+    table.stage(summary(udp(3, 'UNREPLIED')));
+    table.stage(summary(udp(4, 'REPLIED')));
     assert.deepEqual(table.commitSync(), { added: 1, updated: 1, removed: 1 });
     assert.deepEqual(counts(table), {
       'ipv4/tcp/TIME_WAIT': 1,
@@ -201,46 +225,56 @@ describe('ShadowTable resync', () => {
     assert.deepEqual(rec.transitions, []);
     assert.deepEqual(rec.ended, []);
     // The state entered during the gap has no known start: leaving it observes nothing.
-    table.apply('destroy', destroyed(tcp(1, 'TIME_WAIT')));
+    table.apply('destroy', summary(destroyed(tcp(1, 'TIME_WAIT'))));
     assert.deepEqual(rec.left, []);
   });
 
   it('restartSync forgets a dump attempt the kernel interrupted', () => {
     const { table } = setup();
     table.beginSync();
-    table.stage(tcp(1, 'ESTABLISHED'));
+    table.stage(summary(tcp(1, 'ESTABLISHED')));
     table.restartSync();
-    table.stage(tcp(2, 'ESTABLISHED'));
+    table.stage(summary(tcp(2, 'ESTABLISHED')));
     table.commitSync();
     assert.equal(table.size, 1);
   });
 
-  it('abortSync leaves the table as events made it', () => {
+  it('abortSync keeps what events and the partial dump saw, and removes nothing', () => {
     const { table } = setup();
-    table.apply('new', tcp(1, 'ESTABLISHED'));
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
+    table.apply('new', summary(udp(3, 'UNREPLIED')));
     table.beginSync();
-    table.stage(tcp(2, 'ESTABLISHED'));
+    table.stage(summary(tcp(2, 'ESTABLISHED'))); // merged as it arrives: the kernel has it
+    table.apply('destroy', summary(destroyed(udp(3, 'UNREPLIED'))));
     table.abortSync();
     assert.equal(table.syncing, false);
+    // flow 3's dead row is gone with the sync; flow 1 was not seen by the dump but stays
+    assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 2 });
+    assert.equal(table.size, 2);
+    // and the next resync starts clean: nothing is left marked as seen or touched
+    table.beginSync();
+    table.stage(summary(tcp(2, 'ESTABLISHED')));
+    assert.deepEqual(table.commitSync(), { added: 0, updated: 0, removed: 1 });
     assert.deepEqual(counts(table), { 'ipv4/tcp/ESTABLISHED': 1 });
   });
 
   it('counts flows a start-up dump adds as silent until an event or a re-dump accounts for them', () => {
     const { table } = setup();
-    table.beginSync();
-    for (const f of [tcp(1, 'ESTABLISHED'), tcp(2, 'ESTABLISHED'), udp(3, 'ASSURED')]) table.stage(f);
-    table.commitSync(true);
+    table.beginSync(true);
+    for (const f of [tcp(1, 'ESTABLISHED'), tcp(2, 'ESTABLISHED'), udp(3, 'ASSURED')])
+      table.stage(summary(f));
+    table.commitSync();
     assert.equal(table.silentFlows, 3);
     // An event proves the kernel reports on flow 1 after all.
-    table.apply('update', tcp(1, 'FIN_WAIT'));
+    table.apply('update', summary(tcp(1, 'FIN_WAIT')));
     assert.equal(table.silentFlows, 2);
     // A later (not silent) dump: 2 is gone, 3 stays silent, new flow 4 is not silent.
     table.beginSync();
-    for (const f of [tcp(1, 'FIN_WAIT'), udp(3, 'ASSURED'), udp(4, 'UNREPLIED')]) table.stage(f);
+    for (const f of [tcp(1, 'FIN_WAIT'), udp(3, 'ASSURED'), udp(4, 'UNREPLIED')]) table.stage(summary(f));
     table.commitSync();
     assert.equal(table.silentFlows, 1);
     assert.equal(table.size, 3);
-    table.apply('destroy', destroyed(udp(3, 'ASSURED')));
+    table.apply('destroy', summary(destroyed(udp(3, 'ASSURED'))));
     assert.equal(table.silentFlows, 0);
   });
 
@@ -249,16 +283,83 @@ describe('ShadowTable resync', () => {
     const a = udp(7, 'UNREPLIED');
     const b = udp(7, 'UNREPLIED');
     b.orig = { ...b.orig!, srcPort: 50000 };
-    table.apply('new', a);
-    table.apply('new', b);
+    table.apply('new', summary(a));
+    table.apply('new', summary(b));
     assert.equal(table.size, 2);
-    table.apply('destroy', destroyed(a));
+    table.apply('destroy', summary(destroyed(a)));
     assert.equal(table.size, 1);
     // and a dump that has both does not merge them either
     table.beginSync();
-    table.stage(a);
-    table.stage(b);
+    table.stage(summary(a));
+    table.stage(summary(b));
     table.commitSync();
     assert.equal(table.size, 2);
+  });
+});
+
+describe('ShadowTable row extension', () => {
+  /** Follows rows as an attribution extension would, and checks each call against its own view. */
+  class IdsByRow implements RowExtension {
+    ids = new Float64Array(0);
+    live = new Set<number>();
+    resize(capacity: number): void {
+      const next = new Float64Array(capacity);
+      next.set(this.ids.subarray(0, Math.min(capacity, this.ids.length)));
+      this.ids = next;
+    }
+    added(row: number, s: FlowSummary): void {
+      assert.ok(!this.live.has(s.id), `flow ${s.id} added twice`);
+      this.ids[row] = s.id;
+      this.live.add(s.id);
+    }
+    updated(row: number, s: FlowSummary): void {
+      assert.equal(this.ids[row], s.id, `row ${row} updated for flow ${s.id} holds ${this.ids[row]}`);
+    }
+    removed(row: number): void {
+      assert.ok(this.live.delete(this.ids[row]!), `row ${row} (flow ${this.ids[row]}) removed twice`);
+    }
+    moved(from: number, to: number): void {
+      this.ids[to] = this.ids[from]!;
+    }
+  }
+
+  it('keeps per-row data with its flow through inserts, destroys, swaps, growth and resyncs', () => {
+    const ext = new IdsByRow();
+    const clock = new FakeClock();
+    const table = new ShadowTable({ transition() {}, stateLeft() {}, flowEnded() {} }, clock.read, ext);
+    const kernel = new Set<number>();
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const event = (id: number) => {
+      if (kernel.has(id) && rand(3) === 0) {
+        kernel.delete(id);
+        table.apply('destroy', summary(destroyed(udp(id, 'REPLIED'))));
+      } else if (kernel.has(id)) table.apply('update', summary(udp(id, 'REPLIED')));
+      else {
+        kernel.add(id);
+        table.apply('new', summary(udp(id, 'UNREPLIED')));
+      }
+    };
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 3000; i++) event(1 + rand(5000));
+      // Lost events: the kernel changes without telling, then a resync with events meanwhile.
+      for (let i = 0; i < 200; i++) {
+        const id = 1 + rand(5000);
+        if (kernel.has(id)) kernel.delete(id);
+        else kernel.add(id);
+      }
+      table.beginSync();
+      const dump = [...kernel];
+      for (const [i, id] of dump.entries()) {
+        if (i % 500 === 0) event(1 + rand(5000)); // events while the dump runs
+        if (kernel.has(id)) table.stage(summary(udp(id, 'REPLIED')));
+      }
+      table.commitSync();
+      assert.equal(table.size, kernel.size, `round ${round}: table size`);
+      assert.deepEqual([...ext.live].sort(), [...kernel].sort(), `round ${round}: extension's flows`);
+    }
   });
 });

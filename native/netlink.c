@@ -1,0 +1,495 @@
+/*
+ * The project's netlink socket, as small as it can be: open (optionally inside another network
+ * namespace), integer socket options, send, and a batched receive. Node's event loop polls the fd;
+ * on each wake-up recvmmsg drains up to `slots` datagrams at a time into one ArrayBuffer owned by
+ * JS, and JS gets ONE callback per batch with the datagrams' offsets, lengths and namespace ids in
+ * a shared Int32Array. Nothing is allocated per datagram or per batch, and the kernel's drop count
+ * for the socket (SO_MEMINFO) is read once per batch, so lost events are noticed without a timer.
+ *
+ * JS must consume a batch inside the callback: the next batch overwrites the same memory.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <node_api.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#ifndef NETLINK_LISTEN_ALL_NSID
+#define NETLINK_LISTEN_ALL_NSID 8
+#endif
+
+/* Each wake-up reads at most this many batches before yielding to the event loop. */
+#define ROUNDS_PER_WAKEUP 32
+/* Fields per datagram in the meta array: offset, length (negative if truncated), nsid or -1. */
+#define META_FIELDS 3
+
+typedef struct {
+  int fd;
+  uint32_t port_id;
+  napi_env env;
+  uv_poll_t poll;
+  /* After draining the socket, polling pauses this long so that events gather into big batches:
+     one wake-up per pause instead of one per event, the way NICs coalesce interrupts. */
+  uv_timer_t resume;
+  unsigned pause_ms;
+  int open_handles;
+  int polling;
+  int closed;         /* close() was called (or the external was collected) */
+  int handle_closed;  /* libuv has released the poll handle and the fd is closed */
+  int finalized;      /* JS no longer holds the external */
+  unsigned slots;
+  size_t slot_size;
+  uint8_t *data;    /* slots * slot_size bytes, inside the JS ArrayBuffer `data_ref` */
+  int32_t *meta;    /* slots * META_FIELDS, inside `meta_ref` */
+  napi_ref data_ref, meta_ref, on_batch, on_error, self_ref;
+  napi_async_context actx;
+  struct mmsghdr *msgs;
+  struct iovec *iov;
+  char *ctrl;
+  uint32_t last_drops;
+} nl_socket;
+
+#define CTRL_SPACE CMSG_SPACE(sizeof(int))
+
+static napi_value throw_errno(napi_env env, const char *syscall, int err) {
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
+  napi_value error, text, errnum, name;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, NULL, text, &error);
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &name);
+  napi_set_named_property(env, error, "syscall", name);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* Reads argv and the socket from argv[0]; NULL (with a JS exception) if closed or malformed. */
+static nl_socket *socket_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "wrong number of arguments");
+    return NULL;
+  }
+  nl_socket *s = NULL;
+  if (napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL) {
+    napi_throw_type_error(env, NULL, "not a netlink socket");
+    return NULL;
+  }
+  if (s->closed) {
+    throw_errno(env, "netlink socket", EBADF);
+    return NULL;
+  }
+  return s;
+}
+
+static int int_arg(napi_env env, napi_value v, int32_t *out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "arguments must be integers");
+    return 0;
+  }
+  return 1;
+}
+
+static uint32_t read_drops(int fd) {
+  uint32_t mem[SK_MEMINFO_VARS];
+  socklen_t len = sizeof mem;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 || len < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t))
+    return 0;
+  return mem[SK_MEMINFO_DROPS];
+}
+
+/* Opens a socket in the namespace at `path` by switching this thread there and back. */
+static int socket_in_netns(const char *path, int protocol, int *err) {
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return *err = errno, -1;
+  int target = open(path, O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    *err = errno;
+    close(self);
+    return -1;
+  }
+  int fd = -1;
+  if (setns(target, CLONE_NEWNET) != 0) {
+    *err = errno;
+  } else {
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    if (fd < 0) *err = errno;
+    /* The main thread must never stay in another namespace: everything it opens later would. */
+    if (setns(self, CLONE_NEWNET) != 0) abort();
+  }
+  close(target);
+  close(self);
+  return fd;
+}
+
+static void free_socket(nl_socket *s) {
+  free(s->msgs);
+  free(s->iov);
+  free(s->ctrl);
+  free(s);
+}
+
+static void finalize(napi_env env, void *data, void *hint);
+
+static void release_refs(nl_socket *s) {
+  napi_env env = s->env;
+  napi_ref *refs[] = {&s->data_ref, &s->meta_ref, &s->on_batch, &s->on_error, &s->self_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    if (*refs[i]) {
+      napi_delete_reference(env, *refs[i]);
+      *refs[i] = NULL;
+    }
+  }
+  if (s->actx) {
+    napi_async_destroy(env, s->actx);
+    s->actx = NULL;
+  }
+}
+
+static void call_js(nl_socket *s, napi_ref fn_ref, size_t argc, napi_value *argv) {
+  napi_env env = s->env;
+  napi_value fn, recv, result;
+  if (fn_ref == NULL || napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv); /* napi_make_callback wants an object as `this` */
+  if (napi_make_callback(env, s->actx, recv, fn, argc, argv, &result) == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+static void report_error(nl_socket *s, const char *syscall, int err) {
+  napi_value argv[2];
+  napi_create_int32(s->env, err, &argv[0]);
+  napi_create_string_utf8(s->env, syscall, NAPI_AUTO_LENGTH, &argv[1]);
+  call_js(s, s->on_error, 2, argv);
+}
+
+static int nsid_of(struct msghdr *h) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID &&
+        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int id;
+      memcpy(&id, CMSG_DATA(c), sizeof id);
+      return id;
+    }
+  }
+  return -1;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+static void on_resume(uv_timer_t *timer) {
+  nl_socket *s = timer->data;
+  if (!s->closed && s->polling) uv_poll_start(&s->poll, UV_READABLE, on_readable);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  nl_socket *s = handle->data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  if (status < 0) {
+    report_error(s, "poll", -status);
+    napi_close_handle_scope(s->env, scope);
+    return;
+  }
+  int drained = 0, got = 0;
+  for (int round = 0; round < ROUNDS_PER_WAKEUP && !s->closed; round++) {
+    for (unsigned i = 0; i < s->slots; i++) {
+      s->msgs[i].msg_hdr.msg_controllen = CTRL_SPACE;
+      s->msgs[i].msg_hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(s->fd, s->msgs, s->slots, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      /* ENOBUFS only without NETLINK_NO_ENOBUFS: the drop counter below reports the loss. */
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) report_error(s, "recvmmsg", errno);
+      n = 0;
+    }
+    for (int i = 0; i < n; i++) {
+      int32_t *m = s->meta + (size_t)i * META_FIELDS;
+      m[0] = (int32_t)((size_t)i * s->slot_size);
+      m[1] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -(int32_t)s->msgs[i].msg_len
+                                                        : (int32_t)s->msgs[i].msg_len;
+      m[2] = nsid_of(&s->msgs[i].msg_hdr);
+    }
+    uint32_t drops = read_drops(s->fd);
+    uint32_t lost = drops - s->last_drops;
+    s->last_drops = drops;
+    got += n;
+    if (n > 0 || lost > 0) {
+      napi_value argv[2];
+      napi_create_uint32(s->env, (uint32_t)n, &argv[0]);
+      napi_create_uint32(s->env, lost, &argv[1]);
+      call_js(s, s->on_batch, 2, argv);
+    }
+    if ((unsigned)n < s->slots) {
+      drained = 1;
+      break;
+    }
+  }
+  if (drained && got > 0 && s->pause_ms > 0 && !s->closed) {
+    uv_poll_stop(&s->poll);
+    uv_timer_start(&s->resume, on_resume, s->pause_ms, 0);
+  }
+  napi_close_handle_scope(s->env, scope);
+}
+
+/* open(protocol, slots, slotSize, netnsPath | null, pauseMs)
+     -> [socket, data ArrayBuffer, meta ArrayBuffer, portId] */
+static napi_value nl_open(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  size_t argc = 5;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
+    napi_throw_type_error(env, NULL, "open(protocol, slots, slotSize, netnsPath, pauseMs)");
+    return NULL;
+  }
+  int32_t protocol, slots, slot_size, pause_ms;
+  if (!int_arg(env, argv[0], &protocol) || !int_arg(env, argv[1], &slots) || !int_arg(env, argv[2], &slot_size) ||
+      !int_arg(env, argv[4], &pause_ms))
+    return NULL;
+  if (slots < 1 || slots > 4096 || slot_size < 1024 || slot_size > (1 << 20) || pause_ms < 0 || pause_ms > 1000) {
+    napi_throw_range_error(env, NULL, "slots must be 1..4096, slotSize 1 KiB..1 MiB, pauseMs 0..1000");
+    return NULL;
+  }
+  napi_valuetype t;
+  napi_typeof(env, argv[3], &t);
+  char path[4096];
+  int have_path = 0;
+  if (t == napi_string) {
+    size_t len;
+    napi_get_value_string_utf8(env, argv[3], path, sizeof path, &len);
+    have_path = 1;
+  }
+
+  int err = 0;
+  int fd = have_path ? socket_in_netns(path, protocol, &err)
+                     : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+  if (fd < 0) return throw_errno(env, have_path ? "setns/socket" : "socket", have_path ? err : errno);
+  struct sockaddr_nl addr = {.nl_family = AF_NETLINK};
+  socklen_t alen = sizeof addr;
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+      getsockname(fd, (struct sockaddr *)&addr, &alen) != 0) {
+    err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+
+  nl_socket *s = calloc(1, sizeof *s);
+  if (s) {
+    s->msgs = calloc((size_t)slots, sizeof *s->msgs);
+    s->iov = calloc((size_t)slots, sizeof *s->iov);
+    s->ctrl = calloc((size_t)slots, CTRL_SPACE);
+  }
+  if (!s || !s->msgs || !s->iov || !s->ctrl) {
+    if (s) free_socket(s);
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->env = env;
+  s->fd = fd;
+  s->port_id = addr.nl_pid;
+  s->slots = (unsigned)slots;
+  s->slot_size = (size_t)slot_size;
+  s->pause_ms = (unsigned)pause_ms;
+
+  napi_value data, meta, ext, port, out, name;
+  void *data_ptr, *meta_ptr;
+  napi_create_arraybuffer(env, (size_t)slots * (size_t)slot_size, &data_ptr, &data);
+  napi_create_arraybuffer(env, (size_t)slots * META_FIELDS * sizeof(int32_t), &meta_ptr, &meta);
+  s->data = data_ptr;
+  s->meta = meta_ptr;
+  napi_create_reference(env, data, 1, &s->data_ref);
+  napi_create_reference(env, meta, 1, &s->meta_ref);
+  for (unsigned i = 0; i < s->slots; i++) {
+    s->iov[i].iov_base = s->data + (size_t)i * s->slot_size;
+    s->iov[i].iov_len = s->slot_size;
+    s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
+    s->msgs[i].msg_hdr.msg_iovlen = 1;
+    s->msgs[i].msg_hdr.msg_control = s->ctrl + (size_t)i * CTRL_SPACE;
+  }
+  napi_create_string_utf8(env, "netlink socket", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->actx);
+  s->poll.data = s;
+  s->resume.data = s;
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init(loop, &s->poll, fd) != 0) {
+    release_refs(s);
+    free_socket(s);
+    close(fd);
+    return throw_errno(env, "uv_poll_init", EINVAL);
+  }
+  uv_timer_init(loop, &s->resume);
+  s->open_handles = 2;
+  s->last_drops = read_drops(fd);
+
+  napi_create_external(env, s, finalize, NULL, &ext);
+  napi_create_uint32(env, s->port_id, &port);
+  napi_create_array_with_length(env, 4, &out);
+  napi_set_element(env, out, 0, ext);
+  napi_set_element(env, out, 1, data);
+  napi_set_element(env, out, 2, meta);
+  napi_set_element(env, out, 3, port);
+  return out;
+}
+
+/* setInt(socket, level, name, value) */
+static napi_value nl_set_int(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  nl_socket *s = socket_arg(env, info, 4, argv);
+  int32_t level, name, value;
+  if (!s || !int_arg(env, argv[1], &level) || !int_arg(env, argv[2], &name) || !int_arg(env, argv[3], &value))
+    return NULL;
+  int v = value;
+  if (setsockopt(s->fd, level, name, &v, sizeof v) != 0) return throw_errno(env, "setsockopt", errno);
+  return undefined(env);
+}
+
+/* getInt(socket, level, name) -> number */
+static napi_value nl_get_int(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  nl_socket *s = socket_arg(env, info, 3, argv);
+  int32_t level, name;
+  if (!s || !int_arg(env, argv[1], &level) || !int_arg(env, argv[2], &name)) return NULL;
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (getsockopt(s->fd, level, name, &v, &len) != 0) return throw_errno(env, "getsockopt", errno);
+  napi_value out;
+  napi_create_int32(env, v, &out);
+  return out;
+}
+
+/* drops(socket) -> the kernel's count of messages dropped for this socket (u32, wrapping) */
+static napi_value nl_drops(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  nl_socket *s = socket_arg(env, info, 1, argv);
+  if (!s) return NULL;
+  napi_value out;
+  napi_create_uint32(env, read_drops(s->fd), &out);
+  return out;
+}
+
+/* send(socket, Uint8Array) -> bytes sent, to the kernel (port 0) */
+static napi_value nl_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  nl_socket *s = socket_arg(env, info, 2, argv);
+  if (!s) return NULL;
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "send needs a Buffer");
+    return NULL;
+  }
+  struct sockaddr_nl to = {.nl_family = AF_NETLINK};
+  ssize_t n;
+  do n = sendto(s->fd, data, len, 0, (struct sockaddr *)&to, sizeof to);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "sendto", errno);
+  napi_value out;
+  napi_create_int64(env, n, &out);
+  return out;
+}
+
+/* start(socket, onBatch(count, lost), onError(errno, syscall)): poll the fd on the event loop */
+static napi_value nl_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  nl_socket *s = socket_arg(env, info, 3, argv);
+  if (!s) return NULL;
+  if (s->polling) return undefined(env);
+  napi_create_reference(env, argv[1], 1, &s->on_batch);
+  napi_create_reference(env, argv[2], 1, &s->on_error);
+  napi_create_reference(env, argv[0], 1, &s->self_ref);
+  int rc = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  if (rc != 0) return throw_errno(env, "uv_poll_start", -rc);
+  s->polling = 1;
+  return undefined(env);
+}
+
+/* ref(socket, bool): whether a started socket keeps the process alive */
+static napi_value nl_ref(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  nl_socket *s = socket_arg(env, info, 2, argv);
+  if (!s) return NULL;
+  bool on;
+  napi_get_value_bool(env, argv[1], &on);
+  uv_handle_t *handles[] = {(uv_handle_t *)&s->poll, (uv_handle_t *)&s->resume};
+  for (int i = 0; i < 2; i++) {
+    if (on) uv_ref(handles[i]);
+    else uv_unref(handles[i]);
+  }
+  return undefined(env);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  nl_socket *s = handle->data;
+  if (--s->open_handles > 0) return;
+  close(s->fd);
+  s->handle_closed = 1;
+  /* While JS still holds the external, the struct stays (marked closed) for it to point at. */
+  if (s->finalized) free_socket(s);
+}
+
+static void begin_close(nl_socket *s) {
+  s->closed = 1;
+  release_refs(s);
+  uv_close((uv_handle_t *)&s->poll, on_closed);
+  uv_close((uv_handle_t *)&s->resume, on_closed);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  nl_socket *s = data;
+  s->finalized = 1;
+  if (!s->closed) begin_close(s);
+  else if (s->handle_closed) free_socket(s);
+}
+
+/* close(socket): idempotent; the fd is closed once libuv has let go of it. */
+static napi_value nl_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  nl_socket *s = NULL;
+  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL || s->closed)
+    return undefined(env);
+  begin_close(s);
+  return undefined(env);
+}
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"open", nl_open},   {"setInt", nl_set_int}, {"getInt", nl_get_int}, {"drops", nl_drops},
+      {"send", nl_send},   {"start", nl_start},    {"ref", nl_ref},        {"close", nl_close},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, fns[i].name, fn);
+  }
+  return exports;
+}

@@ -1,0 +1,53 @@
+/**
+ * The only door to native/netlink.c: its functions, typed. Loaded on first use so that modules
+ * which merely import the socket layer (and their unit tests) need no compiled addon.
+ */
+import { createRequire } from 'node:module';
+import { ConntrackError } from '../errors.js';
+
+/** An open socket inside the addon; only the addon reads it. */
+export interface NativeHandle {
+  readonly __nativeNetlinkSocket: unique symbol;
+}
+
+export interface NetlinkAddon {
+  /** [socket, datagram area, meta area, netlink port id] */
+  open(
+    protocol: number,
+    slots: number,
+    slotSize: number,
+    netnsPath: string | null,
+    pauseMs: number,
+  ): [NativeHandle, ArrayBuffer, ArrayBuffer, number];
+  setInt(s: NativeHandle, level: number, name: number, value: number): void;
+  getInt(s: NativeHandle, level: number, name: number): number;
+  drops(s: NativeHandle): number;
+  send(s: NativeHandle, data: Buffer): number;
+  start(
+    s: NativeHandle,
+    onBatch: (count: number, lost: number) => void,
+    onError: (errno: number, syscall: string) => void,
+  ): void;
+  ref(s: NativeHandle, on: boolean): void;
+  close(s: NativeHandle): void;
+}
+
+/** dist/src/netlink/ -> native/build/Release/, built by `npm ci` (the package's install script). */
+export const ADDON_PATH = '../../../native/build/Release/netlink.node';
+
+let loaded: NetlinkAddon | undefined;
+
+export function addon(): NetlinkAddon {
+  if (!loaded) {
+    try {
+      loaded = createRequire(import.meta.url)(ADDON_PATH) as NetlinkAddon;
+    } catch (err) {
+      throw new ConntrackError(
+        'CT_ERR_SOCKET',
+        'native/build/Release/netlink.node is missing: run `npm ci` (it builds it with node-gyp; needs make, g++ and python3)',
+        { cause: err },
+      );
+    }
+  }
+  return loaded;
+}
