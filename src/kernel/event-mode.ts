@@ -3,7 +3,7 @@
  *
  * The kernel attaches the event cache to a flow when the flow is created: with mode 1 always,
  * with mode 2 (the default since Linux 6.0) only if a process listens to ctnetlink events at
- * that moment, with mode 0 never. A flow without it sends no UPDATE or DESTROY, ever: a silent
+ * that moment (anywhere on the host: listeners are tracked globally), with mode 0 never. A flow without it sends no UPDATE or DESTROY, ever: a silent
  * flow, followed only by re-dumps. The sysctl is per network namespace.
  */
 import { readFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ export function eventModeNotice(mode: number | undefined): EventModeNotice {
       return {
         level: 'info',
         mode,
-        msg: 'nf_conntrack_events=2: flows created while no process listens (before start-up, during restarts) never send events; they are counted from dumps and followed by re-dumps and the drift check, so their state changes show late. Set net.netfilter.nf_conntrack_events=1 on the host to avoid it (see README)',
+        msg: 'nf_conntrack_events=2: flows created while no process on the host listens to conntrack events (before start-up, during restarts) never send events; they are counted from dumps and followed by re-dumps and the drift check, so their state changes show late. Set net.netfilter.nf_conntrack_events=1 on the host to avoid it (see README)',
       };
     case 0:
       return {

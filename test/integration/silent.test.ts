@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { maxDriftResyncs } from '../../src/sync/drift.js';
 import * as tool from './harness/conntrack-tool.js';
-import { convergeWithin, resyncLines } from './harness/converge.js';
+import { convergeWithin, resyncLines, silently } from './harness/converge.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, TRACKING_RULESET, waitFor } from './harness/netns.js';
 
@@ -46,6 +46,11 @@ function tcp(src: string, dst: string, sport: number, state: string, extra: stri
     state,
     ...extra,
   ];
+}
+
+/** An unreplied UDP entry to port 53 that lives 10 minutes. */
+function udp53(src: string, sport: number): string[] {
+  return ['-p', 'udp', '-s', src, '-d', '10.0.53.53', '--sport', `${sport}`, '--dport', '53', '-t', '600'];
 }
 
 /**
@@ -163,33 +168,16 @@ describe('silent flows: made before the exporter started', () => {
 
   before(async () => {
     ns = Netns.create('silent');
-    ns.traffic('tcp=127.0.0.1', 'tcp=::1', 'udp-noreply=127.0.0.1', 'udp-reply=::1');
-    held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
-    await new Promise<void>((r) => held.stdout!.once('data', () => r()));
-    for (let i = 0; i < 40; i++) {
-      ns.run('conntrack', [
-        '-I',
-        '-p',
-        'udp',
-        '-s',
-        '10.8.0.1',
-        '-d',
-        '10.8.0.2',
-        '--sport',
-        `${3000 + i}`,
-        '--dport',
-        '53',
-        '-t',
-        '600',
-      ]);
-    }
-    for (let i = 0; i < 20; i++)
-      ns.run('conntrack', [
-        '-I',
-        ...tcp('10.8.0.1', '10.8.0.2', 4000 + i, 'ESTABLISHED', ['-u', 'SEEN_REPLY,ASSURED']),
-        '-t',
-        '600',
-      ]);
+    await silently(ns, async () => {
+      ns.traffic('tcp=127.0.0.1', 'tcp=::1', 'udp-noreply=127.0.0.1', 'udp-reply=::1');
+      held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
+      await new Promise<void>((r) => held.stdout!.once('data', () => r()));
+      for (let i = 0; i < 40; i++) ns.run('conntrack', ['-I', ...udp53('10.8.0.1', 3000 + i)]);
+      const assured = ['-u', 'SEEN_REPLY,ASSURED', '-t', '600'];
+      for (let i = 0; i < 20; i++) {
+        ns.run('conntrack', ['-I', ...tcp('10.8.0.1', '10.8.0.2', 4000 + i, 'ESTABLISHED', assured)]);
+      }
+    });
     exp = await ExporterProcess.start(ns); // default flags
   });
 
@@ -247,23 +235,9 @@ describe('silent flows with the silent re-dumps off: the drift check alone', () 
   let exp: ExporterProcess;
   before(async () => {
     ns = Netns.create('drift');
-    for (let i = 0; i < 30; i++) {
-      ns.run('conntrack', [
-        '-I',
-        '-p',
-        'udp',
-        '-s',
-        '10.7.0.1',
-        '-d',
-        '10.7.0.2',
-        '--sport',
-        `${3000 + i}`,
-        '--dport',
-        '53',
-        '-t',
-        '600',
-      ]);
-    }
+    await silently(ns, () => {
+      for (let i = 0; i < 30; i++) ns.run('conntrack', ['-I', ...udp53('10.7.0.1', 3000 + i)]);
+    });
     exp = await ExporterProcess.start(ns, ['--resync.silent-interval=0']);
   });
   after(async () => {
@@ -309,10 +283,13 @@ describe('restart gap: flows made while the exporter is down', () => {
     await convergeWithin(exp, ns, Date.now());
     await exp.stop();
     // The gap: connections opened and held, entries inserted, while nobody listens.
-    held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
-    await new Promise<void>((r) => held.stdout!.once('data', () => r()));
-    for (let i = 0; i < 10; i++)
-      ns.run('conntrack', ['-I', ...tcp('10.6.0.1', '10.6.0.2', 5000 + i, 'ESTABLISHED'), '-t', '600']);
+    await silently(ns, async () => {
+      held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
+      await new Promise<void>((r) => held.stdout!.once('data', () => r()));
+      for (let i = 0; i < 10; i++) {
+        ns.run('conntrack', ['-I', ...tcp('10.6.0.1', '10.6.0.2', 5000 + i, 'ESTABLISHED'), '-t', '600']);
+      }
+    });
     exp = await ExporterProcess.start(ns);
     const first = await convergeWithin(exp, ns, Date.now());
     assert.equal(
@@ -341,7 +318,9 @@ describe('every protocol and state via conntrack -I, before and after start, the
   const after_ = everyKind(30_000);
   before(async () => {
     ns = Netns.create('kinds');
-    for (const e of before_) ns.run('conntrack', ['-I', ...e.insert]);
+    await silently(ns, () => {
+      for (const e of before_) ns.run('conntrack', ['-I', ...e.insert]);
+    });
     exp = await ExporterProcess.start(ns);
   });
   after(async () => {

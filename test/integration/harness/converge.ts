@@ -67,3 +67,19 @@ export function resyncLines(exp: ExporterProcess, from = 0): { reason: string; f
     .filter((l) => l.includes('conntrack table synchronised'))
     .map((l) => JSON.parse(l) as { reason: string; flows: number });
 }
+
+/**
+ * Runs `make` with net.netfilter.nf_conntrack_events=0 in the namespace, then restores the default
+ * 2: the flows it creates get no event cache, as flows created while no process listens. Needed
+ * because with mode 2 the kernel asks whether anyone listens *anywhere on the host* (listeners
+ * are tracked globally, not per namespace): on a machine where another exporter or `conntrack -E`
+ * runs, flows made "before start" would otherwise send events after all.
+ */
+export async function silently<T>(ns: Netns, make: () => T | Promise<T>): Promise<T> {
+  ns.run('sysctl', ['-qw', 'net.netfilter.nf_conntrack_events=0']);
+  try {
+    return await make();
+  } finally {
+    ns.run('sysctl', ['-qw', 'net.netfilter.nf_conntrack_events=2']);
+  }
+}
