@@ -25,6 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 if [ "$FLOWS" -gt "$MAX0" ]; then
+  if [ "$MAX0" != 262144 ]; then
+    echo "nf_conntrack_max is $MAX0, not the usual 262144: another run is changing it; hold /tmp/ctx-kernel.lock" >&2
+    exit 1
+  fi
   RAISED=1
   echo $((FLOWS + 1000)) >"$MAXFILE"
 fi
