@@ -8,6 +8,14 @@
  */
 
 const SEL = 'job=~"$job",instance=~"$instance"';
+/** Where the runbooks are published; the alert rules' runbook_url use the same base. */
+const REPO = 'https://github.com/conntrack-exporter/conntrack-exporter';
+export const RUNBOOK_BASE = `${REPO}/blob/main/dashboards/runbooks/`;
+/**
+ * Resyncs that recur by design (every --resync.interval, and the re-dumps that follow silent
+ * flows while any remain): an annotation each time would bury the others.
+ */
+const SCHEDULED_RESYNCS = 'periodic|silent';
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS = { type: 'prometheus', uid: '${datasource}' };
 
@@ -30,6 +38,8 @@ interface PanelSpec {
   max?: number;
   /** Series drawn as a dashed red line (the limit). */
   limitSeries?: string;
+  /** Alerts whose runbooks the panel links to (dashboards/runbooks/<alert>.md). */
+  runbooks?: string[];
 }
 
 const t = (expr: string, legend: string): Target => ({ expr, legend });
@@ -45,6 +55,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
         type: 'gauge',
         unit: 'percentunit',
         w: 6,
+        runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
         min: 0,
         max: 1,
         thresholds: [
@@ -79,6 +90,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
         type: 'stat',
         unit: 's',
         w: 6,
+        runbooks: ['ConntrackTablePredictedFull'],
         thresholds: [
           { color: 'red', value: null },
           { color: 'orange', value: 3600 },
@@ -98,6 +110,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
         type: 'timeseries',
         unit: 'ops',
         w: 24,
+        runbooks: ['ConntrackPacketsDropped', 'ConntrackInsertFailed'],
         targets: [
           t(`rate(conntrack_stat_drop_total{${SEL}}[$__rate_interval])`, '{{instance}} drop'),
           t(`rate(conntrack_stat_early_drop_total{${SEL}}[$__rate_interval])`, '{{instance}} early_drop'),
@@ -197,6 +210,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
     panels: [
       {
         title: 'Lost events',
+        runbooks: ['ConntrackExporterLosingEvents'],
         description:
           "Overruns: times the exporter's event socket buffer overflowed (each costs a full table dump). Lost: event messages the kernel dropped. Lasting losses: raise --netlink.rcvbuf.",
         type: 'timeseries',
@@ -233,6 +247,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
       },
       {
         title: 'Drift and silent flows',
+        runbooks: ['ConntrackExporterDrift'],
         description:
           'Drift: shadow-table flows minus kernel entries at scrape time (small transient values are normal on a busy host; a larger one triggers a drift resync). Silent: flows the kernel sends no events for (created while no process listened, nf_conntrack_events=2), followed by re-dumps.',
         type: 'timeseries',
@@ -265,6 +280,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
       },
       {
         title: 'Exporter version',
+        runbooks: ['ConntrackExporterDown', 'ConntrackExporterAbsent'],
         description: 'conntrack-exporter version, Node.js version and kernel release of each instance.',
         type: 'stat',
         unit: 'none',
@@ -305,12 +321,18 @@ function panel(p: PanelSpec, id: number, x: number, y: number): Record<string, u
         },
       ]
     : [];
+  const links = (p.runbooks ?? []).map((alert) => ({
+    title: `Runbook: ${alert}`,
+    url: `${RUNBOOK_BASE}${alert}.md`,
+    targetBlank: true,
+  }));
   return {
     id,
     type: p.type,
     title: p.title,
     description: p.description,
     datasource: DS,
+    ...(links.length > 0 ? { links } : {}),
     gridPos: { x, y, w: p.w, h: p.h ?? 8 },
     fieldConfig: { defaults, overrides },
     options:
@@ -329,6 +351,64 @@ function panel(p: PanelSpec, id: number, x: number, y: number): Record<string, u
     })),
   };
 }
+
+/**
+ * An annotation from a Prometheus query: one event (a region while it lasts) wherever the query
+ * returns a sample. The flat form (expr, titleFormat, ...) is what Grafana's Prometheus data
+ * source reads and what grafonnet writes.
+ */
+function annotation(
+  name: string,
+  color: string,
+  enable: boolean,
+  expr: string,
+  title: string,
+  tagKeys: string,
+): Record<string, unknown> {
+  return {
+    name,
+    datasource: DS,
+    enable,
+    hide: false,
+    iconColor: color,
+    expr,
+    titleFormat: title,
+    textFormat: '{{instance}}',
+    tagKeys,
+    useValueForTime: false,
+  };
+}
+
+/**
+ * Exporter restarts (a new process start time) and table resyncs: the moments when the exporter's
+ * view was rebuilt, so that a jump in flows or a gap in events can be told from a kernel event.
+ */
+const ANNOTATIONS = [
+  annotation(
+    'Exporter restarts',
+    'orange',
+    true,
+    `changes(process_start_time_seconds{${SEL}}[$__rate_interval]) > 0`,
+    'conntrack-exporter restarted',
+    'instance',
+  ),
+  annotation(
+    'Resyncs (overrun, drift, startup)',
+    'red',
+    true,
+    `sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{${SEL},reason!~"${SCHEDULED_RESYNCS}"}[$__rate_interval])) > 0`,
+    'Table resync: {{reason}}',
+    'instance,reason',
+  ),
+  annotation(
+    'Scheduled resyncs (periodic, silent)',
+    'blue',
+    false,
+    `sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{${SEL},reason=~"${SCHEDULED_RESYNCS}"}[$__rate_interval])) > 0`,
+    'Table resync: {{reason}}',
+    'instance,reason',
+  ),
+];
 
 function variable(name: string, label: string, query: string): Record<string, unknown> {
   return {
@@ -380,7 +460,9 @@ export function buildDashboard(): Record<string, unknown> {
     description:
       "Netfilter connection tracking: table fill against nf_conntrack_max, drops, flows by state, and the exporter's health. From conntrack-exporter.",
     tags: ['conntrack', 'netfilter', 'linux'],
-    schemaVersion: 39,
+    // 42: the last schema version of Grafana's v1 dashboard API (Grafana 12); later Grafana
+    // versions read it as it is
+    schemaVersion: 42,
     version: 1,
     editable: true,
     graphTooltip: 1,
@@ -405,8 +487,21 @@ export function buildDashboard(): Record<string, unknown> {
         ),
       ],
     },
-    annotations: { list: [] },
-    links: [],
+    annotations: { list: ANNOTATIONS },
+    links: [
+      {
+        title: 'Runbooks',
+        tooltip: 'What each conntrack alert means, how to diagnose and mitigate it',
+        type: 'link',
+        icon: 'doc',
+        url: `${REPO}/tree/main/dashboards/runbooks`,
+        targetBlank: true,
+        asDropdown: false,
+        includeVars: false,
+        keepTime: false,
+        tags: [],
+      },
+    ],
     panels,
   };
 }
