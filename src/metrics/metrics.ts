@@ -115,56 +115,43 @@ export class ExporterMetrics implements TableObserver {
     }).set({ version: options.version, node_version: process.version, kernel: release() }, 1);
 
     // Kernel side: absent from a scrape whose kernel read failed.
-    const kernel = (read: (k: KernelSnapshot) => number | undefined) => (): number | undefined =>
-      this.kernel === undefined ? undefined : read(this.kernel);
-    new ScrapeGauge(
-      {
-        name: 'conntrack_entries',
-        help: 'Entries in the conntrack table of this network namespace, as the kernel counts them.',
-        registers,
-      },
-      kernel((k) => k.entries),
-    );
-    new ScrapeGauge(
-      {
-        name: 'conntrack_entries_limit',
-        help: 'Maximum entries before the kernel drops packets (net.netfilter.nf_conntrack_max).',
-        registers,
-      },
-      kernel((k) => k.limit),
-    );
-    new ScrapeGauge(
-      {
-        name: 'conntrack_buckets',
-        help: 'Size of the conntrack hash table (net.netfilter.nf_conntrack_buckets).',
-        registers,
-      },
-      kernel((k) => k.buckets),
-    );
-    new ScrapeGauge(
-      {
-        name: 'conntrack_kernel_event_mode',
-        help: 'net.netfilter.nf_conntrack_events: 0 no events, 1 events for every flow, 2 events only for flows created while a process listens (the default; flows created while the exporter is down never send events).',
-        registers,
-      },
-      kernel((k) => k.eventsMode),
-    );
-    new ScrapeGauge(
-      {
-        name: 'conntrack_kernel_timestamps_enabled',
-        help: 'net.netfilter.nf_conntrack_timestamp: 1 if the kernel stamps flow start and stop times.',
-        registers,
-      },
-      kernel((k) => k.timestamps),
-    );
-    new ScrapeGauge(
-      {
-        name: 'conntrack_kernel_accounting_enabled',
-        help: 'net.netfilter.nf_conntrack_acct: 1 if the kernel counts packets and bytes per flow.',
-        registers,
-      },
-      kernel((k) => k.accounting),
-    );
+    const kernelGauges: [string, string, (k: KernelSnapshot) => number | undefined][] = [
+      [
+        'conntrack_entries',
+        'Entries in the conntrack table of this network namespace, as the kernel counts them.',
+        (k) => k.entries,
+      ],
+      [
+        'conntrack_entries_limit',
+        'Maximum entries before the kernel drops packets (net.netfilter.nf_conntrack_max).',
+        (k) => k.limit,
+      ],
+      [
+        'conntrack_buckets',
+        'Size of the conntrack hash table (net.netfilter.nf_conntrack_buckets).',
+        (k) => k.buckets,
+      ],
+      [
+        'conntrack_kernel_event_mode',
+        'net.netfilter.nf_conntrack_events: 0 no events, 1 events for every flow, 2 events only for flows created while some process on the host listens (the default; flows created while none does never send events).',
+        (k) => k.eventsMode,
+      ],
+      [
+        'conntrack_kernel_timestamps_enabled',
+        'net.netfilter.nf_conntrack_timestamp: 1 if the kernel stamps flow start and stop times.',
+        (k) => k.timestamps,
+      ],
+      [
+        'conntrack_kernel_accounting_enabled',
+        'net.netfilter.nf_conntrack_acct: 1 if the kernel counts packets and bytes per flow.',
+        (k) => k.accounting,
+      ],
+    ];
+    for (const [name, help, read] of kernelGauges) {
+      new ScrapeGauge({ name, help, registers }, () =>
+        this.kernel === undefined ? undefined : read(this.kernel),
+      );
+    }
 
     // Shadow side.
     new Gauge({

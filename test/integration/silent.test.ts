@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { SCTP_STATES, TCP_STATES } from '../../src/ctnetlink/states.js';
 import { maxDriftResyncs } from '../../src/sync/drift.js';
 import * as tool from './harness/conntrack-tool.js';
 import { convergeWithin, resyncLines, silently } from './harness/converge.js';
@@ -61,17 +62,7 @@ function everyKind(base: number): Entry[] {
   const out: Entry[] = [];
   const t = ['-t', '600'];
   let p = base;
-  for (const state of [
-    'SYN_SENT',
-    'SYN_RECV',
-    'ESTABLISHED',
-    'FIN_WAIT',
-    'CLOSE_WAIT',
-    'LAST_ACK',
-    'TIME_WAIT',
-    'CLOSE',
-    'SYN_SENT2',
-  ]) {
+  for (const state of TCP_STATES.slice(1)) {
     const port = p++;
     const entry: Entry = {
       insert: [...tcp('10.9.0.1', '10.9.0.2', port, state, ['-u', 'SEEN_REPLY']), ...t],
@@ -87,15 +78,7 @@ function everyKind(base: number): Entry[] {
     update: tcp('fd00::1', 'fd00::2', v6port, 'FIN_WAIT'),
   });
   out.push({ insert: [...tcp('fd00::1', 'fd00::2', p++, 'SYN_SENT', ['-m', '42']), ...t], remove: true });
-  for (const state of [
-    'CLOSED',
-    'COOKIE_WAIT',
-    'COOKIE_ECHOED',
-    'ESTABLISHED',
-    'SHUTDOWN_SENT',
-    'SHUTDOWN_RECD',
-    'SHUTDOWN_ACK_SENT',
-  ]) {
+  for (const state of SCTP_STATES.filter((x) => x !== 'NONE' && !x.startsWith('HEARTBEAT'))) {
     out.push({
       insert: [
         ...['-p', 'sctp', '-s', '10.9.0.1', '-d', '10.9.0.2', '--sport', `${p++}`, '--dport', '80'],
