@@ -69,7 +69,8 @@ T1=$(date +%s.%N)
 HZ=$(getconf CLK_TCK)
 grep 'conntrack table synchronised' "$LOG" | node -e '
   const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-  for (const l of lines) console.log(`${l.reason.padEnd(8)} ${String(l.flows).padStart(8)} flows  ${l.seconds.toFixed(3)} s  ${(l.seconds * 1e6 / Math.max(1, l.flows)).toFixed(2)} us/flow`);
+  const us = (s, n) => ((s * 1e6) / Math.max(1, n)).toFixed(2);
+  for (const l of lines) console.log(`${l.reason.padEnd(8)} ${String(l.flows).padStart(8)} flows  ${l.seconds.toFixed(3)} s wall (${us(l.seconds, l.flows)} us/flow)  ${l.cpuSeconds.toFixed(3)} s CPU (${us(l.cpuSeconds, l.flows)} us/flow)`);
 '
 grep -o '"everySeconds":[0-9.]*' "$LOG" | head -1 || true
 node -e "const cpu = ($C1 - $C0) / $HZ, wall = $T1 - $T0; console.log('exporter CPU after start-up: ' + cpu.toFixed(2) + ' s in ' + wall.toFixed(1) + ' s = ' + (100 * cpu / wall).toFixed(2) + '% of one core')"

@@ -48,6 +48,8 @@ export interface CollectorOptions {
   readonly log: Log;
   /** Seconds since the epoch; injected by tests. */
   readonly clock?: Clock;
+  /** CPU seconds this process has used, all threads (the silent budget is in CPU); injected by tests. */
+  readonly cpuClock?: Clock;
   /** Delay before a resync requested while another ran (collapses bursts of requests). */
   readonly followUpDelayMs?: number;
   /** When to re-dump while silent flows remain; `minSeconds: 0` turns it off. */
@@ -58,6 +60,12 @@ export interface CollectorOptions {
   readonly driftCheckMs?: number;
   readonly drift?: DriftOptions;
 }
+
+/** CPU seconds of the whole process, user and system, every thread (the dump's reader too). */
+export const processCpu: Clock = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 /** Every 5 s: a flush of silent flows shows within one 15 s scrape interval, idle cost ~0. */
 export const DEFAULT_DRIFT_CHECK_MS = 5000;
@@ -79,6 +87,8 @@ export class CollectorCounters {
   lastResync = 0;
   /** Seconds the last completed dump took. */
   lastDumpSeconds = 0;
+  /** CPU seconds the process spent during the last completed dump (all threads). */
+  lastDumpCpuSeconds = 0;
 
   get events(): number {
     return this.eventsNew + this.eventsUpdate + this.eventsDestroy;
@@ -91,6 +101,7 @@ export class Collector {
   private readonly dumper: Dumper;
   private readonly log: Log;
   private readonly clock: Clock;
+  private readonly cpuClock: Clock;
   private readonly followUpDelayMs: number;
   private readonly silentSchedule: SilentScheduleOptions;
   private readonly kernelCount: (() => Promise<number>) | undefined;
@@ -118,6 +129,7 @@ export class Collector {
     this.dumper = options.dumper;
     this.log = options.log;
     this.clock = options.clock ?? wallClock;
+    this.cpuClock = options.cpuClock ?? processCpu;
     this.followUpDelayMs = options.followUpDelayMs ?? 1000;
     this.silentSchedule = options.silentSchedule ?? DEFAULT_SILENT_SCHEDULE;
     this.kernelCount = options.kernelCount;
@@ -237,6 +249,7 @@ export class Collector {
 
   private async runResync(reason: ResyncReason): Promise<void> {
     const started = this.clock();
+    const cpuStarted = this.cpuClock();
     this.lostDuringSync = false;
     const silent = this.nextDumpSilent;
     this.nextDumpSilent = false;
@@ -262,9 +275,17 @@ export class Collector {
       this.counters.resyncs[reason]++;
       this.counters.lastResync = this.clock();
       this.counters.lastDumpSeconds = this.counters.lastResync - started;
+      this.counters.lastDumpCpuSeconds = this.cpuClock() - cpuStarted;
       this.ready = true;
       this.log.info(
-        { reason, flows: res.flows, attempts: res.attempts, ...merged, seconds: this.clock() - started },
+        {
+          reason,
+          flows: res.flows,
+          attempts: res.attempts,
+          ...merged,
+          seconds: this.counters.lastDumpSeconds,
+          cpuSeconds: this.counters.lastDumpCpuSeconds,
+        },
         'conntrack table synchronised',
       );
       // Events lost while the dump ran may hide changes the dump had already passed over.
@@ -281,12 +302,12 @@ export class Collector {
   }
 
   /**
-   * While silent flows remain, re-dump to follow them, at an interval derived from the last
-   * dump's duration (sync/silent-schedule.ts).
+   * While silent flows remain, re-dump to follow them, at an interval derived from the CPU the
+   * last dump took (sync/silent-schedule.ts).
    */
   private followSilentFlows(reason: ResyncReason): void {
     const n = this.table.silentFlows;
-    const every = silentInterval(this.counters.lastDumpSeconds, this.silentSchedule);
+    const every = silentInterval(this.counters.lastDumpCpuSeconds, this.silentSchedule);
     if (reason !== 'silent' && n > 0) {
       this.log.info(
         { flows: n, everySeconds: every },

@@ -4,12 +4,13 @@
  * or while it restarted). Only a dump sees their state changes and ends, so the interval is the
  * bound on how late those are seen.
  *
- * A dump's cost grows with the table, so the interval is derived from how long the last one
- * took: dumping for `d` seconds every `d / budget` seconds keeps the re-dumps within `budget` of
- * one CPU. Small tables dump in milliseconds and get the floor, `minSeconds`.
+ * A dump's cost grows with the table, so the interval is derived from the CPU the last one
+ * took: spending `c` CPU seconds every `c / budget` seconds keeps the re-dumps within `budget`
+ * of one CPU. Small tables dump in milliseconds and get the floor, `minSeconds`.
  *
- * The dump's wall time is taken as its CPU time: the exporter is single-threaded, so the wall
- * time of a dump is an upper bound of the CPU it spent (plus the events it applied meanwhile).
+ * The caller measures `c` as the process's CPU time (every thread: the dump's reader thread and
+ * the kernel's work in our system calls included) over the dump, which also counts the events
+ * applied meanwhile: on a busy host the estimate errs towards dumping less often.
  */
 
 export interface SilentScheduleOptions {
@@ -19,7 +20,7 @@ export interface SilentScheduleOptions {
   readonly cpuBudget: number;
 }
 
-/** 2% of one core: a 1M-flow table (about 2.5 s a dump) is re-dumped about every 2 minutes. */
+/** 2% of one core: a table whose dump costs 1 CPU second is re-dumped every 50 s. */
 export const SILENT_CPU_BUDGET = 0.02;
 
 export const DEFAULT_SILENT_SCHEDULE: SilentScheduleOptions = Object.freeze({
@@ -28,17 +29,17 @@ export const DEFAULT_SILENT_SCHEDULE: SilentScheduleOptions = Object.freeze({
 });
 
 /**
- * Seconds until the next silent re-dump, given the last dump's duration; undefined when the
- * re-dumps are off.
+ * Seconds until the next silent re-dump, given the CPU seconds of the last dump; undefined when
+ * the re-dumps are off.
  */
 export function silentInterval(
-  lastDumpSeconds: number,
+  lastDumpCpuSeconds: number,
   options: SilentScheduleOptions = DEFAULT_SILENT_SCHEDULE,
 ): number | undefined {
   if (!(options.minSeconds > 0)) return undefined;
   if (!(options.cpuBudget > 0 && options.cpuBudget <= 1)) {
     throw new RangeError(`silent schedule: cpuBudget ${options.cpuBudget} is outside (0, 1]`);
   }
-  const d = Number.isFinite(lastDumpSeconds) && lastDumpSeconds > 0 ? lastDumpSeconds : 0;
+  const d = Number.isFinite(lastDumpCpuSeconds) && lastDumpCpuSeconds > 0 ? lastDumpCpuSeconds : 0;
   return Math.max(options.minSeconds, d / options.cpuBudget);
 }

@@ -149,9 +149,10 @@ describe('Collector', () => {
 
   it('re-dumps while silent flows remain, and stops when they are gone', async () => {
     const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED'), udp(2, 'ASSURED')]);
-    // A fake clock: every dump takes 0 s, so the schedule stays at its floor.
+    // Fake clocks: every dump takes 0 s and no CPU, so the schedule stays at its floor.
     const { table, collector } = setup(dumper, {
       clock: new FakeClock().read,
+      cpuClock: new FakeClock().read,
       silentSchedule: { minSeconds: 0.005, cpuBudget: 0.02 },
     });
     await collector.start();
@@ -167,6 +168,23 @@ describe('Collector', () => {
     const settled = dumper.calls;
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(dumper.calls, settled, 'no more re-dumps once no silent flow is left');
+    collector.stop();
+  });
+
+  it('spaces silent re-dumps by the CPU the last dump took, within the budget', async () => {
+    const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED')]);
+    let cpu = 0;
+    const { collector } = setup(dumper, {
+      clock: new FakeClock().read,
+      // Each reading advances 5 CPU seconds: every dump costs 5 s of CPU.
+      cpuClock: () => (cpu += 5),
+      silentSchedule: { minSeconds: 0.005, cpuBudget: 0.5 },
+    });
+    await collector.start();
+    assert.equal(collector.counters.lastDumpCpuSeconds, 5);
+    // 5 CPU seconds at a 50% budget: the next re-dump is 10 s away, not at the 5 ms floor.
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(collector.counters.resyncs.silent, 0);
     collector.stop();
   });
 
