@@ -81,7 +81,11 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
 {
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
   const table = new ShadowTable(metrics);
-  const collector = new Collector(table, { dumpTable: async () => ({ flows: 0, attempts: 1 }) }, quiet);
+  const collector = new Collector({
+    table,
+    dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
+    log: quiet,
+  });
   const seq = [message(TCP_NEW), message(TCP_UPDATE), asDestroy(message(TCP_UPDATE))];
   const FLOWS = 300_000;
   const t0 = performance.now();
@@ -102,7 +106,11 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
 {
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
   const table = new ShadowTable(metrics);
-  const collector = new Collector(table, { dumpTable: async () => ({ flows: 0, attempts: 1 }) }, quiet);
+  const collector = new Collector({
+    table,
+    dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
+    log: quiet,
+  });
   const FLOWS = 1_000_000;
   // The table lives in typed arrays, outside the JS heap: count both.
   const used = () => {
@@ -127,6 +135,9 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
       buckets: 65536,
       perCpu: [],
       totals: {},
+      eventsMode: 2,
+      timestamps: 0,
+      accounting: 0,
       errors: 0,
     }),
     rcvbuf: () => undefined,

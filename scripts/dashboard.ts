@@ -12,10 +12,10 @@ const SEL = 'job=~"$job",instance=~"$instance"';
 const REPO = 'https://github.com/conntrack-exporter/conntrack-exporter';
 export const RUNBOOK_BASE = `${REPO}/blob/main/dashboards/runbooks/`;
 /**
- * Resyncs that recur by design (every --resync.interval, and every --resync.preexisting-interval
- * while flows older than the exporter remain): an annotation each time would bury the others.
+ * Resyncs that recur by design (every --resync.interval, and the re-dumps that follow silent
+ * flows while any remain): an annotation each time would bury the others.
  */
-const SCHEDULED_RESYNCS = 'periodic|preexisting';
+const SCHEDULED_RESYNCS = 'periodic|silent';
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS = { type: 'prometheus', uid: '${datasource}' };
 
@@ -230,7 +230,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
       {
         title: 'Resyncs by reason',
         description:
-          'Full table dumps: at startup, after an overrun, periodic (--resync.interval), and to follow flows older than the exporter that send no events (preexisting).',
+          'Full table dumps by reason: startup, overrun (events lost), drift (the kernel entry count and the shadow table disagreed), periodic (--resync.interval), silent (following flows the kernel sends no events for). Failed: dumps that failed, the table kept as it was.',
         type: 'timeseries',
         unit: 'short',
         w: 8,
@@ -239,19 +239,23 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
             `sum by (reason) (increase(conntrack_collector_resyncs_total{${SEL}}[$__rate_interval]))`,
             '{{reason}}',
           ),
+          t(
+            `sum by (reason) (increase(conntrack_collector_resync_failures_total{${SEL}}[$__rate_interval]))`,
+            '{{reason}} failed',
+          ),
         ],
       },
       {
-        title: 'Drift and pre-existing flows',
+        title: 'Drift and silent flows',
         runbooks: ['ConntrackExporterDrift'],
         description:
-          "Drift: shadow-table flows minus kernel entries at scrape time (small transient values are normal on a busy host). Pre-existing: flows older than the exporter's event subscription, followed by re-dumps.",
+          'Drift: shadow-table flows minus kernel entries at scrape time (small transient values are normal on a busy host; a larger one triggers a drift resync). Silent: flows the kernel sends no events for (created while no process listened, nf_conntrack_events=2), followed by re-dumps.',
         type: 'timeseries',
         unit: 'short',
         w: 8,
         targets: [
           t(`conntrack_collector_table_drift{${SEL}}`, '{{instance}} drift'),
-          t(`conntrack_collector_preexisting_flows{${SEL}}`, '{{instance}} pre-existing'),
+          t(`conntrack_collector_silent_flows{${SEL}}`, '{{instance}} silent'),
         ],
       },
       {
@@ -389,7 +393,7 @@ const ANNOTATIONS = [
     'instance',
   ),
   annotation(
-    'Resyncs (overrun, startup)',
+    'Resyncs (overrun, drift, startup)',
     'red',
     true,
     `sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{${SEL},reason!~"${SCHEDULED_RESYNCS}"}[$__rate_interval])) > 0`,
@@ -397,7 +401,7 @@ const ANNOTATIONS = [
     'instance,reason',
   ),
   annotation(
-    'Scheduled resyncs (periodic, preexisting)',
+    'Scheduled resyncs (periodic, silent)',
     'blue',
     false,
     `sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{${SEL},reason=~"${SCHEDULED_RESYNCS}"}[$__rate_interval])) > 0`,

@@ -9,10 +9,12 @@ import type { Logger } from 'pino';
 import { Collector } from './collector.js';
 import type { Config } from './config.js';
 import { CtnetlinkClient } from './ctnetlink/client.js';
+import { ConntrackError } from './errors.js';
 import { BasicAuth } from './http/basic-auth.js';
 import { Listeners } from './http/listeners.js';
 import { buildServer } from './http/server.js';
 import { loadWebConfig } from './http/web-config.js';
+import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { EventSocket, RequestSocket } from './netlink/socket.js';
@@ -60,14 +62,19 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     dumpSocket.close();
     throw err;
   }
-  const collector = new Collector(
+  const statsClient = new CtnetlinkClient(statsSocket);
+  const collector = new Collector({
     table,
-    new CtnetlinkClient(dumpSocket),
+    dumper: new CtnetlinkClient(dumpSocket),
     log,
-    undefined,
-    undefined,
-    config.preexistingResyncMs,
-  );
+    silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
+    kernelCount: async () => {
+      const n = (await statsClient.globalStats()).entries;
+      if (n === undefined)
+        throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no entry count');
+      return n;
+    },
+  });
 
   let events: EventSocket | undefined;
   let closing = false;
@@ -105,11 +112,15 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     );
   }
 
-  const reader = new KernelStatsReader(new CtnetlinkClient(statsSocket));
+  const reader = new KernelStatsReader(statsClient);
   metrics.attach({
     table,
     counters: collector.counters,
-    readKernel: () => reader.read(),
+    readKernel: async () => {
+      const k = await reader.read();
+      if (k.entries !== undefined) collector.observeKernelCount(k.entries);
+      return k;
+    },
     rcvbuf: () => events?.receiveBufferSize,
   });
 
@@ -138,6 +149,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     await server.close();
     throw err;
   }
+  const notice = eventModeNotice(readEventMode());
+  log[notice.level]({ nf_conntrack_events: notice.mode }, notice.msg);
   const seeded = collector.start(config.resyncIntervalMs);
   return {
     server,

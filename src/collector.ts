@@ -1,8 +1,10 @@
 /**
  * Keeps the shadow table equal to the kernel's: event datagrams are decoded and applied as they
- * arrive; a full dump seeds the table at start-up and repairs it after lost events (overrun) or,
- * optionally, on a timer. The event socket must be open before the first dump so nothing falls
- * between the two.
+ * arrive; a full dump seeds the table at start-up and repairs it after lost events (overrun),
+ * when the kernel's entry count and the table disagree beyond what events in flight explain
+ * (drift, see sync/drift.ts), while the table holds flows the kernel sends no events for (silent,
+ * see sync/silent-schedule.ts) and, optionally, on a timer. The event socket must be open before
+ * the first dump so nothing falls between the two.
  */
 import type { DumpResult, DumpSink } from './ctnetlink/client.js';
 import { eventType } from './ctnetlink/event.js';
@@ -10,10 +12,24 @@ import { FlowSummary, summarizeFlow } from './ctnetlink/summary.js';
 import { ConntrackError } from './errors.js';
 import { NLMSG_HDRLEN, readU16h, readU32h } from './netlink/nlmsg.js';
 import { type Batch, META_FIELDS } from './netlink/socket.js';
+import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from './sync/drift.js';
+import {
+  DEFAULT_SILENT_SCHEDULE,
+  type SilentScheduleOptions,
+  silentInterval,
+} from './sync/silent-schedule.js';
 import { type Clock, type ShadowTable, wallClock } from './table/table.js';
 
-export type ResyncReason = 'startup' | 'overrun' | 'periodic' | 'preexisting';
-export const RESYNC_REASONS: readonly ResyncReason[] = ['startup', 'overrun', 'periodic', 'preexisting'];
+export type ResyncReason = 'startup' | 'overrun' | 'drift' | 'periodic' | 'silent';
+export const RESYNC_REASONS: readonly ResyncReason[] = ['startup', 'overrun', 'drift', 'periodic', 'silent'];
+
+const perReason = (): Record<ResyncReason, number> => ({
+  startup: 0,
+  overrun: 0,
+  drift: 0,
+  periodic: 0,
+  silent: 0,
+});
 
 export interface Dumper {
   dumpTable(sink: DumpSink): Promise<DumpResult>;
@@ -26,6 +42,34 @@ export interface Log {
   error(obj: object, msg: string): void;
 }
 
+export interface CollectorOptions {
+  readonly table: ShadowTable;
+  readonly dumper: Dumper;
+  readonly log: Log;
+  /** Seconds since the epoch; injected by tests. */
+  readonly clock?: Clock;
+  /** CPU seconds this process has used, all threads (the silent budget is in CPU); injected by tests. */
+  readonly cpuClock?: Clock;
+  /** Delay before a resync requested while another ran (collapses bursts of requests). */
+  readonly followUpDelayMs?: number;
+  /** When to re-dump while silent flows remain; `minSeconds: 0` turns it off. */
+  readonly silentSchedule?: SilentScheduleOptions;
+  /** Reads the kernel's entry count (CT_GET_STATS) for the drift check between scrapes. */
+  readonly kernelCount?: () => Promise<number>;
+  /** How often the drift timer reads kernelCount (ms); 0 = only at scrapes. */
+  readonly driftCheckMs?: number;
+  readonly drift?: DriftOptions;
+}
+
+/** CPU seconds of the whole process, user and system, every thread (the dump's reader too). */
+export const processCpu: Clock = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** Every 5 s: a flush of silent flows shows within one 15 s scrape interval, idle cost ~0. */
+export const DEFAULT_DRIFT_CHECK_MS = 5000;
+
 /** Plain numbers on the event path; the metrics layer mirrors them at scrape time. */
 export class CollectorCounters {
   eventsNew = 0;
@@ -35,37 +79,63 @@ export class CollectorCounters {
   overruns = 0;
   /** Event messages the kernel dropped for us (the socket's drop counter). */
   eventsLost = 0;
-  resyncs: Record<ResyncReason, number> = { startup: 0, overrun: 0, periodic: 0, preexisting: 0 };
-  resyncFailures = 0;
+  resyncs: Record<ResyncReason, number> = perReason();
+  resyncFailures: Record<ResyncReason, number> = perReason();
+  /** Kernel entry counts the drift timer could not read. */
+  driftReadErrors = 0;
   /** Seconds since the epoch of the last completed resync; 0 before the first. */
   lastResync = 0;
+  /** Seconds the last completed dump took. */
+  lastDumpSeconds = 0;
+  /** CPU seconds the process spent during the last completed dump (all threads). */
+  lastDumpCpuSeconds = 0;
+
+  get events(): number {
+    return this.eventsNew + this.eventsUpdate + this.eventsDestroy;
+  }
 }
 
 export class Collector {
   readonly counters = new CollectorCounters();
+  private readonly table: ShadowTable;
+  private readonly dumper: Dumper;
+  private readonly log: Log;
+  private readonly clock: Clock;
+  private readonly cpuClock: Clock;
+  private readonly followUpDelayMs: number;
+  private readonly silentSchedule: SilentScheduleOptions;
+  private readonly kernelCount: (() => Promise<number>) | undefined;
+  private readonly driftCheckMs: number;
+  private readonly drift: DriftGuard;
   private running: Promise<void> | undefined;
   private pending: ResyncReason | undefined;
   private lostDuringSync = false;
   private timer: NodeJS.Timeout | undefined;
   private silentTimer: NodeJS.Timeout | undefined;
-  /** The next dump's new flows may predate our subscription (start-up, socket reopened). */
+  private driftTimer: NodeJS.Timeout | undefined;
+  private confirmTimer: NodeJS.Timeout | undefined;
+  /** The next dump's new flows may be silent (start-up, socket reopened). */
   private nextDumpSilent = true;
   private stopped = false;
   private lastDecodeLog = 0;
+  private lastDriftReadLog = 0;
   /** Reused for every message: the hot path allocates nothing per event. */
   private readonly summary = new FlowSummary();
   /** True once the first dump has been merged: the table then mirrors the kernel. */
   ready = false;
 
-  constructor(
-    private readonly table: ShadowTable,
-    private readonly dumper: Dumper,
-    private readonly log: Log,
-    private readonly clock: Clock = wallClock,
-    private readonly followUpDelayMs = 1000,
-    /** How often to re-dump while flows that send no events (see silentFlows) remain. */
-    private readonly preexistingResyncMs = 60_000,
-  ) {}
+  constructor(options: CollectorOptions) {
+    this.table = options.table;
+    this.dumper = options.dumper;
+    this.log = options.log;
+    this.clock = options.clock ?? wallClock;
+    this.cpuClock = options.cpuClock ?? processCpu;
+    this.followUpDelayMs = options.followUpDelayMs ?? 1000;
+    this.silentSchedule = options.silentSchedule ?? DEFAULT_SILENT_SCHEDULE;
+    this.kernelCount = options.kernelCount;
+    this.driftCheckMs = options.driftCheckMs ?? DEFAULT_DRIFT_CHECK_MS;
+    this.drift = new DriftGuard(options.drift ?? DEFAULT_DRIFT_OPTIONS, this.clock);
+  }
 
   /** Seeds the table; resolves when it is ready. */
   start(resyncIntervalMs = 0): Promise<void> {
@@ -73,13 +143,17 @@ export class Collector {
       this.timer = setInterval(() => void this.resync('periodic'), resyncIntervalMs);
       this.timer.unref();
     }
+    if (this.kernelCount && this.driftCheckMs > 0) {
+      this.driftTimer = setInterval(() => void this.checkDrift(), this.driftCheckMs);
+      this.driftTimer.unref();
+    }
     return this.resync('startup');
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.silentTimer) clearTimeout(this.silentTimer);
+    for (const t of [this.timer, this.driftTimer]) if (t) clearInterval(t);
+    for (const t of [this.silentTimer, this.confirmTimer]) if (t) clearTimeout(t);
   }
 
   /** The hot path: a batch of event datagrams from the event socket. */
@@ -175,6 +249,7 @@ export class Collector {
 
   private async runResync(reason: ResyncReason): Promise<void> {
     const started = this.clock();
+    const cpuStarted = this.cpuClock();
     this.lostDuringSync = false;
     const silent = this.nextDumpSilent;
     this.nextDumpSilent = false;
@@ -196,11 +271,21 @@ export class Collector {
         },
       });
       const merged = this.table.commitSync();
+      this.drift.resynced();
       this.counters.resyncs[reason]++;
       this.counters.lastResync = this.clock();
+      this.counters.lastDumpSeconds = this.counters.lastResync - started;
+      this.counters.lastDumpCpuSeconds = this.cpuClock() - cpuStarted;
       this.ready = true;
       this.log.info(
-        { reason, flows: res.flows, attempts: res.attempts, ...merged, seconds: this.clock() - started },
+        {
+          reason,
+          flows: res.flows,
+          attempts: res.attempts,
+          ...merged,
+          seconds: this.counters.lastDumpSeconds,
+          cpuSeconds: this.counters.lastDumpCpuSeconds,
+        },
         'conntrack table synchronised',
       );
       // Events lost while the dump ran may hide changes the dump had already passed over.
@@ -209,28 +294,78 @@ export class Collector {
     } catch (err) {
       if (silent) this.nextDumpSilent = true;
       this.table.abortSync();
-      this.counters.resyncFailures++;
+      this.counters.resyncFailures[reason]++;
       this.log.error({ reason, err }, 'conntrack table dump failed');
       if (reason === 'startup') throw err;
       this.followSilentFlows(reason);
     }
   }
 
-  /** While flows without events remain, re-dump every preexistingResyncMs to follow them. */
+  /**
+   * While silent flows remain, re-dump to follow them, at an interval derived from the CPU the
+   * last dump took (sync/silent-schedule.ts).
+   */
   private followSilentFlows(reason: ResyncReason): void {
     const n = this.table.silentFlows;
-    if (reason !== 'preexisting' && n > 0) {
+    const every = silentInterval(this.counters.lastDumpCpuSeconds, this.silentSchedule);
+    if (reason !== 'silent' && n > 0) {
       this.log.info(
-        { flows: n, everySeconds: this.preexistingResyncMs / 1000 },
-        'flows that predate the event subscription send no events (nf_conntrack_events=2); re-dumping until they are gone',
+        { flows: n, everySeconds: every },
+        'the kernel sends no events for these flows (created while no one listened, nf_conntrack_events=2); re-dumping until they are gone',
       );
     }
-    if (n === 0 || this.stopped || this.silentTimer || this.preexistingResyncMs <= 0) return;
+    if (n === 0 || this.stopped || this.silentTimer || every === undefined) return;
     this.silentTimer = setTimeout(() => {
       this.silentTimer = undefined;
-      void this.resync('preexisting');
-    }, this.preexistingResyncMs);
+      void this.resync('silent');
+    }, every * 1000);
     this.silentTimer.unref();
+  }
+
+  /**
+   * The kernel's entry count, read at a scrape or by the drift timer: a difference from the table
+   * that events cannot explain triggers a rate-limited resync (sync/drift.ts).
+   */
+  observeKernelCount(entries: number): void {
+    // While a dump runs the table is half old, half new: any difference means nothing yet.
+    if (!this.ready || this.stopped || this.running) return;
+    const d = this.drift.observe({ kernel: entries, table: this.table.size, events: this.counters.events });
+    if (d.action === 'confirm') {
+      if (this.confirmTimer || !this.kernelCount) return;
+      this.confirmTimer = setTimeout(() => {
+        this.confirmTimer = undefined;
+        void this.checkDrift();
+      }, d.afterSeconds * 1000);
+      this.confirmTimer.unref();
+    } else if (d.action === 'resync') {
+      this.log.warn(
+        { difference: d.difference, kernel: entries, nextAfterSeconds: d.gapSeconds },
+        'shadow table differs from the kernel entry count beyond what events in flight explain; resynchronising',
+      );
+      void this.resync('drift');
+    } else if (d.action === 'wait') {
+      this.log.debug(
+        { difference: d.difference, afterSeconds: d.afterSeconds },
+        'drift persists; backing off',
+      );
+    }
+  }
+
+  private async checkDrift(): Promise<void> {
+    if (!this.kernelCount || !this.ready || this.stopped || this.running) return;
+    let entries: number;
+    try {
+      entries = await this.kernelCount();
+    } catch (err) {
+      this.counters.driftReadErrors++;
+      const now = this.clock();
+      if (now - this.lastDriftReadLog >= 60) {
+        this.lastDriftReadLog = now;
+        this.log.warn({ err, total: this.counters.driftReadErrors }, 'could not read the kernel entry count');
+      }
+      return;
+    }
+    this.observeKernelCount(entries);
   }
 
   /** Counted and skipped, never rethrown: one bad message must not stop the daemon. */

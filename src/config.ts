@@ -25,8 +25,10 @@ export interface Config {
   readonly rcvbuf: number;
   /** Periodic resync interval in ms; 0 = off. */
   readonly resyncIntervalMs: number;
-  /** Re-dump interval while flows that predate the event subscription remain; 0 = never. */
-  readonly preexistingResyncMs: number;
+  /** Shortest re-dump interval while silent flows remain (longer for big tables); 0 = never. */
+  readonly silentResyncMs: number;
+  /** Share of one CPU the silent re-dumps may take on average (0 < x <= 1). */
+  readonly silentCpuBudget: number;
   readonly action: 'run' | 'help' | 'version';
 }
 
@@ -65,10 +67,15 @@ export const FLAGS = {
     default: '0',
     help: 'Re-dump the table this often to repair any drift, e.g. 10m, 1h; 0 turns it off.',
   },
-  'resync.preexisting-interval': {
+  'resync.silent-interval': {
     type: 'string',
-    default: '1m',
-    help: 'Flows that existed before the exporter subscribed send no events (nf_conntrack_events=2, the default): re-dump this often while any remain, so their ends are seen; 0 turns it off.',
+    default: '5s',
+    help: 'Silent flows (created while no process listened to events, with nf_conntrack_events=2, the default: before the exporter started or while it restarted) send no events: re-dump at most this often while any remain, and less often on big tables (the re-dumps take at most 2% of one CPU); 0 turns it off.',
+  },
+  'resync.silent-budget': {
+    type: 'string',
+    default: '2%',
+    help: 'Share of one CPU the silent re-dumps may take on average (0.1% to 100%): the interval is at least the last dump duration divided by it. More budget, fresher states of silent flows on big tables.',
   },
   version: { type: 'boolean', default: false, help: 'Print the version and exit.' },
   help: { type: 'boolean', default: false, help: 'Print this help and exit.' },
@@ -106,6 +113,14 @@ export function parseDuration(flag: string, value: string): number {
   const ms = Number(m[1]) * mult;
   if (ms > 0 && ms < 1000) throw configError(flag, `${value} is shorter than 1s`);
   return ms;
+}
+
+export function parsePercent(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
+  const pct = m ? Number(m[1]) : Number.NaN;
+  if (!(pct >= 0.1 && pct <= 100))
+    throw configError(flag, `"${value}" is not a percentage from 0.1% to 100%`);
+  return pct / 100;
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -156,7 +171,8 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     logFormat: format === 'auto' ? (isTTY ? 'text' : 'json') : format,
     rcvbuf: parseBytes('netlink.rcvbuf', str('netlink.rcvbuf')),
     resyncIntervalMs: parseDuration('resync.interval', str('resync.interval')),
-    preexistingResyncMs: parseDuration('resync.preexisting-interval', str('resync.preexisting-interval')),
+    silentResyncMs: parseDuration('resync.silent-interval', str('resync.silent-interval')),
+    silentCpuBudget: parsePercent('resync.silent-budget', str('resync.silent-budget')),
     action: values['help'] ? 'help' : values['version'] ? 'version' : 'run',
   });
 }

@@ -1,8 +1,18 @@
 /**
  * What the kernel itself counts, read at scrape time: entries and nf_conntrack_max over
- * ctnetlink (CT_GET_STATS), per-CPU counters (CT_GET_STATS_CPU) and the hash size from
- * nf_conntrack_buckets, which netlink does not carry. procfs is the fallback when a netlink
- * request fails. A value the kernel does not offer stays undefined: no data, not an error.
+ * ctnetlink (CT_GET_STATS), per-CPU counters (CT_GET_STATS_CPU), and from sysctls what netlink
+ * does not carry: the hash size and the event, timestamp and accounting switches.
+ *
+ * A value that cannot be read is undefined, never 0 and never the last value read: the metrics
+ * leave it out of that scrape (node_exporter's "no data, not wrong data"), and the failure is
+ * counted in `errors`. A sysctl the kernel does not have (ENOENT) is no data, not an error.
+ *
+ * procfs stays as the fallback of a failed netlink request: /proc/sys/net/netfilter/* and
+ * /proc/net/stat/nf_conntrack are resolved in the network namespace of the reading process, the
+ * one our netlink sockets live in, and show the same kernel counters (nf_conntrack_count is the
+ * per-namespace entry count CT_GET_STATS reports). So the fallback gives the same truth through
+ * another door and keeps the fill level (what the table-full alerts need) when the request socket
+ * fails; the netlink failure is still counted.
  */
 import { readFile } from 'node:fs/promises';
 import type { CtnetlinkClient } from '../ctnetlink/client.js';
@@ -16,9 +26,17 @@ export interface KernelSnapshot {
   perCpu: CpuStats[];
   /** Sum over CPUs, for display; counters are mirrored from perCpu to survive wraps. */
   totals: Partial<Record<CpuStatName, number>>;
-  /** Requests that failed and fell back to procfs (or to nothing) during this read. */
+  /** net.netfilter.nf_conntrack_events: 0 off, 1 on, 2 only for flows created while someone listens. */
+  eventsMode: number | undefined;
+  /** net.netfilter.nf_conntrack_timestamp (0/1). */
+  timestamps: number | undefined;
+  /** net.netfilter.nf_conntrack_acct (0/1). */
+  accounting: number | undefined;
+  /** Reads that failed during this one (netlink requests, including those procfs stood in for). */
   errors: number;
 }
+
+const SYSCTL = 'sys/net/netfilter';
 
 export interface KernelSource {
   globalStats: CtnetlinkClient['globalStats'];
@@ -63,20 +81,28 @@ export class KernelStatsReader {
 
   async read(): Promise<KernelSnapshot> {
     let errors = 0;
-    const [global, perCpu, buckets] = await Promise.all([
+    const failed = (): undefined => {
+      errors++;
+      return undefined;
+    };
+    const [global, perCpu, buckets, eventsMode, timestamps, accounting] = await Promise.all([
       this.source.globalStats().catch(async () => {
         errors++;
-        return {
-          entries: await this.readNumber('sys/net/netfilter/nf_conntrack_count'),
-          maxEntries: await this.readNumber('sys/net/netfilter/nf_conntrack_max'),
-        };
+        const [entries, maxEntries] = await Promise.all([
+          this.readNumber(`${SYSCTL}/nf_conntrack_count`).catch(failed),
+          this.readNumber(`${SYSCTL}/nf_conntrack_max`).catch(failed),
+        ]);
+        return { entries, maxEntries };
       }),
       this.source.cpuStats().catch(async () => {
         errors++;
-        const text = await readFile(`${this.procRoot}/net/stat/nf_conntrack`, 'utf8').catch(() => undefined);
+        const text = await this.readText('net/stat/nf_conntrack').catch(failed);
         return text === undefined ? [] : parseProcStat(text);
       }),
-      this.readNumber('sys/net/netfilter/nf_conntrack_buckets'),
+      this.readNumber(`${SYSCTL}/nf_conntrack_buckets`).catch(failed),
+      this.readNumber(`${SYSCTL}/nf_conntrack_events`).catch(failed),
+      this.readNumber(`${SYSCTL}/nf_conntrack_timestamp`).catch(failed),
+      this.readNumber(`${SYSCTL}/nf_conntrack_acct`).catch(failed),
     ]);
     return {
       entries: global.entries,
@@ -84,16 +110,28 @@ export class KernelStatsReader {
       buckets,
       perCpu,
       totals: sumCpuStats(perCpu),
+      eventsMode,
+      timestamps,
+      accounting,
       errors,
     };
   }
 
-  private async readNumber(path: string): Promise<number | undefined> {
+  /** A procfs file; undefined if the kernel has no such file (no data); throws otherwise. */
+  private async readText(path: string): Promise<string | undefined> {
     try {
-      const n = Number.parseInt(await readFile(`${this.procRoot}/${path}`, 'utf8'), 10);
-      return Number.isFinite(n) ? n : undefined;
-    } catch {
-      return undefined;
+      return await readFile(`${this.procRoot}/${path}`, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
     }
+  }
+
+  private async readNumber(path: string): Promise<number | undefined> {
+    const text = await this.readText(path);
+    if (text === undefined) return undefined;
+    const n = Number.parseInt(text, 10);
+    if (!Number.isFinite(n)) throw new Error(`${path}: not a number: ${JSON.stringify(text)}`);
+    return n;
   }
 }

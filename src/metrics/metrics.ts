@@ -59,6 +59,26 @@ export interface MetricsOptions {
   processMetrics?: boolean;
 }
 
+/**
+ * A gauge without labels, read at scrape time, and absent from the scrape (no sample) when its
+ * value is unknown: prom-client's own gauges always render a value, 0 or the last one set.
+ */
+class ScrapeGauge extends Gauge {
+  constructor(
+    config: { name: string; help: string; registers: Registry[] },
+    private readonly read: () => number | undefined,
+  ) {
+    super(config);
+  }
+
+  override async get(): Promise<Awaited<ReturnType<Gauge['get']>>> {
+    const v = this.read();
+    if (v === undefined) return { ...(await super.get()), values: [] };
+    this.set(v);
+    return super.get();
+  }
+}
+
 /** Mirrors a number that only grows into a Counter by adding the difference since last time. */
 class Mirror {
   private last = 0;
@@ -82,10 +102,10 @@ export class ExporterMetrics implements TableObserver {
   private readonly transitionChild = new Map<StateGroup, Map<StateGroup, Counter.Internal>>();
   private readonly statCounters = new Map<CpuStatName, Counter>();
   private readonly lastPerCpu = new Map<number, Partial<Record<CpuStatName, number>>>();
+  private readonly countKernelErrors: (n: number) => void;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
-    const self = this;
     const src = (): MetricSources | undefined => this.sources;
 
     new Gauge({
@@ -95,31 +115,44 @@ export class ExporterMetrics implements TableObserver {
       registers,
     }).set({ version: options.version, node_version: process.version, kernel: release() }, 1);
 
-    // Kernel side.
-    new Gauge({
-      name: 'conntrack_entries',
-      help: 'Entries in the conntrack table of this network namespace, as the kernel counts them.',
-      registers,
-      collect() {
-        if (self.kernel?.entries !== undefined) this.set(self.kernel.entries);
-      },
-    });
-    new Gauge({
-      name: 'conntrack_entries_limit',
-      help: 'Maximum entries before the kernel drops packets (net.netfilter.nf_conntrack_max).',
-      registers,
-      collect() {
-        if (self.kernel?.limit !== undefined) this.set(self.kernel.limit);
-      },
-    });
-    new Gauge({
-      name: 'conntrack_buckets',
-      help: 'Size of the conntrack hash table (net.netfilter.nf_conntrack_buckets).',
-      registers,
-      collect() {
-        if (self.kernel?.buckets !== undefined) this.set(self.kernel.buckets);
-      },
-    });
+    // Kernel side: absent from a scrape whose kernel read failed.
+    const kernelGauges: [string, string, (k: KernelSnapshot) => number | undefined][] = [
+      [
+        'conntrack_entries',
+        'Entries in the conntrack table of this network namespace, as the kernel counts them.',
+        (k) => k.entries,
+      ],
+      [
+        'conntrack_entries_limit',
+        'Maximum entries before the kernel drops packets (net.netfilter.nf_conntrack_max).',
+        (k) => k.limit,
+      ],
+      [
+        'conntrack_buckets',
+        'Size of the conntrack hash table (net.netfilter.nf_conntrack_buckets).',
+        (k) => k.buckets,
+      ],
+      [
+        'conntrack_kernel_event_mode',
+        'net.netfilter.nf_conntrack_events: 0 no events, 1 events for every flow, 2 events only for flows created while some process on the host listens (the default; flows created while none does never send events).',
+        (k) => k.eventsMode,
+      ],
+      [
+        'conntrack_kernel_timestamps_enabled',
+        'net.netfilter.nf_conntrack_timestamp: 1 if the kernel stamps flow start and stop times.',
+        (k) => k.timestamps,
+      ],
+      [
+        'conntrack_kernel_accounting_enabled',
+        'net.netfilter.nf_conntrack_acct: 1 if the kernel counts packets and bytes per flow.',
+        (k) => k.accounting,
+      ],
+    ];
+    for (const [name, help, read] of kernelGauges) {
+      new ScrapeGauge({ name, help, registers }, () =>
+        this.kernel === undefined ? undefined : read(this.kernel),
+      );
+    }
 
     // Shadow side.
     new Gauge({
@@ -199,7 +232,7 @@ export class ExporterMetrics implements TableObserver {
     });
     const resyncs = new Counter({
       name: 'conntrack_collector_resyncs_total',
-      help: 'Completed full-table resynchronisations, by reason (startup, overrun, periodic, preexisting).',
+      help: 'Completed full-table resynchronisations, by reason (startup, overrun, drift, periodic, silent).',
       labelNames: ['reason'] as const,
       registers,
       collect() {
@@ -207,16 +240,28 @@ export class ExporterMetrics implements TableObserver {
         if (c) for (const r of RESYNC_REASONS) resyncMirrors[r].to(c.resyncs[r]);
       },
     });
-    const resyncMirror = (reason: ResyncReason): Mirror => {
-      resyncs.inc({ reason }, 0);
-      return new Mirror((n) => resyncs.inc({ reason }, n));
-    };
-    const resyncMirrors: Record<ResyncReason, Mirror> = {
-      startup: resyncMirror('startup'),
-      overrun: resyncMirror('overrun'),
-      periodic: resyncMirror('periodic'),
-      preexisting: resyncMirror('preexisting'),
-    };
+    const resyncMirrors = Object.fromEntries(
+      RESYNC_REASONS.map((reason) => {
+        resyncs.inc({ reason }, 0);
+        return [reason, new Mirror((n) => resyncs.inc({ reason }, n))];
+      }),
+    ) as Record<ResyncReason, Mirror>;
+    const failures = new Counter({
+      name: 'conntrack_collector_resync_failures_total',
+      help: 'Full-table resynchronisations that failed (the dump failed or timed out), by reason; the table keeps its previous state.',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        const c = src()?.counters;
+        if (c) for (const r of RESYNC_REASONS) failureMirrors[r].to(c.resyncFailures[r]);
+      },
+    });
+    const failureMirrors = Object.fromEntries(
+      RESYNC_REASONS.map((reason) => {
+        failures.inc({ reason }, 0);
+        return [reason, new Mirror((n) => failures.inc({ reason }, n))];
+      }),
+    ) as Record<ResyncReason, Mirror>;
     const decodeErrors = new Mirror((n) => decodeCounter.inc(n));
     const decodeCounter = new Counter({
       name: 'conntrack_collector_decode_errors_total',
@@ -236,18 +281,21 @@ export class ExporterMetrics implements TableObserver {
         if (c) this.set(c.lastResync);
       },
     });
-    new Gauge({
-      name: 'conntrack_collector_table_drift',
-      help: 'Flows in the shadow table minus entries the kernel counts, at scrape time. Persistent drift means lost events.',
-      registers,
-      collect() {
-        const s = src();
-        if (s && self.kernel?.entries !== undefined) this.set(s.table.size - self.kernel.entries);
+    new ScrapeGauge(
+      {
+        name: 'conntrack_collector_table_drift',
+        help: 'Flows in the shadow table minus entries the kernel counts, at scrape time. A difference beyond what events in flight explain triggers a resync (reason drift); a lasting one means the exporter cannot see what the kernel counts.',
+        registers,
       },
-    });
+      () => {
+        const s = src();
+        const entries = this.kernel?.entries;
+        return s && entries !== undefined ? s.table.size - entries : undefined;
+      },
+    );
     new Gauge({
-      name: 'conntrack_collector_preexisting_flows',
-      help: 'Flows known only from a dump that predate the event subscription: the kernel (nf_conntrack_events=2) sends no events for them, so they are followed by re-dumps until they are gone.',
+      name: 'conntrack_collector_silent_flows',
+      help: 'Flows the kernel sends no events for (created while no process listened, with nf_conntrack_events=2: before the exporter started or while it restarted); re-dumps follow them until they are gone.',
       registers,
       collect() {
         const s = src();
@@ -267,13 +315,15 @@ export class ExporterMetrics implements TableObserver {
     let kernelErrorTotal = 0;
     const kernelErrorCounter = new Counter({
       name: 'conntrack_collector_kernel_read_errors_total',
-      help: 'Netlink statistics requests that failed at scrape time (procfs was used instead where possible).',
+      help: 'Kernel reads that failed: netlink statistics requests and sysctl files at scrape time (a value that could not be read is left out of that scrape), and entry counts for the drift check.',
       registers,
       collect() {
-        kernelErrorTotal += self.kernel?.errors ?? 0;
-        kernelErrors.to(kernelErrorTotal);
+        kernelErrors.to(kernelErrorTotal + (src()?.counters.driftReadErrors ?? 0));
       },
     });
+    this.countKernelErrors = (n) => {
+      kernelErrorTotal += n;
+    };
 
     if (options.processMetrics !== false) {
       // The event-loop utilisation pair is sampled by a 100 ms timer into a summary and a
@@ -307,6 +357,7 @@ export class ExporterMetrics implements TableObserver {
     const run = async (): Promise<string> => {
       if (this.sources) {
         this.kernel = await this.sources.readKernel();
+        this.countKernelErrors(this.kernel.errors);
         this.mirrorKernelCounters(this.kernel.perCpu);
       }
       return this.registry.metrics();

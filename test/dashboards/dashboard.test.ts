@@ -125,8 +125,8 @@ describe('Grafana dashboard', () => {
     const list = (dashboard['annotations'] as { list: Record<string, unknown>[] }).list;
     const byName = new Map(list.map((a) => [a['name'] as string, a]));
     const restart = byName.get('Exporter restarts');
-    const resync = byName.get('Resyncs (overrun, startup)');
-    const scheduled = byName.get('Scheduled resyncs (periodic, preexisting)');
+    const resync = byName.get('Resyncs (overrun, drift, startup)');
+    const scheduled = byName.get('Scheduled resyncs (periodic, silent)');
     assert.match(String(restart?.['expr']), /^changes\(process_start_time_seconds\{/);
     assert.match(String(resync?.['expr']), /increase\(conntrack_collector_resyncs_total\{/);
     assert.match(String(scheduled?.['expr']), /increase\(conntrack_collector_resyncs_total\{/);
@@ -149,7 +149,7 @@ describe('Grafana dashboard', () => {
       ]),
     );
     // instance a restarts at minute 6 and resyncs after an overrun then; b runs throughout;
-    // a's preexisting re-dumps recur every minute
+    // a's silent re-dumps recur every minute
     const at = (name: string, min: number, samples: string[]) =>
       `      - expr: ${JSON.stringify(q.get(name))}\n        eval_time: ${min}m\n        exp_samples:${
         samples.length === 0
@@ -168,14 +168,14 @@ describe('Grafana dashboard', () => {
       "        values: '50x15'",
       `      - series: 'conntrack_collector_resyncs_total{job="ct",instance="a",reason="overrun"}'`,
       "        values: '0x5 1x10'",
-      `      - series: 'conntrack_collector_resyncs_total{job="ct",instance="a",reason="preexisting"}'`,
+      `      - series: 'conntrack_collector_resyncs_total{job="ct",instance="a",reason="silent"}'`,
       "        values: '0+1x15'",
       '    promql_expr_test:',
       at('Exporter restarts', 6, ['{job="ct",instance="a"}']),
       at('Exporter restarts', 4, []),
       at('Exporter restarts', 12, []),
-      at('Resyncs (overrun, startup)', 6, ['{job="ct",instance="a",reason="overrun"}']),
-      at('Resyncs (overrun, startup)', 12, []),
+      at('Resyncs (overrun, drift, startup)', 6, ['{job="ct",instance="a",reason="overrun"}']),
+      at('Resyncs (overrun, drift, startup)', 12, []),
       '',
     ].join('\n');
     const dir = mkdtempSync(join(tmpdir(), 'ctx-anno-'));
@@ -189,7 +189,7 @@ describe('Grafana dashboard', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     // the scheduled resyncs are there too, for whoever turns them on
-    assert.match(q.get('Scheduled resyncs (periodic, preexisting)') ?? '', /reason=~"periodic\|preexisting"/);
+    assert.match(q.get('Scheduled resyncs (periodic, silent)') ?? '', /reason=~"periodic\|silent"/);
   });
 
   it('rates use $__rate_interval', () => {

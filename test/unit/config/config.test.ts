@@ -27,7 +27,7 @@ describe('parseConfig', () => {
     assert.equal(c.logFormat, 'json');
     assert.equal(c.rcvbuf, 16 * 1024 * 1024);
     assert.equal(c.resyncIntervalMs, 0);
-    assert.equal(c.preexistingResyncMs, 60_000);
+    assert.equal(c.silentResyncMs, 5_000);
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
   });
@@ -56,6 +56,11 @@ describe('parseConfig', () => {
     ]);
     assert.equal(parseConfig(['--web.config.file=/etc/web.yml']).webConfigFile, '/etc/web.yml');
     assert.equal(parseConfig(['--netlink.rcvbuf=8388608']).rcvbuf, 8388608);
+    assert.equal(parseConfig(['--resync.silent-interval=30s']).silentResyncMs, 30_000);
+    assert.equal(parseConfig(['--resync.silent-interval=0']).silentResyncMs, 0);
+    assert.equal(parseConfig([]).silentCpuBudget, 0.02);
+    assert.equal(parseConfig(['--resync.silent-budget=5%']).silentCpuBudget, 0.05);
+    assert.equal(parseConfig(['--resync.silent-budget=0.5%']).silentCpuBudget, 0.005);
     assert.equal(parseConfig(['--help']).action, 'help');
     assert.equal(parseConfig(['--version']).action, 'version');
   });
@@ -81,6 +86,10 @@ describe('parseConfig', () => {
     [['--netlink.rcvbuf=10'], '--netlink.rcvbuf'],
     [['--resync.interval=5'], '--resync.interval'],
     [['--resync.interval=500ms'], '--resync.interval'],
+    [['--resync.silent-interval=5'], '--resync.silent-interval'],
+    [['--resync.silent-budget=2'], '--resync.silent-budget'],
+    [['--resync.silent-budget=0%'], '--resync.silent-budget'],
+    [['--resync.silent-budget=150%'], '--resync.silent-budget'],
     [['--web.listen-address'], '--web.listen-address'],
     [['positional'], 'positional'],
   ];

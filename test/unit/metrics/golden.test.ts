@@ -20,7 +20,17 @@ import { summary } from '../helpers/summary.js';
 const FIXTURE = new URL('../../../../test/fixtures/metrics.golden.prom', import.meta.url);
 
 function snapshot(entries: number, perCpu: CpuStats[]): KernelSnapshot {
-  return { entries, limit: 262144, buckets: 65536, perCpu, totals: {}, errors: 0 };
+  return {
+    entries,
+    limit: 262144,
+    buckets: 65536,
+    perCpu,
+    totals: {},
+    eventsMode: 2,
+    timestamps: 0,
+    accounting: 0,
+    errors: 0,
+  };
 }
 
 /** The two label values that depend on the machine, replaced by stable placeholders. */

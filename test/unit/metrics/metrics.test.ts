@@ -9,7 +9,17 @@ import { destroyed, FakeClock, tcp, udp } from '../helpers/flows.js';
 import { summary } from '../helpers/summary.js';
 
 function snapshot(perCpu: CpuStats[], entries = 3): KernelSnapshot {
-  return { entries, limit: 262144, buckets: 65536, perCpu, totals: {}, errors: 0 };
+  return {
+    entries,
+    limit: 262144,
+    buckets: 65536,
+    perCpu,
+    totals: {},
+    eventsMode: 2,
+    timestamps: 0,
+    accounting: 1,
+    errors: 0,
+  };
 }
 
 function cpu(n: number, values: CpuStats['values']): CpuStats {
@@ -58,6 +68,14 @@ describe('ExporterMetrics', () => {
     assert.ok(!text.includes('# TYPE conntrack_stat_'), 'no stat counters before the kernel reported any');
   });
 
+  it('exports the kernel event mode, timestamps and accounting switches', async () => {
+    const { metrics } = setup([snapshot([])]);
+    const text = await metrics.render();
+    assert.equal(value(text, 'conntrack_kernel_event_mode'), 2);
+    assert.equal(value(text, 'conntrack_kernel_timestamps_enabled'), 0);
+    assert.equal(value(text, 'conntrack_kernel_accounting_enabled'), 1);
+  });
+
   it('mirrors per-CPU kernel counters, summing CPUs and surviving a u32 wrap', async () => {
     const { metrics } = setup([
       snapshot([cpu(0, { drop: 5, found: 1 }), cpu(1, { drop: 2, found: 1 })]),
@@ -92,6 +110,8 @@ describe('ExporterMetrics', () => {
     assert.equal(value(text, 'conntrack_collector_overruns_total'), 2);
     assert.equal(value(text, 'conntrack_collector_resyncs_total{reason="overrun"}'), 2);
     assert.equal(value(text, 'conntrack_collector_resyncs_total{reason="periodic"}'), 0);
+    assert.equal(value(text, 'conntrack_collector_resyncs_total{reason="drift"}'), 0);
+    assert.equal(value(text, 'conntrack_collector_resync_failures_total{reason="silent"}'), 0);
     assert.equal(value(text, 'conntrack_collector_decode_errors_total'), 1);
     assert.equal(
       value(text, 'conntrack_state_transitions_total{protocol="tcp",from="SYN_SENT",to="ESTABLISHED"}'),
@@ -110,7 +130,10 @@ describe('ExporterMetrics', () => {
     );
     // Counters only grow between scrapes, by the collector's difference.
     counters.eventsNew = 10;
-    assert.equal(value(await metrics.render(), 'conntrack_events_total{event="new"}'), 10);
+    counters.resyncFailures.drift = 2;
+    const later = await metrics.render();
+    assert.equal(value(later, 'conntrack_events_total{event="new"}'), 10);
+    assert.equal(value(later, 'conntrack_collector_resync_failures_total{reason="drift"}'), 2);
   });
 
   it('says in HELP where lifetimes come from', () => {

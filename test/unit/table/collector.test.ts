@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Collector, type Dumper, type Log } from '../../../src/collector.js';
+import { Collector, type CollectorOptions, type Dumper, type Log } from '../../../src/collector.js';
 import type { DumpSink } from '../../../src/ctnetlink/client.js';
 import { encodeFlow } from '../../../src/ctnetlink/encode.js';
 import type { Flow } from '../../../src/ctnetlink/flow.js';
 import { ConntrackError } from '../../../src/errors.js';
+import { DEFAULT_DRIFT_OPTIONS, maxDriftResyncs } from '../../../src/sync/drift.js';
 import { ShadowTable, type TableObserver, wallClock } from '../../../src/table/table.js';
 import { FakeClock, tcp, udp } from '../helpers/flows.js';
 
@@ -36,12 +37,24 @@ class ScriptedDumper implements Dumper {
   }
 }
 
-function setup(dumper: Dumper, preexistingResyncMs = 0) {
+function setup(dumper: Dumper, options: Partial<CollectorOptions> = {}) {
   const table = new ShadowTable(noObserver, new FakeClock().read);
   // No follow-up delay: the tests wait on promises, not on the production back-off.
-  const collector = new Collector(table, dumper, quiet, wallClock, 0, preexistingResyncMs);
+  const collector = new Collector({
+    table,
+    dumper,
+    log: quiet,
+    clock: wallClock,
+    followUpDelayMs: 0,
+    silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
+    ...options,
+  });
   return { table, collector };
 }
+
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
 
 describe('Collector', () => {
   it('is ready only after the start-up dump is merged, and counts it', async () => {
@@ -123,18 +136,30 @@ describe('Collector', () => {
     await ok.collector.start();
     dumper.fail = err;
     await ok.collector.resync('periodic');
-    assert.equal(ok.collector.counters.resyncFailures, 1);
+    await ok.collector.resync('drift');
+    assert.deepEqual(ok.collector.counters.resyncFailures, {
+      startup: 0,
+      overrun: 0,
+      drift: 1,
+      periodic: 1,
+      silent: 0,
+    });
     assert.equal(ok.table.syncing, false);
   });
 
-  it('re-dumps while start-up flows that send no events remain, and stops when they are gone', async () => {
+  it('re-dumps while silent flows remain, and stops when they are gone', async () => {
     const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED'), udp(2, 'ASSURED')]);
-    const { table, collector } = setup(dumper, 5);
+    // Fake clocks: every dump takes 0 s and no CPU, so the schedule stays at its floor.
+    const { table, collector } = setup(dumper, {
+      clock: new FakeClock().read,
+      cpuClock: new FakeClock().read,
+      silentSchedule: { minSeconds: 0.005, cpuBudget: 0.02 },
+    });
     await collector.start();
     assert.equal(table.silentFlows, 2);
     dumper.flows = [tcp(1, 'FIN_WAIT')]; // 2 ended without a DESTROY; 1 changed without an UPDATE
     await new Promise((r) => setTimeout(r, 30));
-    assert.ok(collector.counters.resyncs.preexisting >= 1);
+    assert.ok(collector.counters.resyncs.silent >= 1);
     assert.equal(table.size, 1);
     assert.equal(table.silentFlows, 1);
     dumper.flows = [];
@@ -144,5 +169,97 @@ describe('Collector', () => {
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(dumper.calls, settled, 'no more re-dumps once no silent flow is left');
     collector.stop();
+  });
+
+  it('spaces silent re-dumps by the CPU the last dump took, within the budget', async () => {
+    const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED')]);
+    let cpu = 0;
+    const { collector } = setup(dumper, {
+      clock: new FakeClock().read,
+      // Each reading advances 5 CPU seconds: every dump costs 5 s of CPU.
+      cpuClock: () => (cpu += 5),
+      silentSchedule: { minSeconds: 0.005, cpuBudget: 0.5 },
+    });
+    await collector.start();
+    assert.equal(collector.counters.lastDumpCpuSeconds, 5);
+    // 5 CPU seconds at a 50% budget: the next re-dump is 10 s away, not at the 5 ms floor.
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(collector.counters.resyncs.silent, 0);
+    collector.stop();
+  });
+
+  it('a difference from the kernel count, confirmed, triggers one drift resync that fixes it', async () => {
+    const clock = new FakeClock();
+    const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED'), tcp(2, 'ESTABLISHED'), udp(3, 'ASSURED')]);
+    const { table, collector } = setup(dumper, { clock: clock.read });
+    await collector.start();
+    dumper.flows = [tcp(1, 'ESTABLISHED')]; // two silent flows deleted: no DESTROY comes
+    collector.observeKernelCount(1);
+    await settle();
+    assert.equal(collector.counters.resyncs.drift, 0, 'not before it is confirmed');
+    clock.advance(DEFAULT_DRIFT_OPTIONS.confirmSeconds);
+    collector.observeKernelCount(1);
+    await settle();
+    assert.equal(collector.counters.resyncs.drift, 1);
+    assert.equal(table.size, 1);
+    clock.advance(5);
+    collector.observeKernelCount(1);
+    await settle();
+    assert.equal(collector.counters.resyncs.drift, 1, 'fixed: nothing more to do');
+  });
+
+  it('the drift timer reads the kernel count by itself and resyncs without any scrape', async () => {
+    const dumper = new ScriptedDumper([tcp(1, 'ESTABLISHED'), udp(2, 'ASSURED')]);
+    let kernel = 2;
+    let reads = 0;
+    const { table, collector } = setup(dumper, {
+      kernelCount: async () => {
+        reads++;
+        return kernel;
+      },
+      driftCheckMs: 5,
+      drift: { ...DEFAULT_DRIFT_OPTIONS, confirmSeconds: 0.01 },
+    });
+    await collector.start();
+    dumper.flows = [];
+    kernel = 0; // conntrack -F of flows that send no events
+    await new Promise((r) => setTimeout(r, 80));
+    collector.stop();
+    assert.ok(reads >= 2);
+    assert.equal(collector.counters.resyncs.drift, 1);
+    assert.equal(table.size, 0);
+  });
+
+  it('a drift check that cannot read the kernel is counted, not thrown', async () => {
+    const { collector } = setup(new ScriptedDumper([]), {
+      kernelCount: async () => {
+        throw new ConntrackError('CT_ERR_TIMEOUT', 'no reply');
+      },
+      driftCheckMs: 5,
+    });
+    await collector.start();
+    await new Promise((r) => setTimeout(r, 30));
+    collector.stop();
+    assert.ok(collector.counters.driftReadErrors >= 2);
+  });
+
+  it('no resync storm: a difference no resync can fix costs at most the rate limit, then backs off', async () => {
+    const clock = new FakeClock();
+    // The kernel counts 20 entries, the dump only ever shows 10 (e.g. unconfirmed entries).
+    const flows = Array.from({ length: 10 }, (_, i) => udp(i + 1, 'UNREPLIED'));
+    const dumper = new ScriptedDumper(flows);
+    const { collector } = setup(dumper, { clock: clock.read });
+    await collector.start();
+    const seconds = 600;
+    for (let t = 0; t < seconds; t++) {
+      collector.observeKernelCount(20); // a scrape or drift check every second
+      await settle();
+      clock.advance(1);
+    }
+    const drift = collector.counters.resyncs.drift;
+    assert.ok(drift >= 1, 'the difference was acted on');
+    assert.ok(drift <= maxDriftResyncs(seconds), `${drift} drift resyncs within the rate limit`);
+    // With the back-off (gaps 10, 20, 40, ... s) it is far fewer than the rate limit allows.
+    assert.equal(drift, 6);
   });
 });

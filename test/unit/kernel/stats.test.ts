@@ -1,0 +1,143 @@
+/**
+ * A kernel read that fails at a scrape: the kernel gauges are absent from that scrape (not 0,
+ * not the last value), and the failure is counted.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CollectorCounters } from '../../../src/collector.js';
+import type { CpuStats, GlobalStats } from '../../../src/ctnetlink/stats.js';
+import { ConntrackError } from '../../../src/errors.js';
+import { type KernelSource, KernelStatsReader } from '../../../src/kernel/stats.js';
+import { ExporterMetrics } from '../../../src/metrics/metrics.js';
+import { ShadowTable } from '../../../src/table/table.js';
+import { FakeClock, tcp } from '../helpers/flows.js';
+import { summary } from '../helpers/summary.js';
+
+/** A netlink source that answers or fails on demand. */
+class SwitchableSource implements KernelSource {
+  failing = false;
+  entries = 7;
+  async globalStats(): Promise<GlobalStats> {
+    if (this.failing) throw new ConntrackError('CT_ERR_TIMEOUT', 'no reply');
+    return { entries: this.entries, maxEntries: 262144 };
+  }
+  async cpuStats(): Promise<CpuStats[]> {
+    if (this.failing) throw new ConntrackError('CT_ERR_SOCKET', 'closed');
+    return [{ cpu: 0, values: { found: 3, drop: 1 }, unknownAttrs: 0 }];
+  }
+}
+
+/** A fake /proc: `sysctls` under sys/net/netfilter, or none at all. */
+function fakeProc(dir: string, sysctls: Record<string, string>): string {
+  const nf = join(dir, 'sys/net/netfilter');
+  mkdirSync(nf, { recursive: true });
+  for (const [k, v] of Object.entries(sysctls)) writeFileSync(join(nf, k), `${v}\n`);
+  return dir;
+}
+
+/** Sample lines (no comments) of one metric name, exactly. */
+function samples(text: string, name: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+}
+
+function value(text: string, name: string): number | undefined {
+  const [line] = samples(text, name);
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+const KERNEL_GAUGES = [
+  'conntrack_entries',
+  'conntrack_entries_limit',
+  'conntrack_buckets',
+  'conntrack_collector_table_drift',
+  'conntrack_kernel_event_mode',
+  'conntrack_kernel_timestamps_enabled',
+  'conntrack_kernel_accounting_enabled',
+];
+
+describe('KernelStatsReader and the kernel gauges', () => {
+  let root: string;
+  let proc: string;
+  let empty: string;
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'ctx-stats-'));
+    proc = fakeProc(join(root, 'proc'), {
+      nf_conntrack_buckets: '65536',
+      nf_conntrack_events: '2',
+      nf_conntrack_timestamp: '0',
+      nf_conntrack_acct: '1',
+      nf_conntrack_count: '9',
+      nf_conntrack_max: '262144',
+    });
+    empty = join(root, 'empty');
+    mkdirSync(empty);
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  function setup(procRoot: string) {
+    const source = new SwitchableSource();
+    const reader = new KernelStatsReader(source, procRoot);
+    const metrics = new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false });
+    const table = new ShadowTable(metrics, new FakeClock().read);
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
+    metrics.attach({
+      table,
+      counters: new CollectorCounters(),
+      readKernel: () => reader.read(),
+      rcvbuf: () => 1,
+    });
+    return { source, reader, metrics };
+  }
+
+  it('reads netlink and the sysctls', async () => {
+    const { reader } = setup(proc);
+    const k = await reader.read();
+    assert.deepEqual(
+      [k.entries, k.limit, k.buckets, k.eventsMode, k.timestamps, k.accounting, k.errors],
+      [7, 262144, 65536, 2, 0, 1, 0],
+    );
+    assert.equal(k.totals.found, 3);
+  });
+
+  it('a failed read leaves the kernel gauges out of that scrape and counts the failure', async () => {
+    const { source, metrics } = setup(empty);
+    const ok = await metrics.render();
+    assert.equal(value(ok, 'conntrack_entries'), 7);
+    assert.equal(value(ok, 'conntrack_collector_table_drift'), 1 - 7);
+    assert.equal(value(ok, 'conntrack_collector_kernel_read_errors_total'), 0);
+
+    source.failing = true; // netlink fails, and this /proc has nothing to fall back on
+    const failed = await metrics.render();
+    for (const name of KERNEL_GAUGES) assert.deepEqual(samples(failed, name), [], `${name} is absent`);
+    assert.equal(value(failed, 'conntrack_collector_kernel_read_errors_total'), 2, 'both requests counted');
+    // The kernel's counters keep their last value (they are counters: they never go back).
+    assert.equal(value(failed, 'conntrack_stat_found_total'), 3);
+    // The shadow side does not depend on the kernel read.
+    assert.equal(value(failed, 'conntrack_flows{family="ipv4",protocol="tcp",state="ESTABLISHED"}'), 1);
+
+    source.failing = false;
+    source.entries = 8;
+    const again = await metrics.render();
+    assert.equal(value(again, 'conntrack_entries'), 8);
+    assert.equal(value(again, 'conntrack_collector_kernel_read_errors_total'), 2);
+  });
+
+  it('falls back to procfs (same namespace, same counters) when netlink fails, and counts it', async () => {
+    const { source, reader } = setup(proc);
+    source.failing = true;
+    const k = await reader.read();
+    assert.deepEqual([k.entries, k.limit, k.buckets, k.errors], [9, 262144, 65536, 2]);
+    assert.deepEqual(k.perCpu, [], 'no /proc/net/stat/nf_conntrack here');
+  });
+
+  it('a sysctl file that is not a number is an error, not a value', async () => {
+    const bad = fakeProc(join(root, 'bad'), { nf_conntrack_events: 'garbage', nf_conntrack_buckets: '1024' });
+    const k = await new KernelStatsReader(new SwitchableSource(), bad).read();
+    assert.equal(k.eventsMode, undefined);
+    assert.equal(k.buckets, 1024);
+    assert.equal(k.errors, 1);
+  });
+});
