@@ -20,10 +20,17 @@ export interface Config {
   readonly resyncIntervalMs: number;
   /** Re-dump interval while flows that predate the event subscription remain; 0 = never. */
   readonly preexistingResyncMs: number;
+  /** Series per attribution dimension besides the remainder; 0 turns attribution off. */
+  readonly topK: number;
+  /** Prefix lengths that aggregate sources in the attribution metrics. */
+  readonly topSourcePrefixV4: number;
+  readonly topSourcePrefixV6: number;
   readonly action: 'run' | 'help' | 'version';
 }
 
 export const DEFAULT_PORT = 9466;
+/** Attribution emits 5 x (K + 1) series at most: K is capped to keep that bounded. */
+export const MAX_TOP_K = 1000;
 
 export const FLAGS = {
   'web.listen-address': {
@@ -56,6 +63,21 @@ export const FLAGS = {
     type: 'string',
     default: '1m',
     help: 'Flows that existed before the exporter subscribed send no events (nf_conntrack_events=2, the default): re-dump this often while any remain, so their ends are seen; 0 turns it off.',
+  },
+  'top.k': {
+    type: 'string',
+    default: '10',
+    help: `Who fills the table: export the top K sources, destinations, zones, marks and creators of new flows, plus one remainder series each (0..${MAX_TOP_K}); 0 turns attribution off and then it costs nothing per flow.`,
+  },
+  'top.source-prefix-ipv4': {
+    type: 'string',
+    default: '32',
+    help: 'Aggregate IPv4 sources by this prefix length (0..32), so a scan from a /24 shows as one row.',
+  },
+  'top.source-prefix-ipv6': {
+    type: 'string',
+    default: '64',
+    help: 'Aggregate IPv6 sources by this prefix length (0..128). 64: one host or subscriber owns a /64 and can use any address in it.',
   },
   version: { type: 'boolean', default: false, help: 'Print the version and exit.' },
   help: { type: 'boolean', default: false, help: 'Print this help and exit.' },
@@ -93,6 +115,13 @@ export function parseDuration(flag: string, value: string): number {
   const ms = Number(m[1]) * mult;
   if (ms > 0 && ms < 1000) throw configError(flag, `${value} is shorter than 1s`);
   return ms;
+}
+
+export function parseInteger(flag: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value.trim())) throw configError(flag, `"${value}" is not a whole number`);
+  const n = Number(value.trim());
+  if (n < min || n > max) throw configError(flag, `${value} is outside ${min}..${max}`);
+  return n;
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -138,6 +167,9 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     rcvbuf: parseBytes('netlink.rcvbuf', str('netlink.rcvbuf')),
     resyncIntervalMs: parseDuration('resync.interval', str('resync.interval')),
     preexistingResyncMs: parseDuration('resync.preexisting-interval', str('resync.preexisting-interval')),
+    topK: parseInteger('top.k', str('top.k'), 0, MAX_TOP_K),
+    topSourcePrefixV4: parseInteger('top.source-prefix-ipv4', str('top.source-prefix-ipv4'), 0, 32),
+    topSourcePrefixV6: parseInteger('top.source-prefix-ipv6', str('top.source-prefix-ipv6'), 0, 128),
     action: values['help'] ? 'help' : values['version'] ? 'version' : 'run',
   });
 }

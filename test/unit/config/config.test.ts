@@ -28,6 +28,7 @@ describe('parseConfig', () => {
     assert.equal(c.rcvbuf, 16 * 1024 * 1024);
     assert.equal(c.resyncIntervalMs, 0);
     assert.equal(c.preexistingResyncMs, 60_000);
+    assert.deepEqual([c.topK, c.topSourcePrefixV4, c.topSourcePrefixV6], [10, 32, 64]);
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
   });
@@ -53,6 +54,8 @@ describe('parseConfig', () => {
     );
     assert.equal(parseConfig(['--web.listen-address=127.0.0.1:80']).listenHost, '127.0.0.1');
     assert.equal(parseConfig(['--netlink.rcvbuf=8388608']).rcvbuf, 8388608);
+    const top = parseConfig(['--top.k=0', '--top.source-prefix-ipv4=24', '--top.source-prefix-ipv6=128']);
+    assert.deepEqual([top.topK, top.topSourcePrefixV4, top.topSourcePrefixV6], [0, 24, 128]);
     assert.equal(parseConfig(['--help']).action, 'help');
     assert.equal(parseConfig(['--version']).action, 'version');
   });
@@ -71,6 +74,12 @@ describe('parseConfig', () => {
     [['--resync.interval=500ms'], '--resync.interval'],
     [['--web.listen-address'], '--web.listen-address'],
     [['positional'], 'positional'],
+    [['--top.k=-1'], '--top.k'],
+    [['--top.k=ten'], '--top.k'],
+    [['--top.k=1001'], '--top.k'],
+    [['--top.source-prefix-ipv4=33'], '--top.source-prefix-ipv4'],
+    [['--top.source-prefix-ipv6=129'], '--top.source-prefix-ipv6'],
+    [['--top.source-prefix-ipv6=/64'], '--top.source-prefix-ipv6'],
   ];
   for (const [argv, flag] of bad) {
     it(`rejects ${argv.join(' ')} naming ${flag}`, () => {
@@ -87,6 +96,9 @@ describe('parseConfig', () => {
       'log.format',
       'netlink.rcvbuf',
       'resync.interval',
+      'top.k',
+      'top.source-prefix-ipv4',
+      'top.source-prefix-ipv6',
       'version',
       'help',
     ]) {
