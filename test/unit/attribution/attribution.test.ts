@@ -125,7 +125,7 @@ describe('Attribution', () => {
   it('aggregates IPv4 sources by prefix', () => {
     const { attribution, table } = setup(3, 24, 128);
     const srcs = ['10.1.2.3', '10.1.2.200', '10.1.3.1', '10.1.2.0', '192.168.7.255'];
-    srcs.forEach((src, i) => table.apply('new', summary(flow(i + 1, { src }))));
+    for (const [i, src] of srcs.entries()) table.apply('new', summary(flow(i + 1, { src })));
     assert.deepEqual(asMap(attribution.topSources()), {
       'ipv4 10.1.2.0/24': 3,
       'ipv4 10.1.3.0/24': 1,
@@ -161,7 +161,7 @@ describe('Attribution', () => {
     ];
     for (const [prefix, srcs, expected] of cases) {
       const { attribution, table } = setup(3, 32, prefix);
-      srcs.forEach((src, i) => table.apply('new', summary(flow(i + 1, { src }))));
+      for (const [i, src] of srcs.entries()) table.apply('new', summary(flow(i + 1, { src })));
       assert.deepEqual(asMap(attribution.topSources()), expected, `/${prefix}`);
     }
   });

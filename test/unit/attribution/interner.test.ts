@@ -93,7 +93,7 @@ describe('TopK', () => {
       for (let round = 0; round < 20; round++) {
         const n = rand(300);
         const vals = Array.from({ length: n }, () => rand(20));
-        vals.forEach((v, id) => heap.offer(id, v));
+        for (const [id, v] of vals.entries()) heap.offer(id, v);
         const expected = vals
           .map((v, id) => ({ id, v }))
           .filter((e) => e.v > 0)
