@@ -127,6 +127,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
     panels: [
       {
         title: 'Top sources',
+        runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
         description:
           'Flows in the table by source prefix (--top.source-prefix-ipv4/-ipv6): the top K (--top.k) and "other" for the rest, stacked, so the stack is the whole table. One source or prefix dominating is a scan, a flood, a retrying client or one busy pod.',
         type: 'timeseries',
