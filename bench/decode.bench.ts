@@ -1,13 +1,17 @@
 /**
  * Event-path benchmark (`npm run bench`): decoder throughput, the whole datagram -> shadow table
- * path, scrape cost with a large table, and memory per tracked flow. The messages are real kernel
- * bytes (captured in a namespace); only their CTA_ID is rewritten to make flows distinct.
+ * path with attribution off and on, scrape cost with a large table, and memory per tracked flow.
+ * The messages are real kernel bytes (captured in a namespace); only their CTA_ID (and, for the
+ * attribution sections, their addresses) is rewritten to make flows distinct.
  */
 import { performance } from 'node:perf_hooks';
+import { type Attribution, attributionFor } from '../src/attribution/attribution.js';
 import { Collector, type Log } from '../src/collector.js';
+import { parseConfig } from '../src/config.js';
 import { CTA_ID } from '../src/ctnetlink/constants.js';
 import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { FlowSummary, summarizeFlow } from '../src/ctnetlink/summary.js';
+import { registerAttributionMetrics } from '../src/metrics/attribution.js';
 import { ExporterMetrics } from '../src/metrics/metrics.js';
 import { AttributeCursor, NFGENMSG_LEN } from '../src/netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../src/netlink/nlmsg.js';
@@ -24,18 +28,39 @@ const UDP_NEW =
 const ICMP6_NEW =
   'd40000000001000600000000000000000a000000540001802c0001801400030000000000000000000000000000000001140004000000000000000000000000000000000124000280050001003a000000060007000b65000005000800800000000500090000000000540002802c0001801400030000000000000000000000000000000001140004000000000000000000000000000000000124000280050001003a000000060007000b6500000500080081000000050009000000000008000c008206526a0800030000000008080007000000001e';
 
-function message(hex: string): { buf: Buffer; idAt: number } {
+interface Message {
+  buf: Buffer;
+  idAt: number;
+  /** Offsets of the original source and destination address, and their length. */
+  srcAt: number;
+  dstAt: number;
+  addrLen: number;
+}
+
+function message(hex: string): Message {
   const buf = Buffer.from(hex, 'hex');
+  const s = new FlowSummary();
+  summarizeFlow(buf, 0, buf.length, s);
   const c = new AttributeCursor(buf, NLMSG_HDRLEN + NFGENMSG_LEN, buf.length, 'bench');
-  while (c.next()) if (c.type === CTA_ID) return { buf, idAt: c.start };
+  while (c.next()) {
+    if (c.type === CTA_ID) return { buf, idAt: c.start, srcAt: s.srcAt, dstAt: s.dstAt, addrLen: s.addrLen };
+  }
   throw new Error('no CTA_ID in fixture');
 }
 
-function asDestroy(m: { buf: Buffer; idAt: number }): { buf: Buffer; idAt: number } {
+function asDestroy(m: Message): Message {
   const buf = Buffer.from(m.buf);
   buf.writeUInt16LE(0x0102, 4); // IPCTNL_MSG_CT_DELETE
   buf.writeUInt16LE(0, 6);
-  return { buf, idAt: m.idAt };
+  return { ...m, buf };
+}
+
+/**
+ * Gives flow `n` its own address: IPv4 the whole address, IPv6 inside the first 64 bits (so the
+ * default /64 source prefix keeps them apart).
+ */
+function setAddress(m: Message, at: number, n: number): void {
+  m.buf.writeUInt32BE(n, m.addrLen === 4 ? at : at + 4);
 }
 
 function rate(n: number, ms: number): string {
@@ -77,10 +102,12 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
 }
 
 // 2. Datagram -> decode -> shadow table -> observations, with distinct flows:
-//    NEW, UPDATE, DESTROY per TCP flow (the kernel's minimum for a short connection).
-{
+//    NEW, UPDATE, DESTROY per TCP flow (the kernel's minimum for a short connection), each flow
+//    from its own source; attribution off (--top.k=0) and on (the default), side by side.
+for (const topK of ['0', '10']) {
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
-  const table = new ShadowTable(metrics);
+  const attribution = attributionFor(parseConfig([`--top.k=${topK}`]));
+  const table = new ShadowTable(metrics, undefined, attribution);
   const collector = new Collector({
     table,
     dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
@@ -92,39 +119,47 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
   for (let id = 1; id <= FLOWS; id++) {
     for (const m of seq) {
       m.buf.writeUInt32BE(id, m.idAt);
+      setAddress(m, m.srcAt, id);
       collector.onDatagram(m.buf);
     }
   }
   const ms = performance.now() - t0;
   const n = FLOWS * seq.length;
   console.log(
-    `event path            ${n.toLocaleString('en-US')} events in ${ms.toFixed(0)} ms = ${rate(n, ms)} (decode errors: ${collector.counters.decodeErrors}, table left: ${table.size})`,
+    `event path, top.k=${topK.padEnd(3)}${n.toLocaleString('en-US')} events in ${ms.toFixed(0)} ms = ${rate(n, ms)} (decode errors: ${collector.counters.decodeErrors}, table left: ${table.size})`,
   );
 }
 
-// 3. A large table: memory per flow and the cost of one scrape.
-{
+// 3. A large table: memory per flow and the cost of one scrape, without attribution, then with
+//    it at 1,000,000 distinct sources (and then also 1,000,000 distinct destinations, the worst
+//    case: every key is its own row).
+for (const variant of ['off', 'distinct sources', 'distinct sources and destinations'] as const) {
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
-  const table = new ShadowTable(metrics);
+  const attribution = variant === 'off' ? undefined : attributionFor(parseConfig([]));
+  if (attribution) registerAttributionMetrics(metrics.registry, attribution);
+  const table = new ShadowTable(metrics, undefined, attribution);
   const collector = new Collector({
     table,
     dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
     log: quiet,
   });
   const FLOWS = 1_000_000;
+  const msgs = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(ICMP6_NEW)];
   // The table lives in typed arrays, outside the JS heap: count both.
   const used = () => {
     const m = process.memoryUsage();
     return m.heapUsed + m.arrayBuffers;
   };
-  globalThis.gc?.();
+  await settle();
   const before = used();
   for (let id = 1; id <= FLOWS; id++) {
-    const m = mix[id & 3]!;
+    const m = msgs[id & 3]!;
     m.buf.writeUInt32BE(id, m.idAt);
+    setAddress(m, m.srcAt, id);
+    if (variant === 'distinct sources and destinations') setAddress(m, m.dstAt, id);
     collector.onDatagram(m.buf);
   }
-  globalThis.gc?.();
+  await settle();
   const perFlow = (used() - before) / table.size;
   metrics.attach({
     table,
@@ -143,11 +178,41 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
     rcvbuf: () => undefined,
   });
   await metrics.render();
-  const R = 50;
+  const R = 20;
+  let worst = 0;
   const t0 = performance.now();
-  for (let i = 0; i < R; i++) await metrics.render();
+  for (let i = 0; i < R; i++) {
+    const t = performance.now();
+    await metrics.render();
+    worst = Math.max(worst, performance.now() - t);
+  }
   const ms = (performance.now() - t0) / R;
+  const own = attribution ? ` (attribution's arrays: ${(attribution.bytes / table.size).toFixed(0)})` : '';
+  const sources = attribution ? `, ${attribution.topSources().top.length} top sources shown` : '';
   console.log(
-    `table of ${table.size.toLocaleString('en-US')} flows   ${perFlow.toFixed(0)} bytes/flow (heap and array buffers; the table's arrays: ${(table.bytes / table.size).toFixed(0)})${globalThis.gc ? '' : ' (run with --expose-gc for a precise figure)'}; one scrape ${ms.toFixed(2)} ms`,
+    `table of ${table.size.toLocaleString('en-US')} flows, attribution ${variant}: ${perFlow.toFixed(0)} bytes/flow (heap and array buffers; the table's arrays: ${(table.bytes / table.size).toFixed(0)}${own})${globalThis.gc ? '' : ' (run with --expose-gc for a precise figure)'}; one scrape ${ms.toFixed(2)} ms, slowest ${worst.toFixed(2)} ms${sources}`,
   );
+  if (attribution) timeRankings(attribution);
+}
+
+/** Collects garbage, and lets the freed array buffers' memory go too (it is released after a tick). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** The attribution part of a scrape alone: the five rankings. */
+function timeRankings(a: Attribution): void {
+  const t0 = performance.now();
+  const R = 20;
+  for (let i = 0; i < R; i++) {
+    a.topSources();
+    a.topDestinations();
+    a.topZones();
+    a.topMarks();
+    a.topCreators();
+  }
+  console.log(`  of which the five rankings: ${((performance.now() - t0) / R).toFixed(2)} ms`);
 }

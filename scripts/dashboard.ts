@@ -123,6 +123,71 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
     ],
   },
   {
+    title: 'Who fills the table',
+    panels: [
+      {
+        title: 'Top sources',
+        runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
+        description:
+          'Flows in the table by source prefix (--top.source-prefix-ipv4/-ipv6): the top K (--top.k) and "other" for the rest, stacked, so the stack is the whole table. One source or prefix dominating is a scan, a flood, a retrying client or one busy pod.',
+        type: 'timeseries',
+        unit: 'short',
+        w: 12,
+        h: 10,
+        stack: true,
+        targets: [t(`sum by (family, source) (conntrack_top_source_flows{${SEL}})`, '{{source}}')],
+      },
+      {
+        title: 'Top destinations',
+        description:
+          'Flows in the table by destination address, protocol and port (ICMP: type): the top K and "other", stacked. A dead upstream or a DNS server under load shows here, often with a wall of SYN_SENT or UNREPLIED.',
+        type: 'timeseries',
+        unit: 'short',
+        w: 12,
+        h: 10,
+        stack: true,
+        targets: [
+          t(
+            `sum by (family, protocol, destination, port) (conntrack_top_destination_flows{${SEL}})`,
+            '{{destination}} {{protocol}} {{port}}',
+          ),
+        ],
+      },
+      {
+        title: 'Fastest creators',
+        description:
+          'New flows per second over the last minute by source prefix: the top K and "other", stacked. A scan or a flood shows here before the table fills.',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 12,
+        stack: true,
+        targets: [
+          t(`sum by (family, source) (conntrack_top_source_new_flows_per_second{${SEL}})`, '{{source}}'),
+        ],
+      },
+      {
+        title: 'Zones',
+        description:
+          'Flows in the table by conntrack zone (CT zone: per-tenant or per-interface tables in one namespace): the top K and "other", stacked.',
+        type: 'timeseries',
+        unit: 'short',
+        w: 6,
+        stack: true,
+        targets: [t(`sum by (zone) (conntrack_zone_flows{${SEL}})`, 'zone {{zone}}')],
+      },
+      {
+        title: 'Marks',
+        description:
+          'Flows in the table by conntrack mark (ct mark / CONNMARK, decimal as conntrack -L prints it): the top K and "other", stacked.',
+        type: 'timeseries',
+        unit: 'short',
+        w: 6,
+        stack: true,
+        targets: [t(`sum by (mark) (conntrack_mark_flows{${SEL}})`, 'mark {{mark}}')],
+      },
+    ],
+  },
+  {
     title: 'What fills the table',
     panels: [
       {
@@ -458,7 +523,7 @@ export function buildDashboard(): Record<string, unknown> {
     uid: 'conntrack-exporter',
     title: 'Conntrack',
     description:
-      "Netfilter connection tracking: table fill against nf_conntrack_max, drops, flows by state, and the exporter's health. From conntrack-exporter.",
+      "Netfilter connection tracking: table fill against nf_conntrack_max, drops, who fills the table (top sources, destinations, creators, zones, marks), flows by state, and the exporter's health. From conntrack-exporter.",
     tags: ['conntrack', 'netfilter', 'linux'],
     // 42: the last schema version of Grafana's v1 dashboard API (Grafana 12); later Grafana
     // versions read it as it is

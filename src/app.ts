@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { attributionFor } from './attribution/attribution.js';
 import { Collector } from './collector.js';
 import type { Config } from './config.js';
 import { CtnetlinkClient } from './ctnetlink/client.js';
@@ -16,6 +17,7 @@ import { buildServer } from './http/server.js';
 import { loadWebConfig } from './http/web-config.js';
 import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
 import { KernelStatsReader } from './kernel/stats.js';
+import { registerAttributionMetrics } from './metrics/attribution.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { EventSocket, RequestSocket } from './netlink/socket.js';
 import { ShadowTable } from './table/table.js';
@@ -52,7 +54,10 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   const version = exporterVersion();
   const metrics = new ExporterMetrics({ version, kernelTimestamps: kernelTimestampsOn() });
-  const table = new ShadowTable(metrics);
+  // --top.k=0: no extension at all, so attribution costs nothing per flow.
+  const attribution = attributionFor(config);
+  if (attribution) registerAttributionMetrics(metrics.registry, attribution);
+  const table = new ShadowTable(metrics, undefined, attribution);
   // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
   const dumpSocket = RequestSocket.open(30_000);
   let statsSocket: RequestSocket;

@@ -29,10 +29,18 @@ export interface Config {
   readonly silentResyncMs: number;
   /** Share of one CPU the silent re-dumps may take on average (0 < x <= 1). */
   readonly silentCpuBudget: number;
+  /** Re-dump interval while flows that predate the event subscription remain; 0 = never. */
+  /** Series per attribution dimension besides the remainder; 0 turns attribution off. */
+  readonly topK: number;
+  /** Prefix lengths that aggregate sources in the attribution metrics. */
+  readonly topSourcePrefixV4: number;
+  readonly topSourcePrefixV6: number;
   readonly action: 'run' | 'help' | 'version';
 }
 
 export const DEFAULT_PORT = 9466;
+/** Attribution emits 5 x (K + 1) series at most: K is capped to keep that bounded. */
+export const MAX_TOP_K = 1000;
 
 export const FLAGS = {
   'web.listen-address': {
@@ -76,6 +84,21 @@ export const FLAGS = {
     type: 'string',
     default: '2%',
     help: 'Share of one CPU the silent re-dumps may take on average (0.1% to 100%): the interval is at least the last dump duration divided by it. More budget, fresher states of silent flows on big tables.',
+  },
+  'top.k': {
+    type: 'string',
+    default: '10',
+    help: `Who fills the table: export the top K sources, destinations, zones, marks and creators of new flows, plus one remainder series each (0..${MAX_TOP_K}); 0 turns attribution off and then it costs nothing per flow.`,
+  },
+  'top.source-prefix-ipv4': {
+    type: 'string',
+    default: '32',
+    help: 'Aggregate IPv4 sources by this prefix length (0..32), so a scan from a /24 shows as one row.',
+  },
+  'top.source-prefix-ipv6': {
+    type: 'string',
+    default: '64',
+    help: 'Aggregate IPv6 sources by this prefix length (0..128). 64: one host or subscriber owns a /64 and can use any address in it.',
   },
   version: { type: 'boolean', default: false, help: 'Print the version and exit.' },
   help: { type: 'boolean', default: false, help: 'Print this help and exit.' },
@@ -121,6 +144,13 @@ export function parsePercent(flag: string, value: string): number {
   if (!(pct >= 0.1 && pct <= 100))
     throw configError(flag, `"${value}" is not a percentage from 0.1% to 100%`);
   return pct / 100;
+}
+
+export function parseInteger(flag: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value.trim())) throw configError(flag, `"${value}" is not a whole number`);
+  const n = Number(value.trim());
+  if (n < min || n > max) throw configError(flag, `${value} is outside ${min}..${max}`);
+  return n;
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -173,6 +203,9 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     resyncIntervalMs: parseDuration('resync.interval', str('resync.interval')),
     silentResyncMs: parseDuration('resync.silent-interval', str('resync.silent-interval')),
     silentCpuBudget: parsePercent('resync.silent-budget', str('resync.silent-budget')),
+    topK: parseInteger('top.k', str('top.k'), 0, MAX_TOP_K),
+    topSourcePrefixV4: parseInteger('top.source-prefix-ipv4', str('top.source-prefix-ipv4'), 0, 32),
+    topSourcePrefixV6: parseInteger('top.source-prefix-ipv6', str('top.source-prefix-ipv6'), 0, 128),
     action: values['help'] ? 'help' : values['version'] ? 'version' : 'run',
   });
 }

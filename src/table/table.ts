@@ -52,8 +52,11 @@ export interface TableObserver {
 export interface RowExtension {
   /** Rows will be numbered below `capacity`. */
   resize(capacity: number): void;
-  /** A flow starts being tracked at `row`, from an event or a dump entry. */
-  added(row: number, s: FlowSummary): void;
+  /**
+   * A flow starts being tracked at `row`, from an event or a dump entry; `created` when a NEW
+   * event announced it (a flow that starts now, not one found by a dump).
+   */
+  added(row: number, s: FlowSummary, created: boolean): void;
   /** An UPDATE event or a dump entry for the flow at `row` (its mark may have changed). */
   updated(row: number, s: FlowSummary): void;
   /** The flow at `row` is no longer tracked (destroyed, or gone from the kernel's dump). */
@@ -188,7 +191,7 @@ export class ShadowTable {
     // resync caught up) starts it at the kernel's timestamp if there is one, else unknown.
     const isNew = type === 'new';
     const started = isNew && Number.isNaN(s.start) ? now : s.start;
-    this.insert(s, code, started, isNew ? now : Number.NaN, this.syncOn ? TOUCHED : 0);
+    this.insert(s, code, started, isNew ? now : Number.NaN, this.syncOn ? TOUCHED : 0, isNew);
   }
 
   /** Starts a resync; with `silent`, flows the dump adds are counted in silentFlows. */
@@ -214,7 +217,7 @@ export class ShadowTable {
     if (row < 0) {
       if (code < 0) return;
       // We do not know when it entered its current state, only (maybe) when it started.
-      const added = this.insert(s, code, s.start, Number.NaN, this.syncSilent ? SILENT : 0);
+      const added = this.insert(s, code, s.start, Number.NaN, this.syncSilent ? SILENT : 0, false);
       this.seen[added] = this.attempt;
       this.pending.added++;
       return;
@@ -324,13 +327,20 @@ export class ShadowTable {
     return this.allGroups[this.group[row]!]!;
   }
 
-  private insert(s: FlowSummary, code: number, started: number, since: number, flags: number): number {
+  private insert(
+    s: FlowSummary,
+    code: number,
+    started: number,
+    since: number,
+    flags: number,
+    created: boolean,
+  ): number {
     const g = this.groupId(s.family, s.proto, code);
     const row = this.addRow(s, g, started, since, flags);
     this.allGroups[g]!.count++;
     this.live++;
     if (flags & SILENT) this.silentFlows++;
-    this.extension?.added(row, s);
+    this.extension?.added(row, s, created);
     return row;
   }
 

@@ -81,6 +81,11 @@ describe('Grafana dashboard', () => {
       'conntrack_collector_overruns_total',
       'conntrack_collector_resyncs_total',
       'conntrack_collector_table_drift',
+      'conntrack_top_source_flows',
+      'conntrack_top_destination_flows',
+      'conntrack_top_source_new_flows_per_second',
+      'conntrack_zone_flows',
+      'conntrack_mark_flows',
       'deriv(',
     ]) {
       assert.ok(exprs.includes(m), m);

@@ -61,6 +61,43 @@ describe('dashboard and rules on a real Prometheus', () => {
     assert.deepEqual(empty, [], 'queries without data');
   });
 
+  it('the "Who fills the table" row returns data, and each stack adds up to the table', () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+      panels: { type: string; title: string }[];
+    };
+    const titles = dashboard.panels.map((p) => p.title);
+    const row = titles.indexOf('Who fills the table');
+    assert.ok(row >= 0, 'the row exists');
+    const next = dashboard.panels.findIndex((p, i) => i > row && p.type === 'row');
+    const panels = new Set(titles.slice(row + 1, next));
+    const queries = dashboardQueries(dashboard, VARS).filter((q) => panels.has(q.panel));
+    assert.equal(queries.length, 5, `queries of the row: ${queries.map((q) => q.panel)}`);
+    for (const q of queries) {
+      const series = prom.query(q.expr);
+      assert.ok(series.length >= 1, `${q.panel}: ${q.expr}`);
+      assert.ok(
+        series.some((x) => Object.values(x.metric).includes('other')),
+        `${q.panel}: the remainder series`,
+      );
+    }
+    // Every stack is the whole table, as a stacked panel shows it (same scrape, so exact).
+    const sel = `job="${JOB}"`;
+    for (const m of [
+      'conntrack_top_source_flows',
+      'conntrack_top_destination_flows',
+      'conntrack_zone_flows',
+      'conntrack_mark_flows',
+    ]) {
+      const diff = prom.query(`sum(${m}{${sel}}) - sum(conntrack_flows{${sel}})`);
+      assert.equal(diff.length, 1, m);
+      assert.equal(Number(diff[0]!.value![1]), 0, `${m} adds up to conntrack_flows`);
+    }
+    const flows = prom.query(`sum(conntrack_flows{${sel}})`);
+    assert.ok(Number(flows[0]?.value?.[1]) > 0, 'the table is not empty');
+    const created = prom.query(`sum(conntrack_top_source_new_flows_per_second{${sel}})`);
+    assert.ok(Number(created[0]?.value?.[1]) > 0, 'new flows were seen');
+  });
+
   it('every recording rule returns data', async () => {
     const records = ruleExpressions(readFileSync(RULES, 'utf8')).filter((r) => r.kind === 'record');
     assert.ok(records.length >= 1);

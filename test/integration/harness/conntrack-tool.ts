@@ -15,6 +15,8 @@ export interface ToolFlow {
   dst: string;
   sport: number | undefined;
   dport: number | undefined;
+  /** ICMP and ICMPv6: the original tuple's type. */
+  icmpType: number | undefined;
   unreplied: boolean;
   assured: boolean;
   mark: number | undefined;
@@ -72,6 +74,7 @@ export function parseListLine(line: string): ToolFlow | undefined {
     dst: kv.get('dst') ?? '',
     sport: num('sport'),
     dport: num('dport'),
+    icmpType: num('type'),
     unreplied,
     assured,
     mark: num('mark'),

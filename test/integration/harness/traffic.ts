@@ -6,6 +6,8 @@
  *   udp-reply=<addr>  a datagram to a listening socket that answers
  *   udp-noreply=<addr> a datagram to port 9, dropped: unreplied
  *   udp-burst=<n>     n datagrams to n ports of 127.0.0.1 (port 9 rule does not apply): n flows
+ *   udp-from=<addr>   a datagram from <addr> (bound) to port 9 of 127.0.0.1 or ::1, dropped: an
+ *                     unreplied flow whose source is <addr> (any 127.x.y.z, or an address on lo)
  *   hold=<addr>       an established connection left open until the process gets SIGTERM
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -95,6 +97,15 @@ async function udp(addr: string, reply: boolean): Promise<Made> {
   return { action: reply ? 'udp-reply' : 'udp-noreply', addr, sport, dport };
 }
 
+async function udpFrom(src: string): Promise<Made> {
+  const s = await udpSocket(src);
+  const dst = src.includes(':') ? '::1' : '127.0.0.1';
+  await new Promise<void>((r) => s.send('x', 9, dst, () => r()));
+  const sport = s.address().port;
+  s.close();
+  return { action: 'udp-from', addr: src, sport, dport: 9 };
+}
+
 async function udpBurst(n: number): Promise<Made> {
   const s = await udpSocket('127.0.0.1');
   const payload = Buffer.from('x');
@@ -128,6 +139,9 @@ async function main(): Promise<void> {
         break;
       case 'udp-noreply':
         made.push(await udp(value, false));
+        break;
+      case 'udp-from':
+        made.push(await udpFrom(value));
         break;
       case 'udp-burst':
         made.push(await udpBurst(Number(value)));

@@ -28,6 +28,7 @@ describe('parseConfig', () => {
     assert.equal(c.rcvbuf, 16 * 1024 * 1024);
     assert.equal(c.resyncIntervalMs, 0);
     assert.equal(c.silentResyncMs, 5_000);
+    assert.deepEqual([c.topK, c.topSourcePrefixV4, c.topSourcePrefixV6], [10, 32, 64]);
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
   });
@@ -61,6 +62,8 @@ describe('parseConfig', () => {
     assert.equal(parseConfig([]).silentCpuBudget, 0.02);
     assert.equal(parseConfig(['--resync.silent-budget=5%']).silentCpuBudget, 0.05);
     assert.equal(parseConfig(['--resync.silent-budget=0.5%']).silentCpuBudget, 0.005);
+    const top = parseConfig(['--top.k=0', '--top.source-prefix-ipv4=24', '--top.source-prefix-ipv6=128']);
+    assert.deepEqual([top.topK, top.topSourcePrefixV4, top.topSourcePrefixV6], [0, 24, 128]);
     assert.equal(parseConfig(['--help']).action, 'help');
     assert.equal(parseConfig(['--version']).action, 'version');
   });
@@ -92,6 +95,12 @@ describe('parseConfig', () => {
     [['--resync.silent-budget=150%'], '--resync.silent-budget'],
     [['--web.listen-address'], '--web.listen-address'],
     [['positional'], 'positional'],
+    [['--top.k=-1'], '--top.k'],
+    [['--top.k=ten'], '--top.k'],
+    [['--top.k=1001'], '--top.k'],
+    [['--top.source-prefix-ipv4=33'], '--top.source-prefix-ipv4'],
+    [['--top.source-prefix-ipv6=129'], '--top.source-prefix-ipv6'],
+    [['--top.source-prefix-ipv6=/64'], '--top.source-prefix-ipv6'],
   ];
   for (const [argv, flag] of bad) {
     it(`rejects ${argv.join(' ')} naming ${flag}`, () => {
@@ -109,6 +118,9 @@ describe('parseConfig', () => {
       'log.format',
       'netlink.rcvbuf',
       'resync.interval',
+      'top.k',
+      'top.source-prefix-ipv4',
+      'top.source-prefix-ipv6',
       'version',
       'help',
     ]) {
