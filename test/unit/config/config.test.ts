@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DEFAULT_PORT, parseConfig, usage } from '../../../src/config.js';
+import { DEFAULT_PORT, FLAGS, parseConfig, usage } from '../../../src/config.js';
 import { ConntrackError } from '../../../src/errors.js';
 
 function configError(argv: string[]): ConntrackError {
@@ -108,23 +109,41 @@ describe('parseConfig', () => {
     });
   }
 
-  it('usage lists every flag', () => {
+  /**
+   * One non-default value per flag, typed by the flag table itself: a new flag does not compile
+   * until it has one here, and the tests below check it parses and changes the config.
+   */
+  const NOT_DEFAULT: Readonly<Record<keyof typeof FLAGS, string>> = {
+    'web.listen-address': '[::1]:9000',
+    'web.config.file': '/etc/conntrack-exporter/web.yml',
+    'web.telemetry-path': '/conntrack/metrics',
+    'log.level': 'debug',
+    'log.format': 'text',
+    'netlink.rcvbuf': '256KiB',
+    'resync.interval': '10m',
+    'resync.silent-interval': '30s',
+    'resync.silent-budget': '5%',
+    'top.k': '3',
+    'top.source-prefix-ipv4': '24',
+    'top.source-prefix-ipv6': '128',
+    version: '',
+    help: '',
+  };
+
+  for (const [flag, value] of Object.entries(NOT_DEFAULT)) {
+    it(`--${flag} changes the config`, () => {
+      const argv =
+        FLAGS[flag as keyof typeof FLAGS].type === 'boolean' ? [`--${flag}`] : [`--${flag}=${value}`];
+      assert.notDeepEqual(parseConfig(argv), parseConfig([]), `--${flag} had no effect`);
+    });
+  }
+
+  it('usage and README list every flag', () => {
     const text = usage();
-    for (const f of [
-      'web.listen-address',
-      'web.telemetry-path',
-      'web.config.file',
-      'log.level',
-      'log.format',
-      'netlink.rcvbuf',
-      'resync.interval',
-      'top.k',
-      'top.source-prefix-ipv4',
-      'top.source-prefix-ipv6',
-      'version',
-      'help',
-    ]) {
-      assert.ok(text.includes(`--${f}`), f);
+    const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+    for (const flag of Object.keys(FLAGS)) {
+      assert.ok(text.includes(`--${flag}`), `usage: --${flag}`);
+      assert.ok(readme.includes(`\`--${flag}\``), `README: --${flag}`);
     }
   });
 });
