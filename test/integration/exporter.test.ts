@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tool from './harness/conntrack-tool.js';
 import { silently } from './harness/converge.js';
 import { ExporterProcess } from './harness/exporter.js';
-import { DIST, Netns, sleep, waitFor } from './harness/netns.js';
+import { DIST, Netns, ROOT, sleep, waitFor } from './harness/netns.js';
 import type { Scrape } from './harness/promtext.js';
 
 const sysctl = (name: string) => Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8'));
@@ -136,7 +136,8 @@ describe('exporter in a namespace with traffic', () => {
         `conntrack_stat_${stat}_total is exported`,
       );
     }
-    assert.equal(s.value('conntrack_exporter_build_info', { version: '0.1.0' }), 1);
+    const { version } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
+    assert.equal(s.value('conntrack_exporter_build_info', { version }), 1);
   });
 
   it('destroy events move the lifetime histogram', async () => {
