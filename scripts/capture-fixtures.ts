@@ -30,9 +30,9 @@ import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ct
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
 import { forEachMessage, readU16h } from '../src/netlink/nlmsg.js';
 import { EventSocket, forEachDatagram, RequestSocket } from '../src/netlink/socket.js';
+import { ROOT } from '../test/paths.js';
+import { portOf, udpSocket } from '../test/integration/harness/traffic.js';
 import type { Fixture, FlowExpect, StatsExpect, TupleExpect } from '../test/unit/helpers/fixtures.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Ports with a meaning in RULESET. */
 const PORT = {
@@ -140,12 +140,6 @@ function listenTcp(addr: string, port: number, onConn: (s: Socket) => void): Pro
   });
 }
 
-function portOf(srv: Server): number {
-  const a = srv.address();
-  if (a === null || typeof a === 'string') throw new Error('server has no port');
-  return a.port;
-}
-
 /** Connects, sends `ping`, waits for the echo, closes from the client side, waits for close. */
 async function tcpExchange(addr: string, port: number): Promise<void> {
   const sock = connect(port, addr);
@@ -228,13 +222,6 @@ async function ftp(): Promise<void> {
   await once(ctl, 'close');
   dataSrv?.close();
   srv.close();
-}
-
-function udpSocket(addr: string): Promise<UdpSocket> {
-  return new Promise((resolve) => {
-    const s = createSocket(addr.includes(':') ? 'udp6' : 'udp4');
-    s.bind(0, addr, () => resolve(s));
-  });
 }
 
 /** One datagram to `port`, or (port undefined) to an echo server, whose answer is awaited. */

@@ -4,14 +4,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { buildDashboard, RUNBOOK_BASE } from '../../scripts/dashboard.js';
+import { ROOT } from '../paths.js';
 import { needPromtool, promtool } from './promtool.js';
 import { allPanels, annotationQueries, dashboardQueries } from './queries.js';
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS_UID = '${datasource}';
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FILE = `${ROOT}dashboards/conntrack-exporter.json`;
 const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, unknown>;
 

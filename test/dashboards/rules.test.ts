@@ -2,12 +2,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { buildPrometheusRule } from '../../scripts/prometheusrule.js';
+import { ROOT } from '../paths.js';
 import { needPromtool, promtool } from './promtool.js';
 import { ruleExpressions } from './queries.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DIR = `${ROOT}dashboards/rules`;
 const RULES = `${DIR}/conntrack-exporter.rules.yml`;
 const TESTS = `${DIR}/conntrack-exporter.rules.test.yml`;

@@ -3,10 +3,12 @@
  * namespace), traffic stays on its loopback, and the namespace is deleted afterwards.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+
+export { ROOT } from '../../paths.js';
+
+import { ROOT } from '../../paths.js';
 
 /** Repository root, from dist/test/integration/harness. */
-export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const DIST = `${ROOT}dist/`;
 
 /**

@@ -34,7 +34,7 @@ function listen(addr: string): Promise<Server> {
   });
 }
 
-function portOf(srv: Server): number {
+export function portOf(srv: Server): number {
   const a = srv.address();
   if (a === null || typeof a === 'string') throw new Error('server has no port');
   return a.port;
@@ -70,7 +70,8 @@ async function syn(addr: string): Promise<Made> {
   return { action: 'syn', addr, sport, dport: 9 };
 }
 
-function udpSocket(addr: string): Promise<UdpSocket> {
+/** A UDP socket bound to `addr` on a free port. */
+export function udpSocket(addr: string): Promise<UdpSocket> {
   return new Promise((resolve) => {
     const s = createSocket(addr.includes(':') ? 'udp6' : 'udp4');
     s.bind(0, addr, () => resolve(s));

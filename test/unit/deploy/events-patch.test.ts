@@ -8,10 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from '../../paths.js';
 import { findKustomize, type K8sObject, render, schemaProblem } from './k8s.js';
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const K8S = `${ROOT}deploy/kubernetes/`;
 const COMPONENT = 'components/nf-conntrack-events-1';
 

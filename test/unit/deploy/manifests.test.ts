@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_PORT } from '../../../src/config.js';
+import { ROOT } from '../../paths.js';
 import {
   findKustomize,
   type K8sObject,
@@ -18,7 +18,6 @@ import {
   typeProblems,
 } from './k8s.js';
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const K8S = `${ROOT}deploy/kubernetes/`;
 const read = (p: string) => readFileSync(`${ROOT}${p}`, 'utf8');
 const pkg = JSON.parse(read('package.json')) as { version: string; engines: { node: string } };
