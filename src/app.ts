@@ -13,6 +13,7 @@ import { buildServer } from './http/server.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { EventSocket, RequestSocket } from './netlink/socket.js';
+import { startAllNamespaces } from './netns/app.js';
 import { ShadowTable } from './table/table.js';
 
 export function exporterVersion(): string {
@@ -41,6 +42,7 @@ export interface RunningExporter {
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {
   const version = exporterVersion();
   const metrics = new ExporterMetrics({ version, kernelTimestamps: kernelTimestampsOn() });
+  if (config.netnsAll) return startAllNamespaces(config, log, metrics, version);
   const table = new ShadowTable(metrics);
   // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
   const dumpSocket = RequestSocket.open(30_000);

@@ -20,6 +20,12 @@ export interface Config {
   readonly resyncIntervalMs: number;
   /** Re-dump interval while flows that predate the event subscription remain; 0 = never. */
   readonly preexistingResyncMs: number;
+  /** Follow every network namespace on the node (--netns.all). */
+  readonly netnsAll: boolean;
+  /** At most this many namespaces followed in --netns.all mode. */
+  readonly netnsMax: number;
+  /** Rescan for namespaces this often (ms) in --netns.all mode. */
+  readonly netnsScanMs: number;
   readonly action: 'run' | 'help' | 'version';
 }
 
@@ -57,6 +63,21 @@ export const FLAGS = {
     default: '1m',
     help: 'Flows that existed before the exporter subscribed send no events (nf_conntrack_events=2, the default): re-dump this often while any remain, so their ends are seen; 0 turns it off.',
   },
+  'netns.all': {
+    type: 'boolean',
+    default: false,
+    help: 'Follow every network namespace on the node that has a conntrack table in use (/var/run/netns/* and /proc/*/ns/net); per-namespace series get a netns label. Needs CAP_SYS_ADMIN (setns) and CAP_NET_BROADCAST besides CAP_NET_ADMIN.',
+  },
+  'netns.max': {
+    type: 'string',
+    default: '256',
+    help: 'With --netns.all, follow at most this many namespaces; the excess is counted in conntrack_netns_skipped.',
+  },
+  'netns.scan-interval': {
+    type: 'string',
+    default: '10s',
+    help: 'With --netns.all, look for new and gone namespaces, and probe idle ones for entries, this often (and at once when /var/run/netns changes).',
+  },
   version: { type: 'boolean', default: false, help: 'Print the version and exit.' },
   help: { type: 'boolean', default: false, help: 'Print this help and exit.' },
 } as const;
@@ -93,6 +114,18 @@ export function parseDuration(flag: string, value: string): number {
   const ms = Number(m[1]) * mult;
   if (ms > 0 && ms < 1000) throw configError(flag, `${value} is shorter than 1s`);
   return ms;
+}
+
+function parsePositiveDuration(flag: string, value: string): number {
+  const ms = parseDuration(flag, value);
+  if (ms === 0) throw configError(flag, 'must be longer than 0');
+  return ms;
+}
+
+export function parseCount(flag: string, value: string, min: number, max: number): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!(n >= min && n <= max)) throw configError(flag, `"${value}" is not a whole number in ${min}..${max}`);
+  return n;
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -138,6 +171,9 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     rcvbuf: parseBytes('netlink.rcvbuf', str('netlink.rcvbuf')),
     resyncIntervalMs: parseDuration('resync.interval', str('resync.interval')),
     preexistingResyncMs: parseDuration('resync.preexisting-interval', str('resync.preexisting-interval')),
+    netnsAll: values['netns.all'] === true,
+    netnsMax: parseCount('netns.max', str('netns.max'), 1, 100_000),
+    netnsScanMs: parsePositiveDuration('netns.scan-interval', str('netns.scan-interval')),
     action: values['help'] ? 'help' : values['version'] ? 'version' : 'run',
   });
 }

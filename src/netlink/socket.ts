@@ -196,6 +196,12 @@ export interface EventSocketOptions {
   /** Receive buffer in bytes; set with SO_RCVBUFFORCE, so net.core.rmem_max does not cap it. */
   rcvbuf?: number | undefined;
   netns?: string | undefined;
+  /**
+   * Also receive the events of every namespace that has an id as seen from this one (--netns.all);
+   * each datagram's id is in the batch meta. Needs CAP_NET_BROADCAST here, and the kernel checks
+   * it again over each sending namespace.
+   */
+  listenAllNsid?: boolean | undefined;
 }
 
 /** Events are small (a few hundred bytes); 256 a read keeps syscalls rare under a flood. */
@@ -218,6 +224,7 @@ export class EventSocket {
     );
     try {
       this.sock.setInt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
+      if (options.listenAllNsid) this.sock.setInt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1);
       if (options.rcvbuf !== undefined) {
         try {
           this.sock.setInt(SOL_SOCKET, SO_RCVBUFFORCE, options.rcvbuf);
