@@ -57,6 +57,13 @@ describe('parseConfig', () => {
     assert.equal(parseConfig(['--version']).action, 'version');
   });
 
+  it('--netns.all is off by default; its bounds parse', () => {
+    const d = parseConfig([]);
+    assert.deepEqual([d.netnsAll, d.netnsMax, d.netnsScanMs], [false, 256, 10_000]);
+    const c = parseConfig(['--netns.all', '--netns.max=3', '--netns.scan-interval=2s']);
+    assert.deepEqual([c.netnsAll, c.netnsMax, c.netnsScanMs], [true, 3, 2000]);
+  });
+
   const bad: [string[], string][] = [
     [['--bogus'], '--bogus'],
     [['--web.listen-address=9466'], '--web.listen-address'],
@@ -71,6 +78,9 @@ describe('parseConfig', () => {
     [['--resync.interval=500ms'], '--resync.interval'],
     [['--web.listen-address'], '--web.listen-address'],
     [['positional'], 'positional'],
+    [['--netns.max=0'], '--netns.max'],
+    [['--netns.max=many'], '--netns.max'],
+    [['--netns.scan-interval=0'], '--netns.scan-interval'],
   ];
   for (const [argv, flag] of bad) {
     it(`rejects ${argv.join(' ')} naming ${flag}`, () => {
@@ -87,6 +97,9 @@ describe('parseConfig', () => {
       'log.format',
       'netlink.rcvbuf',
       'resync.interval',
+      'netns.all',
+      'netns.max',
+      'netns.scan-interval',
       'version',
       'help',
     ]) {
