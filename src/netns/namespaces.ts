@@ -116,9 +116,10 @@ export class AllNamespaces {
         return;
       }
       p.eventsSinceScan++;
-      const c = p.collector;
-      if (c) c.onDatagram(buf, start, end);
-      else p.activate(); // its first flow: the seeding dump includes it
+      // Its first flow: activation starts the seeding dump synchronously, so the table is already
+      // syncing and takes the event like any event that arrives during a dump.
+      if (!p.collector) p.activate();
+      p.collector?.onDatagram(buf, start, end);
     });
   }
 
