@@ -12,14 +12,26 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { NETNS_ROW } from '../../scripts/dashboard.js';
+import { dashboardQueries } from '../dashboards/queries.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, ROOT, waitFor } from './harness/netns.js';
-import { PrometheusProcess } from './harness/prometheus.js';
+import { JOB, PrometheusProcess } from './harness/prometheus.js';
 import type { Scrape } from './harness/promtext.js';
 
 const RULES = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
 const MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
+const DASHBOARD = `${ROOT}dashboards/conntrack-exporter.json`;
+/** Grafana's variables for this one exporter, as in prometheus.test.ts. */
+const VARS: Record<string, string> = {
+  __rate_interval: '4s',
+  __interval: '1s',
+  __range: '1m',
+  job: JOB,
+  instance: '127.0.0.1:9466',
+  datasource: 'prometheus',
+};
 
 /** conntrack_flows of one namespace as family/protocol/state -> value, zero series left out. */
 function flowsOf(s: Scrape, netns: string): Map<string, number> {
@@ -174,6 +186,18 @@ describe('--netns.all: one exporter for every namespace', () => {
         s.value('conntrack_stat_drop_total', { netns: full.name }) +
         s.value('conntrack_stat_early_drop_total', { netns: full.name });
       assert.ok(drops > 0, 'the kernel dropped or evicted in the full namespace');
+      // The dashboard's Namespaces row and table-exhaustion panels work on these series.
+      const queries = dashboardQueries(JSON.parse(readFileSync(DASHBOARD, 'utf8')), VARS).filter(
+        (q) => q.row === NETNS_ROW || q.row === 'Table exhaustion',
+      );
+      assert.ok(queries.filter((q) => q.row === NETNS_ROW).length >= 3);
+      const empty = queries.filter((q) => prom.query(q.expr).length === 0);
+      assert.deepEqual(empty, [], 'dashboard queries without data in --netns.all mode');
+      const top = prom.query(queries.find((q) => q.panel === 'Top namespaces by fill')!.expr);
+      assert.ok(
+        top.some((x) => x.metric['netns'] === full.name),
+        'the full namespace is among the top namespaces by fill',
+      );
       const ratio = prom.query('instance:conntrack_entries:fill_ratio');
       const ours = new Set([busy.name, quiet.name, home.name]);
       for (const r of ratio.filter((x) => ours.has(x.metric['netns'] ?? ''))) {
