@@ -16,11 +16,17 @@ cleanup() {
 }
 trap cleanup EXIT
 ip netns add ctx-cost-home-$$ && made+=(ctx-cost-home-$$)
+ip -n ctx-cost-home-$$ link set lo up
 measure() {
   ip netns exec ctx-cost-home-$$ node dist/src/main.js --netns.all --web.listen-address=127.0.0.1:9466 \
     --log.level=warn >/dev/null 2>&1 &
   pid=$!
-  until ip netns exec ctx-cost-home-$$ curl -sf 127.0.0.1:9466/readyz >/dev/null 2>&1; do sleep 0.2; done
+  local tries=0
+  until ip netns exec ctx-cost-home-$$ curl -sf 127.0.0.1:9466/readyz >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 300 ]; then echo "exporter not ready after 60 s" >&2; exit 1; fi
+    sleep 0.2
+  done
   sleep 12 # a first interval scan after start-up
   local followed
   followed=$(ip netns exec ctx-cost-home-$$ curl -s 127.0.0.1:9466/metrics | awk '/^conntrack_netns_followed /{print $2}')
