@@ -300,10 +300,11 @@ export class RequestSocket {
     );
   }
 
-  static open(timeoutMs = 5000, netns?: string): RequestSocket {
+  /** `slots`: datagrams read per wake-up; fewer keep a socket that only asks for statistics small. */
+  static open(timeoutMs = 5000, netns?: string, slots = REQUEST_SLOTS): RequestSocket {
     const sock = NetlinkSocket.open(
       NETLINK_NETFILTER,
-      { slots: REQUEST_SLOTS, slotSize: REQUEST_SLOT_SIZE, netns },
+      { slots, slotSize: REQUEST_SLOT_SIZE, netns },
       'opening the ctnetlink request socket',
     );
     try {

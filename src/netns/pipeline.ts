@@ -20,7 +20,7 @@ export interface PipelineOptions {
   resyncIntervalMs: number;
   preexistingResyncMs: number;
   /** Opens a request socket inside the namespace (undefined: the exporter's own). */
-  openSocket?: (timeoutMs: number, netns: string | undefined) => RequestSocket;
+  openSocket?: (timeoutMs: number, netns: string | undefined, slots?: number) => RequestSocket;
 }
 
 /** The kernel's per-CPU u32 counters, accumulated by differences so they never go back. */
@@ -40,6 +40,8 @@ export class CpuCounterTotals {
     }
   }
 }
+
+const STATS_SLOTS = 4;
 
 interface Active {
   table: ShadowTable;
@@ -67,7 +69,8 @@ export class NamespacePipeline {
     readonly ref: NamespaceRef,
     private readonly options: PipelineOptions,
   ) {
-    this.statsSocket = this.open(5_000);
+    // Statistics replies are a few small datagrams: 4 slots of 32 KiB, not the dump socket's 64.
+    this.statsSocket = this.open(5_000, STATS_SLOTS);
     this.client = new CtnetlinkClient(this.statsSocket);
   }
 
@@ -107,11 +110,21 @@ export class NamespacePipeline {
     this.cpu.add(perCpu);
   }
 
-  /** Starts following the table: a dump socket, a shadow table, a collector seeded by a dump. */
+  /**
+   * Starts following the table: a dump socket, a shadow table, a collector seeded by a dump.
+   * Called from the event path too, so it never throws: a namespace that cannot be entered (gone
+   * meanwhile) stays idle and the next scan decides again.
+   */
   activate(): void {
     if (this.active || this.closed) return;
     const { observer, log, resyncIntervalMs, preexistingResyncMs } = this.options;
-    const dumpSocket = this.open(30_000);
+    let dumpSocket: RequestSocket;
+    try {
+      dumpSocket = this.open(30_000);
+    } catch (err) {
+      log.warn({ netns: this.ref.label, err }, 'cannot open a dump socket inside the network namespace');
+      return;
+    }
     const table = new ShadowTable(observer);
     const collector = new Collector(
       table,
@@ -142,8 +155,8 @@ export class NamespacePipeline {
     this.statsSocket.close();
   }
 
-  private open(timeoutMs: number): RequestSocket {
+  private open(timeoutMs: number, slots?: number): RequestSocket {
     const path = this.ref.own ? undefined : this.ref.path;
-    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path);
+    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path, slots);
   }
 }
