@@ -7,6 +7,11 @@
  * for the socket (SO_MEMINFO) is read once per batch, so lost events are noticed without a timer.
  *
  * JS must consume a batch inside the callback: the next batch overwrites the same memory.
+ *
+ * With `chunks` > 0 a reader thread does the receiving instead, into a ring of that many chunks,
+ * and wakes the event loop per filled chunk. The kernel's work for a dump happens inside the
+ * reader's recvmsg calls, so it runs on another core while JS decodes the previous chunk: a
+ * million-flow dump takes the longer of the two, not their sum.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,10 +19,13 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <node_api.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -50,8 +58,20 @@ typedef struct {
   int finalized;      /* JS no longer holds the external */
   unsigned slots;
   size_t slot_size;
-  uint8_t *data;    /* slots * slot_size bytes, inside the JS ArrayBuffer `data_ref` */
-  int32_t *meta;    /* slots * META_FIELDS, inside `meta_ref` */
+  uint8_t *data;    /* chunks * slots * slot_size bytes, inside the JS ArrayBuffer `data_ref` */
+  int32_t *meta;    /* chunks * slots * META_FIELDS, inside `meta_ref` */
+  /* Reader thread mode (chunks > 0): the thread fills chunk `head`, JS consumes chunk `tail`. */
+  unsigned chunks;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uv_async_t async;
+  int wake_fd;
+  unsigned head, tail, filled;
+  unsigned *counts;
+  uint32_t *losses;
+  int stopping;
+  int thread_errno;
   napi_ref data_ref, meta_ref, on_batch, on_error, self_ref;
   napi_async_context actx;
   struct mmsghdr *msgs;
@@ -142,6 +162,8 @@ static int socket_in_netns(const char *path, int protocol, int *err) {
 }
 
 static void free_socket(nl_socket *s) {
+  free(s->counts);
+  free(s->losses);
   free(s->msgs);
   free(s->iov);
   free(s->ctrl);
@@ -198,6 +220,101 @@ static int nsid_of(struct msghdr *h) {
 
 static void on_readable(uv_poll_t *handle, int status, int events);
 
+/* One recvmmsg into chunk `c`; fills its meta. Returns the count, or -1 with errno set. */
+static int receive_chunk(nl_socket *s, unsigned c) {
+  struct mmsghdr *msgs = s->msgs + (size_t)c * s->slots;
+  for (unsigned i = 0; i < s->slots; i++) {
+    msgs[i].msg_hdr.msg_controllen = CTRL_SPACE;
+    msgs[i].msg_hdr.msg_flags = 0;
+  }
+  int n = recvmmsg(s->fd, msgs, s->slots, MSG_DONTWAIT, NULL);
+  if (n < 0) return -1;
+  size_t base = (size_t)c * s->slots;
+  for (int i = 0; i < n; i++) {
+    int32_t *m = s->meta + (base + (size_t)i) * META_FIELDS;
+    m[0] = (int32_t)((base + (size_t)i) * s->slot_size);
+    m[1] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -(int32_t)msgs[i].msg_len : (int32_t)msgs[i].msg_len;
+    m[2] = nsid_of(&msgs[i].msg_hdr);
+  }
+  return n;
+}
+
+static uint32_t take_losses(nl_socket *s) {
+  uint32_t drops = read_drops(s->fd);
+  uint32_t lost = drops - s->last_drops;
+  s->last_drops = drops;
+  return lost;
+}
+
+static void deliver(nl_socket *s, unsigned count, uint32_t lost, unsigned chunk) {
+  napi_value argv[3];
+  napi_create_uint32(s->env, count, &argv[0]);
+  napi_create_uint32(s->env, lost, &argv[1]);
+  napi_create_uint32(s->env, chunk, &argv[2]);
+  call_js(s, s->on_batch, 3, argv);
+}
+
+static void *reader(void *arg) {
+  nl_socket *s = arg;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    while (s->filled == s->chunks && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+    int stop = s->stopping;
+    unsigned c = s->head;
+    pthread_mutex_unlock(&s->mu);
+    if (stop) break;
+    struct pollfd fds[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      s->thread_errno = errno;
+      uv_async_send(&s->async);
+      break;
+    }
+    if (fds[1].revents) break;
+    int n = receive_chunk(s, c);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ENOBUFS) continue;
+      s->thread_errno = errno;
+      uv_async_send(&s->async);
+      break;
+    }
+    uint32_t lost = take_losses(s);
+    pthread_mutex_lock(&s->mu);
+    s->counts[c] = (unsigned)n;
+    s->losses[c] = lost;
+    s->head = (c + 1) % s->chunks;
+    s->filled++;
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+  }
+  return NULL;
+}
+
+/* The event loop side of the reader thread: hand every filled chunk to JS, in order. */
+static void on_chunks(uv_async_t *handle) {
+  nl_socket *s = handle->data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  while (!s->closed) {
+    pthread_mutex_lock(&s->mu);
+    unsigned filled = s->filled, c = s->tail;
+    pthread_mutex_unlock(&s->mu);
+    if (filled == 0) break;
+    deliver(s, s->counts[c], s->losses[c], c);
+    pthread_mutex_lock(&s->mu);
+    s->tail = (c + 1) % s->chunks;
+    s->filled--;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
+  if (s->thread_errno && !s->closed) {
+    int err = s->thread_errno;
+    s->thread_errno = 0;
+    report_error(s, "recvmmsg", err);
+  }
+  napi_close_handle_scope(s->env, scope);
+}
+
 static void on_resume(uv_timer_t *timer) {
   nl_socket *s = timer->data;
   if (!s->closed && s->polling) uv_poll_start(&s->poll, UV_READABLE, on_readable);
@@ -215,34 +332,16 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   }
   int drained = 0, got = 0;
   for (int round = 0; round < ROUNDS_PER_WAKEUP && !s->closed; round++) {
-    for (unsigned i = 0; i < s->slots; i++) {
-      s->msgs[i].msg_hdr.msg_controllen = CTRL_SPACE;
-      s->msgs[i].msg_hdr.msg_flags = 0;
-    }
-    int n = recvmmsg(s->fd, s->msgs, s->slots, MSG_DONTWAIT, NULL);
+    int n = receive_chunk(s, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       /* ENOBUFS only without NETLINK_NO_ENOBUFS: the drop counter below reports the loss. */
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) report_error(s, "recvmmsg", errno);
       n = 0;
     }
-    for (int i = 0; i < n; i++) {
-      int32_t *m = s->meta + (size_t)i * META_FIELDS;
-      m[0] = (int32_t)((size_t)i * s->slot_size);
-      m[1] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -(int32_t)s->msgs[i].msg_len
-                                                        : (int32_t)s->msgs[i].msg_len;
-      m[2] = nsid_of(&s->msgs[i].msg_hdr);
-    }
-    uint32_t drops = read_drops(s->fd);
-    uint32_t lost = drops - s->last_drops;
-    s->last_drops = drops;
+    uint32_t lost = take_losses(s);
     got += n;
-    if (n > 0 || lost > 0) {
-      napi_value argv[2];
-      napi_create_uint32(s->env, (uint32_t)n, &argv[0]);
-      napi_create_uint32(s->env, lost, &argv[1]);
-      call_js(s, s->on_batch, 2, argv);
-    }
+    if (n > 0 || lost > 0) deliver(s, (unsigned)n, lost, 0);
     if ((unsigned)n < s->slots) {
       drained = 1;
       break;
@@ -255,11 +354,12 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(s->env, scope);
 }
 
-/* open(protocol, slots, slotSize, netnsPath | null, pauseMs)
-     -> [socket, data ArrayBuffer, meta ArrayBuffer, portId] */
+/* open(protocol, slots, slotSize, netnsPath | null, pauseMs, chunks = 0)
+     -> [socket, data ArrayBuffer, meta ArrayBuffer, portId]
+   With chunks > 0 the areas hold that many chunks of `slots` datagrams, one after the other. */
 static napi_value nl_open(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  size_t argc = 5;
+  napi_value argv[6];
+  size_t argc = 6;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
     napi_throw_type_error(env, NULL, "open(protocol, slots, slotSize, netnsPath, pauseMs)");
     return NULL;
@@ -268,10 +368,15 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   if (!int_arg(env, argv[0], &protocol) || !int_arg(env, argv[1], &slots) || !int_arg(env, argv[2], &slot_size) ||
       !int_arg(env, argv[4], &pause_ms))
     return NULL;
-  if (slots < 1 || slots > 4096 || slot_size < 1024 || slot_size > (1 << 20) || pause_ms < 0 || pause_ms > 1000) {
-    napi_throw_range_error(env, NULL, "slots must be 1..4096, slotSize 1 KiB..1 MiB, pauseMs 0..1000");
+  int32_t chunks = 0;
+  if (argc >= 6 && !int_arg(env, argv[5], &chunks)) return NULL;
+  if (slots < 1 || slots > 4096 || slot_size < 1024 || slot_size > (1 << 20) || pause_ms < 0 || pause_ms > 1000 ||
+      chunks < 0 || chunks > 64) {
+    napi_throw_range_error(env, NULL,
+                           "slots must be 1..4096, slotSize 1 KiB..1 MiB, pauseMs 0..1000, chunks 0..64");
     return NULL;
   }
+  size_t total = (size_t)slots * (size_t)(chunks > 0 ? chunks : 1);
   napi_valuetype t;
   napi_typeof(env, argv[3], &t);
   char path[4096];
@@ -297,11 +402,13 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
 
   nl_socket *s = calloc(1, sizeof *s);
   if (s) {
-    s->msgs = calloc((size_t)slots, sizeof *s->msgs);
-    s->iov = calloc((size_t)slots, sizeof *s->iov);
-    s->ctrl = calloc((size_t)slots, CTRL_SPACE);
+    s->msgs = calloc(total, sizeof *s->msgs);
+    s->iov = calloc(total, sizeof *s->iov);
+    s->ctrl = calloc(total, CTRL_SPACE);
+    s->counts = calloc((size_t)chunks + 1, sizeof *s->counts);
+    s->losses = calloc((size_t)chunks + 1, sizeof *s->losses);
   }
-  if (!s || !s->msgs || !s->iov || !s->ctrl) {
+  if (!s || !s->msgs || !s->iov || !s->ctrl || !s->counts || !s->losses) {
     if (s) free_socket(s);
     close(fd);
     return throw_errno(env, "calloc", ENOMEM);
@@ -312,21 +419,23 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   s->slots = (unsigned)slots;
   s->slot_size = (size_t)slot_size;
   s->pause_ms = (unsigned)pause_ms;
+  s->chunks = (unsigned)chunks;
+  s->wake_fd = -1;
 
   napi_value data, meta, ext, port, out, name;
   void *data_ptr, *meta_ptr;
-  napi_create_arraybuffer(env, (size_t)slots * (size_t)slot_size, &data_ptr, &data);
-  napi_create_arraybuffer(env, (size_t)slots * META_FIELDS * sizeof(int32_t), &meta_ptr, &meta);
+  napi_create_arraybuffer(env, total * (size_t)slot_size, &data_ptr, &data);
+  napi_create_arraybuffer(env, total * META_FIELDS * sizeof(int32_t), &meta_ptr, &meta);
   s->data = data_ptr;
   s->meta = meta_ptr;
   napi_create_reference(env, data, 1, &s->data_ref);
   napi_create_reference(env, meta, 1, &s->meta_ref);
-  for (unsigned i = 0; i < s->slots; i++) {
-    s->iov[i].iov_base = s->data + (size_t)i * s->slot_size;
+  for (size_t i = 0; i < total; i++) {
+    s->iov[i].iov_base = s->data + i * s->slot_size;
     s->iov[i].iov_len = s->slot_size;
     s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
     s->msgs[i].msg_hdr.msg_iovlen = 1;
-    s->msgs[i].msg_hdr.msg_control = s->ctrl + (size_t)i * CTRL_SPACE;
+    s->msgs[i].msg_hdr.msg_control = s->ctrl + i * CTRL_SPACE;
   }
   napi_create_string_utf8(env, "netlink socket", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &s->actx);
@@ -341,7 +450,11 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, "uv_poll_init", EINVAL);
   }
   uv_timer_init(loop, &s->resume);
-  s->open_handles = 2;
+  s->async.data = s;
+  uv_async_init(loop, &s->async, on_chunks);
+  s->open_handles = 3;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
   s->last_drops = read_drops(fd);
 
   napi_create_external(env, s, finalize, NULL, &ext);
@@ -420,8 +533,15 @@ static napi_value nl_start(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[1], 1, &s->on_batch);
   napi_create_reference(env, argv[2], 1, &s->on_error);
   napi_create_reference(env, argv[0], 1, &s->self_ref);
-  int rc = uv_poll_start(&s->poll, UV_READABLE, on_readable);
-  if (rc != 0) return throw_errno(env, "uv_poll_start", -rc);
+  if (s->chunks > 0) {
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0) return throw_errno(env, "eventfd", errno);
+    int rc = pthread_create(&s->thread, NULL, reader, s);
+    if (rc != 0) return throw_errno(env, "pthread_create", rc);
+  } else {
+    int rc = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    if (rc != 0) return throw_errno(env, "uv_poll_start", -rc);
+  }
   s->polling = 1;
   return undefined(env);
 }
@@ -433,8 +553,8 @@ static napi_value nl_ref(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   bool on;
   napi_get_value_bool(env, argv[1], &on);
-  uv_handle_t *handles[] = {(uv_handle_t *)&s->poll, (uv_handle_t *)&s->resume};
-  for (int i = 0; i < 2; i++) {
+  uv_handle_t *handles[] = {(uv_handle_t *)&s->poll, (uv_handle_t *)&s->resume, (uv_handle_t *)&s->async};
+  for (int i = 0; i < 3; i++) {
     if (on) uv_ref(handles[i]);
     else uv_unref(handles[i]);
   }
@@ -450,11 +570,26 @@ static void on_closed(uv_handle_t *handle) {
   if (s->finalized) free_socket(s);
 }
 
+static void stop_reader(nl_socket *s) {
+  if (s->chunks == 0 || !s->polling) return;
+  pthread_mutex_lock(&s->mu);
+  s->stopping = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  uint64_t one = 1;
+  if (write(s->wake_fd, &one, sizeof one) < 0) { /* the thread also sees `stopping` */
+  }
+  pthread_join(s->thread, NULL);
+  close(s->wake_fd);
+}
+
 static void begin_close(nl_socket *s) {
   s->closed = 1;
+  stop_reader(s);
   release_refs(s);
   uv_close((uv_handle_t *)&s->poll, on_closed);
   uv_close((uv_handle_t *)&s->resume, on_closed);
+  uv_close((uv_handle_t *)&s->async, on_closed);
 }
 
 static void finalize(napi_env env, void *data, void *hint) {

@@ -8,6 +8,14 @@
  */
 
 const SEL = 'job=~"$job",instance=~"$instance"';
+/** Where the runbooks are published; the alert rules' runbook_url use the same base. */
+const REPO = 'https://github.com/conntrack-exporter/conntrack-exporter';
+export const RUNBOOK_BASE = `${REPO}/blob/main/dashboards/runbooks/`;
+/**
+ * Resyncs that recur by design (every --resync.interval, and every --resync.preexisting-interval
+ * while flows older than the exporter remain): an annotation each time would bury the others.
+ */
+const SCHEDULED_RESYNCS = 'periodic|preexisting';
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS = { type: 'prometheus', uid: '${datasource}' };
 
@@ -30,6 +38,8 @@ interface PanelSpec {
   max?: number;
   /** Series drawn as a dashed red line (the limit). */
   limitSeries?: string;
+  /** Alerts whose runbooks the panel links to (dashboards/runbooks/<alert>.md). */
+  runbooks?: string[];
 }
 
 const t = (expr: string, legend: string): Target => ({ expr, legend });
@@ -48,6 +58,7 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
         type: 'gauge',
         unit: 'percentunit',
         w: 6,
+        runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
         min: 0,
         max: 1,
         thresholds: [
@@ -82,6 +93,7 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
         type: 'stat',
         unit: 's',
         w: 6,
+        runbooks: ['ConntrackTablePredictedFull'],
         thresholds: [
           { color: 'red', value: null },
           { color: 'orange', value: 3600 },
@@ -101,6 +113,7 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
         type: 'timeseries',
         unit: 'ops',
         w: 24,
+        runbooks: ['ConntrackPacketsDropped', 'ConntrackInsertFailed'],
         targets: [
           t(`rate(conntrack_stat_drop_total{${SEL}}[$__rate_interval])`, '{{instance}} drop'),
           t(`rate(conntrack_stat_early_drop_total{${SEL}}[$__rate_interval])`, '{{instance}} early_drop'),
@@ -253,6 +266,7 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
     panels: [
       {
         title: 'Lost events',
+        runbooks: ['ConntrackExporterLosingEvents'],
         description:
           "Overruns: times the exporter's event socket buffer overflowed (each costs a full table dump). Lost: event messages the kernel dropped. Lasting losses: raise --netlink.rcvbuf.",
         type: 'timeseries',
@@ -285,6 +299,7 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
       },
       {
         title: 'Drift and pre-existing flows',
+        runbooks: ['ConntrackExporterDrift'],
         description:
           "Drift: shadow-table flows minus kernel entries at scrape time (small transient values are normal on a busy host). Pre-existing: flows older than the exporter's event subscription, followed by re-dumps.",
         type: 'timeseries',
@@ -317,6 +332,7 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
       },
       {
         title: 'Exporter version',
+        runbooks: ['ConntrackExporterDown', 'ConntrackExporterAbsent'],
         description: 'conntrack-exporter version, Node.js version and kernel release of each instance.',
         type: 'stat',
         unit: 'none',
@@ -357,12 +373,18 @@ function panel(p: PanelSpec, id: number, x: number, y: number): Record<string, u
         },
       ]
     : [];
+  const links = (p.runbooks ?? []).map((alert) => ({
+    title: `Runbook: ${alert}`,
+    url: `${RUNBOOK_BASE}${alert}.md`,
+    targetBlank: true,
+  }));
   return {
     id,
     type: p.type,
     title: p.title,
     description: p.description,
     datasource: DS,
+    ...(links.length > 0 ? { links } : {}),
     gridPos: { x, y, w: p.w, h: p.h ?? 8 },
     fieldConfig: { defaults, overrides },
     options:
@@ -381,6 +403,64 @@ function panel(p: PanelSpec, id: number, x: number, y: number): Record<string, u
     })),
   };
 }
+
+/**
+ * An annotation from a Prometheus query: one event (a region while it lasts) wherever the query
+ * returns a sample. The flat form (expr, titleFormat, ...) is what Grafana's Prometheus data
+ * source reads and what grafonnet writes.
+ */
+function annotation(
+  name: string,
+  color: string,
+  enable: boolean,
+  expr: string,
+  title: string,
+  tagKeys: string,
+): Record<string, unknown> {
+  return {
+    name,
+    datasource: DS,
+    enable,
+    hide: false,
+    iconColor: color,
+    expr,
+    titleFormat: title,
+    textFormat: '{{instance}}',
+    tagKeys,
+    useValueForTime: false,
+  };
+}
+
+/**
+ * Exporter restarts (a new process start time) and table resyncs: the moments when the exporter's
+ * view was rebuilt, so that a jump in flows or a gap in events can be told from a kernel event.
+ */
+const ANNOTATIONS = [
+  annotation(
+    'Exporter restarts',
+    'orange',
+    true,
+    `changes(process_start_time_seconds{${SEL}}[$__rate_interval]) > 0`,
+    'conntrack-exporter restarted',
+    'instance',
+  ),
+  annotation(
+    'Resyncs (overrun, startup)',
+    'red',
+    true,
+    `sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{${SEL},reason!~"${SCHEDULED_RESYNCS}"}[$__rate_interval])) > 0`,
+    'Table resync: {{reason}}',
+    'instance,reason',
+  ),
+  annotation(
+    'Scheduled resyncs (periodic, preexisting)',
+    'blue',
+    false,
+    `sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{${SEL},reason=~"${SCHEDULED_RESYNCS}"}[$__rate_interval])) > 0`,
+    'Table resync: {{reason}}',
+    'instance,reason',
+  ),
+];
 
 function variable(name: string, label: string, query: string): Record<string, unknown> {
   return {
@@ -436,7 +516,9 @@ export function buildDashboard(): Record<string, unknown> {
     description:
       "Netfilter connection tracking: table fill against nf_conntrack_max, drops, flows by state, and the exporter's health. From conntrack-exporter.",
     tags: ['conntrack', 'netfilter', 'linux'],
-    schemaVersion: 39,
+    // 42: the last schema version of Grafana's v1 dashboard API (Grafana 12); later Grafana
+    // versions read it as it is
+    schemaVersion: 42,
     version: 1,
     editable: true,
     graphTooltip: 1,
@@ -461,8 +543,21 @@ export function buildDashboard(): Record<string, unknown> {
         ),
       ],
     },
-    annotations: { list: [] },
-    links: [],
+    annotations: { list: ANNOTATIONS },
+    links: [
+      {
+        title: 'Runbooks',
+        tooltip: 'What each conntrack alert means, how to diagnose and mitigate it',
+        type: 'link',
+        icon: 'doc',
+        url: `${REPO}/tree/main/dashboards/runbooks`,
+        targetBlank: true,
+        asDropdown: false,
+        includeVars: false,
+        keepTime: false,
+        tags: [],
+      },
+    ],
     panels,
   };
 }

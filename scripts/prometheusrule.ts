@@ -1,8 +1,8 @@
 /**
- * deploy/kubernetes/prometheusrule.yaml from dashboards/rules/conntrack-exporter.rules.yml: the
+ * deploy/kubernetes/base/prometheusrule.yaml from dashboards/rules/conntrack-exporter.rules.yml: the
  * plain rule file's `groups:` is exactly a PrometheusRule's spec, so it is embedded, indented.
  *
- *   npm run build && node dist/scripts/prometheusrule.js > deploy/kubernetes/prometheusrule.yaml
+ *   npm run build && node dist/scripts/prometheusrule.js > deploy/kubernetes/base/prometheusrule.yaml
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ export function buildPrometheusRule(rulesYaml: string): string {
     '  name: conntrack-exporter',
     '  labels:',
     '    app.kubernetes.io/name: conntrack-exporter',
+    '    app.kubernetes.io/instance: conntrack-exporter',
     'spec:',
     `  ${body}`,
     '',

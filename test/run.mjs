@@ -29,6 +29,21 @@ if (missing.length === 0) {
 
 const suites = ['dist/test/unit'];
 if (existsSync('dist/test/dashboards')) suites.push('dist/test/dashboards');
+
+// The image test (test/image) builds the Dockerfile with podman and runs the image: a few minutes,
+// so it runs under CI=true or when asked for with CONNTRACK_TEST_IMAGE=1.
+const imageWanted = inCI || process.env.CONNTRACK_TEST_IMAGE === '1';
+if (imageWanted) {
+  for (const [tool, pkg] of [
+    ['podman', 'podman'],
+    ['runc', 'runc'],
+    ['mmdebstrap', 'mmdebstrap'],
+    ['newuidmap', 'uidmap'],
+  ]) {
+    const found = spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+    if (!found) missing.push(`\`${tool}\` not found (image test): apt-get install ${pkg}`);
+  }
+}
 if (missing.length > 0) {
   const why = missing.map((m) => `  - ${m}`).join('\n');
   if (inCI) {
@@ -36,11 +51,12 @@ if (missing.length > 0) {
     process.exit(1);
   }
   console.warn(
-    `SKIPPING kernel integration tests (dist/test/integration):\n${why}\n` +
+    `SKIPPING kernel integration tests (dist/test/integration${imageWanted ? ', dist/test/image' : ''}):\n${why}\n` +
       'Fix the above (or run `bash .ci/run` as root on Debian) to run them.',
   );
 } else {
   suites.push('dist/test/integration');
+  if (imageWanted) suites.push('dist/test/image');
 }
 
 // One process, one closing summary; concurrency 1 because some kernel tests change global sysctls.

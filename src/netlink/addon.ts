@@ -18,6 +18,7 @@ export interface NetlinkAddon {
     slotSize: number,
     netnsPath: string | null,
     pauseMs: number,
+    chunks: number,
   ): [NativeHandle, ArrayBuffer, ArrayBuffer, number];
   setInt(s: NativeHandle, level: number, name: number, value: number): void;
   getInt(s: NativeHandle, level: number, name: number): number;
@@ -25,7 +26,7 @@ export interface NetlinkAddon {
   send(s: NativeHandle, data: Buffer): number;
   start(
     s: NativeHandle,
-    onBatch: (count: number, lost: number) => void,
+    onBatch: (count: number, lost: number, chunk: number) => void,
     onError: (errno: number, syscall: string) => void,
   ): void;
   ref(s: NativeHandle, on: boolean): void;

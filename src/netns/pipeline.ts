@@ -20,7 +20,12 @@ export interface PipelineOptions {
   resyncIntervalMs: number;
   preexistingResyncMs: number;
   /** Opens a request socket inside the namespace (undefined: the exporter's own). */
-  openSocket?: (timeoutMs: number, netns: string | undefined, slots?: number) => RequestSocket;
+  openSocket?: (
+    timeoutMs: number,
+    netns: string | undefined,
+    slots?: number,
+    chunks?: number,
+  ) => RequestSocket;
 }
 
 /** The kernel's per-CPU u32 counters, accumulated by differences so they never go back. */
@@ -69,8 +74,9 @@ export class NamespacePipeline {
     readonly ref: NamespaceRef,
     private readonly options: PipelineOptions,
   ) {
-    // Statistics replies are a few small datagrams: 4 slots of 32 KiB, not the dump socket's 64.
-    this.statsSocket = this.open(5_000, STATS_SLOTS);
+    // Statistics replies are a few small datagrams: 4 slots of 32 KiB read on the event loop, not
+    // the dump socket's ring of chunks filled by a reader thread (a thread per idle namespace).
+    this.statsSocket = this.open(5_000, STATS_SLOTS, 0);
     this.client = new CtnetlinkClient(this.statsSocket);
   }
 
@@ -155,8 +161,8 @@ export class NamespacePipeline {
     this.statsSocket.close();
   }
 
-  private open(timeoutMs: number, slots?: number): RequestSocket {
+  private open(timeoutMs: number, slots?: number, chunks?: number): RequestSocket {
     const path = this.ref.own ? undefined : this.ref.path;
-    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path, slots);
+    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path, slots, chunks);
   }
 }

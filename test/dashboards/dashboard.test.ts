@@ -1,13 +1,13 @@
 /** The Grafana dashboard: structure, conventions, and PromQL that parses. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildDashboard } from '../../scripts/dashboard.js';
+import { buildDashboard, RUNBOOK_BASE } from '../../scripts/dashboard.js';
 import { needPromtool, promtool } from './promtool.js';
-import { allPanels, dashboardQueries } from './queries.js';
+import { allPanels, annotationQueries, dashboardQueries } from './queries.js';
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS_UID = '${datasource}';
@@ -17,6 +17,7 @@ const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, unkno
 
 interface Panel {
   title?: string;
+  links?: { title?: string; url?: string; targetBlank?: boolean }[];
   type?: string;
   description?: string;
   datasource?: { type?: string; uid?: string };
@@ -35,8 +36,9 @@ describe('Grafana dashboard', () => {
     );
   });
 
-  it('has a current schemaVersion and datasource, job and instance variables', () => {
-    assert.ok((dashboard['schemaVersion'] as number) >= 39);
+  it('has the current schemaVersion and datasource, job and instance variables', () => {
+    // the last version of Grafana's v1 dashboard schema (DASHBOARD_SCHEMA_VERSION in Grafana 12)
+    assert.equal(dashboard['schemaVersion'], 42);
     const vars = (dashboard['templating'] as { list: { name: string; type: string; query: unknown }[] }).list;
     const byName = new Map(vars.map((v) => [v.name, v]));
     assert.equal(byName.get('datasource')?.type, 'datasource');
@@ -86,21 +88,125 @@ describe('Grafana dashboard', () => {
     assert.ok(panels.some((p) => p.type === 'gauge' && p.fieldConfig?.defaults?.unit === 'percentunit'));
   });
 
+  it('links the runbooks: the folder from the dashboard, each alert’s from the panels that show it', () => {
+    const links = dashboard['links'] as { title: string; type: string; url: string }[];
+    const runbooksDir = RUNBOOK_BASE.replace('/blob/', '/tree/').replace(/\/$/, '');
+    assert.ok(
+      links.some((l) => l.type === 'link' && l.url === runbooksDir),
+      'a dashboard link to dashboards/runbooks',
+    );
+    // the alert rules point at the same place
+    const rules = readFileSync(`${ROOT}dashboards/rules/conntrack-exporter.rules.yml`, 'utf8');
+    const ruleUrls = [...rules.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]!);
+    assert.ok(ruleUrls.length > 0);
+    for (const u of ruleUrls) assert.ok(u.startsWith(RUNBOOK_BASE), u);
+
+    const linked = new Set<string>();
+    for (const p of panels) {
+      for (const l of p.links ?? []) {
+        assert.ok(l.url?.startsWith(RUNBOOK_BASE), `${p.title}: ${l.url}`);
+        const file = l.url!.slice(RUNBOOK_BASE.length);
+        assert.ok(readdirSync(`${ROOT}dashboards/runbooks`).includes(file), `${p.title}: ${file} exists`);
+        assert.equal(l.title, `Runbook: ${file.replace(/\.md$/, '')}`);
+        assert.equal(l.targetBlank, true);
+        linked.add(file);
+      }
+    }
+    assert.deepEqual(
+      [...linked].sort(),
+      readdirSync(`${ROOT}dashboards/runbooks`)
+        .filter((f) => f.endsWith('.md'))
+        .sort(),
+      'every runbook is linked from a panel',
+    );
+  });
+
+  it('annotates exporter restarts and resyncs, on the datasource variable, per job and instance', () => {
+    const list = (dashboard['annotations'] as { list: Record<string, unknown>[] }).list;
+    const byName = new Map(list.map((a) => [a['name'] as string, a]));
+    const restart = byName.get('Exporter restarts');
+    const resync = byName.get('Resyncs (overrun, startup)');
+    const scheduled = byName.get('Scheduled resyncs (periodic, preexisting)');
+    assert.match(String(restart?.['expr']), /^changes\(process_start_time_seconds\{/);
+    assert.match(String(resync?.['expr']), /increase\(conntrack_collector_resyncs_total\{/);
+    assert.match(String(scheduled?.['expr']), /increase\(conntrack_collector_resyncs_total\{/);
+    assert.equal(restart?.['enable'], true);
+    assert.equal(resync?.['enable'], true);
+    assert.equal(scheduled?.['enable'], false, 'recurring by design: off unless asked for');
+    for (const a of list) {
+      assert.equal((a['datasource'] as { uid?: string }).uid, DS_UID, `${a['name']}: datasource`);
+      assert.match(String(a['expr']), /job=~"\$job",instance=~"\$instance"/, `${a['name']}: filters`);
+      assert.match(String(a['titleFormat']), /\S/, `${a['name']}: title`);
+    }
+  });
+
+  it('annotations fire at a restart and an unscheduled resync, and stay silent otherwise (promtool)', (t) => {
+    if (!needPromtool(t)) return;
+    const q = new Map(
+      annotationQueries(dashboard, { __rate_interval: '2m', job: '.+', instance: '.+' }).map((a) => [
+        a.name,
+        a.expr,
+      ]),
+    );
+    // instance a restarts at minute 6 and resyncs after an overrun then; b runs throughout;
+    // a's preexisting re-dumps recur every minute
+    const at = (name: string, min: number, samples: string[]) =>
+      `      - expr: ${JSON.stringify(q.get(name))}\n        eval_time: ${min}m\n        exp_samples:${
+        samples.length === 0
+          ? ' []'
+          : samples.map((l) => `\n          - labels: '${l}'\n            value: 1`).join('')
+      }`;
+    const test = [
+      'rule_files: [empty.yml]',
+      'evaluation_interval: 1m',
+      'tests:',
+      '  - interval: 1m',
+      '    input_series:',
+      `      - series: 'process_start_time_seconds{job="ct",instance="a"}'`,
+      "        values: '100x5 400x10'",
+      `      - series: 'process_start_time_seconds{job="ct",instance="b"}'`,
+      "        values: '50x15'",
+      `      - series: 'conntrack_collector_resyncs_total{job="ct",instance="a",reason="overrun"}'`,
+      "        values: '0x5 1x10'",
+      `      - series: 'conntrack_collector_resyncs_total{job="ct",instance="a",reason="preexisting"}'`,
+      "        values: '0+1x15'",
+      '    promql_expr_test:',
+      at('Exporter restarts', 6, ['{job="ct",instance="a"}']),
+      at('Exporter restarts', 4, []),
+      at('Exporter restarts', 12, []),
+      at('Resyncs (overrun, startup)', 6, ['{job="ct",instance="a",reason="overrun"}']),
+      at('Resyncs (overrun, startup)', 12, []),
+      '',
+    ].join('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'ctx-anno-'));
+    try {
+      writeFileSync(join(dir, 'empty.yml'), 'groups: []\n');
+      writeFileSync(join(dir, 'test.yml'), test);
+      const r = promtool(['test', 'rules', 'test.yml'], dir);
+      assert.equal(r.status, 0, `${r.output}\n${test}`);
+      assert.match(r.output, /SUCCESS/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // the scheduled resyncs are there too, for whoever turns them on
+    assert.match(q.get('Scheduled resyncs (periodic, preexisting)') ?? '', /reason=~"periodic\|preexisting"/);
+  });
+
   it('rates use $__rate_interval', () => {
-    for (const { panel, expr } of dashboardQueries(dashboard, {})) {
+    for (const { panel, expr } of [
+      ...dashboardQueries(dashboard, {}),
+      ...annotationQueries(dashboard, {}).map((a) => ({ panel: a.name, expr: a.expr })),
+    ]) {
       for (const m of expr.matchAll(/\b(rate|irate|increase)\([^[]*\[([^\]]+)\]/g)) {
         assert.equal(m[2], '$__rate_interval', `${panel}: ${m[0]}`);
       }
     }
   });
 
-  it('every query parses as PromQL (promtool check rules)', (t) => {
+  it('every query, panels’ and annotations’, parses as PromQL (promtool check rules)', (t) => {
     if (!needPromtool(t)) return;
-    const queries = dashboardQueries(dashboard, {
-      __rate_interval: '1m',
-      job: '.+',
-      instance: '.+',
-    });
+    const vars = { __rate_interval: '1m', job: '.+', instance: '.+' };
+    const queries = [...dashboardQueries(dashboard, vars), ...annotationQueries(dashboard, vars)];
     const dir = mkdtempSync(join(tmpdir(), 'ctx-dash-'));
     try {
       const rules = queries.map(

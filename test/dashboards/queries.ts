@@ -58,6 +58,20 @@ export function dashboardQueries(dashboard: unknown, vars: Record<string, string
   return out;
 }
 
+export interface AnnotationQuery {
+  name: string;
+  expr: string;
+}
+
+/** The Prometheus queries of the dashboard's annotations, variables substituted. */
+export function annotationQueries(dashboard: unknown, vars: Record<string, string>): AnnotationQuery[] {
+  const list = (dashboard as { annotations?: { list?: { name?: string; expr?: string }[] } }).annotations
+    ?.list;
+  return (list ?? [])
+    .filter((a) => a.expr !== undefined)
+    .map((a) => ({ name: a.name ?? '', expr: substitute(a.expr!, vars) }));
+}
+
 export interface RuleExpression {
   name: string;
   kind: 'record' | 'alert';

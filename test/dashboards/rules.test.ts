@@ -79,8 +79,8 @@ describe('Prometheus rules', () => {
     }
   });
 
-  it('deploy/kubernetes/prometheusrule.yaml is generated from the rule file', () => {
-    const committed = readFileSync(`${ROOT}deploy/kubernetes/prometheusrule.yaml`, 'utf8');
+  it('deploy/kubernetes/base/prometheusrule.yaml is generated from the rule file', () => {
+    const committed = readFileSync(`${ROOT}deploy/kubernetes/base/prometheusrule.yaml`, 'utf8');
     assert.equal(committed, buildPrometheusRule(text), 'run: node dist/scripts/prometheusrule.js');
   });
 });

@@ -1,52 +1,63 @@
-/** deploy/kubernetes/netns-all: the component grants what --netns.all needs, with flags that exist. */
+/**
+ * deploy/kubernetes/components/netns-all (applied by overlays/netns-all): the DaemonSet it renders
+ * has --netns.all with flags that exist, and grants what the mode needs, valid against the schema.
+ */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FLAGS } from '../../../src/config.js';
+import { findKustomize, type Located, render, schemaProblem } from './k8s.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const DIR = `${ROOT}deploy/kubernetes/netns-all/`;
-const read = (f: string) => readFileSync(`${DIR}${f}`, 'utf8');
 
-describe('the --netns.all kustomize component', () => {
-  const patch = read('daemonset-netns-all.yaml');
-  const args = read('args-netns-all.yaml');
+interface Container {
+  args?: string[];
+  securityContext?: { capabilities?: { add?: string[] }; appArmorProfile?: { type?: string } };
+  volumeMounts?: { name: string; mountPath: string; mountPropagation?: string }[];
+}
+interface PodSpec {
+  hostPID?: boolean;
+  containers: Container[];
+  volumes?: { name: string; hostPath?: { path: string } }[];
+}
 
-  it('adds flags the exporter knows', () => {
-    const flags = [...args.matchAll(/value: --([\w.-]+)/g)].map((m) => m[1]!);
-    assert.ok(flags.includes('netns.all'));
-    for (const f of flags) assert.ok(f in FLAGS, `--${f} is a flag`);
+describe('the --netns.all overlay', () => {
+  const r = findKustomize();
+  const objects: Located[] =
+    typeof r === 'string' ? [] : render(r, `${ROOT}deploy/kubernetes/overlays/netns-all`);
+  const ds = objects.find((o) => o.obj.kind === 'DaemonSet');
+  const spec = (ds?.obj as { spec?: { template?: { spec?: PodSpec } } } | undefined)?.spec?.template?.spec;
+
+  it('renders a valid DaemonSet', (t) => {
+    if (typeof r === 'string') return t.skip(r);
+    assert.ok(ds && spec, 'a DaemonSet');
+    assert.equal(schemaProblem(ds), undefined);
   });
 
-  it('grants the host PID namespace, the netns mount and the capabilities the kernel checks', () => {
-    assert.match(patch, /hostPID: true/);
-    assert.match(patch, /mountPath: \/var\/run\/netns/);
-    assert.match(patch, /mountPropagation: HostToContainer/);
-    assert.match(patch, /add: \[NET_ADMIN, NET_BROADCAST, SYS_ADMIN, SYS_PTRACE\]/);
+  it('adds --netns.all and keeps the base flags; every flag exists', (t) => {
+    if (typeof r === 'string') return t.skip(r);
+    const args = spec!.containers[0]!.args ?? [];
+    assert.ok(args.includes('--netns.all'));
+    assert.ok(
+      args.some((a) => a.startsWith('--web.listen-address=')),
+      "the base's args are kept",
+    );
+    for (const a of args) assert.ok(/^--([\w.-]+)/.exec(a)![1]! in FLAGS, `${a} is a flag`);
   });
 
-  it('renders on top of the base with kubectl kustomize', (t) => {
-    if (spawnSync('sh', ['-c', 'command -v kubectl'], { stdio: 'ignore' }).status !== 0) {
-      t.skip('kubectl not installed');
-      return;
-    }
-    const tmp = mkdtempSync(join(tmpdir(), 'ctx-kustomize-'));
-    try {
-      cpSync(`${ROOT}deploy/kubernetes`, join(tmp, 'k'), { recursive: true });
-      writeFileSync(join(tmp, 'kustomization.yaml'), 'resources: [k]\ncomponents: [k/netns-all]\n');
-      const r = spawnSync('kubectl', ['kustomize', tmp], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      const ds = r.stdout.slice(r.stdout.indexOf('kind: DaemonSet'));
-      assert.match(ds, /- --netns\.all\n/);
-      assert.match(ds, /hostPID: true/);
-      assert.match(ds, /- NET_BROADCAST\n/);
-      assert.match(ds, /- --web\.listen-address=/, "the base's args are kept");
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+  it('grants the host PID namespace, the netns mount and the capabilities the kernel checks', (t) => {
+    if (typeof r === 'string') return t.skip(r);
+    const c = spec!.containers[0]!;
+    assert.equal(spec!.hostPID, true);
+    assert.deepEqual([...(c.securityContext?.capabilities?.add ?? [])].sort(), [
+      'NET_ADMIN',
+      'NET_BROADCAST',
+      'SYS_ADMIN',
+      'SYS_PTRACE',
+    ]);
+    assert.equal(c.securityContext?.appArmorProfile?.type, 'Unconfined');
+    const mount = c.volumeMounts?.find((m) => m.mountPath === '/var/run/netns');
+    assert.equal(mount?.mountPropagation, 'HostToContainer');
+    assert.equal(spec!.volumes?.find((v) => v.name === mount?.name)?.hostPath?.path, '/var/run/netns');
   });
 });
