@@ -239,7 +239,17 @@ export class EventSocket {
     );
     try {
       this.sock.setInt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
-      if (options.listenAllNsid) this.sock.setInt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1);
+      if (options.listenAllNsid) {
+        try {
+          this.sock.setInt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1);
+        } catch (err) {
+          throw new ConntrackError(
+            'CT_ERR_PERMISSION',
+            'NETLINK_LISTEN_ALL_NSID (--netns.all) was refused: it needs CAP_NET_BROADCAST (add NET_BROADCAST to the container capabilities)',
+            { cause: err },
+          );
+        }
+      }
       if (options.rcvbuf !== undefined) {
         try {
           this.sock.setInt(SOL_SOCKET, SO_RCVBUFFORCE, options.rcvbuf);

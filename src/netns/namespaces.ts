@@ -70,7 +70,7 @@ export class AllNamespaces {
         // Gone before we could enter it, or not ours to enter: the next scan decides again.
         log.warn(
           { netns: ref.label, path: ref.path, err },
-          'cannot open a socket inside a network namespace',
+          'cannot open a socket inside a network namespace (entering one needs CAP_SYS_ADMIN; it may also be gone)',
         );
         continue;
       }
