@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { type Batch, forEachDatagram } from '../netlink/socket.js';
-import type { DiscoveryChange } from './discovery.js';
+import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespacePipeline, type PipelineOptions } from './pipeline.js';
 
 export interface NsidSource {
@@ -25,14 +25,14 @@ export class AllNamespaces {
   private readonly byInode = new Map<string, NamespacePipeline>();
   private readonly byNsid = new Map<number, NamespacePipeline>();
   private own: NamespacePipeline | undefined;
+  /** Followed (under the cap) but not entered yet: retried at every scan until they go away. */
+  private readonly unopened = new Map<string, NamespaceRef>();
   /** Namespaces seen but not followed because of --netns.max. */
   skipped = 0;
   /** Event messages the kernel dropped for the shared socket (all namespaces). */
   eventsLost = 0;
   /** Event datagrams from a namespace id we do not follow (skipped by the cap, or just gone). */
   eventsUnmatched = 0;
-  /** Event datagrams that arrived truncated. */
-  truncated = 0;
 
   constructor(private readonly options: NamespacesOptions) {}
 
@@ -62,12 +62,16 @@ export class AllNamespaces {
       p.close();
       log.info({ netns: ref.label }, 'network namespace gone');
     }
-    for (const ref of change.added) {
+    for (const ref of change.removed) this.unopened.delete(ref.inode);
+    const toOpen = [...change.added, ...this.unopened.values()];
+    this.unopened.clear();
+    for (const ref of toOpen) {
       let p: NamespacePipeline;
       try {
         p = new NamespacePipeline(ref, this.options);
       } catch (err) {
-        // Gone before we could enter it, or not ours to enter: the next scan decides again.
+        // Gone before we could enter it, or not ours to enter: tried again at the next scan.
+        this.unopened.set(ref.inode, ref);
         log.warn(
           { netns: ref.label, path: ref.path, err },
           'cannot open a socket inside a network namespace (entering one needs CAP_SYS_ADMIN; it may also be gone)',
@@ -109,7 +113,7 @@ export class AllNamespaces {
 
   /** Datagrams from the shared event socket, each routed by the namespace id it carries. */
   onBatch(batch: Batch): void {
-    this.truncated += forEachDatagram(batch, (buf, start, end, nsid) => {
+    const truncated = forEachDatagram(batch, (buf, start, end, nsid) => {
       const p = nsid < 0 ? this.own : this.byNsid.get(nsid);
       if (!p) {
         this.eventsUnmatched++;
@@ -121,6 +125,9 @@ export class AllNamespaces {
       if (!p.collector) p.activate();
       p.collector?.onDatagram(buf, start, end);
     });
+    // A truncated datagram's namespace is not worth trusting: counted with the exporter's own.
+    const own = this.own?.collector;
+    if (truncated > 0 && own) own.counters.decodeErrors += truncated;
   }
 
   /** The shared socket lost events: which namespaces they were for is unknown, so all resync. */
