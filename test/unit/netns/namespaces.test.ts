@@ -74,7 +74,7 @@ const ref = (label: string, own = false): NamespaceRef => ({
   label,
 });
 
-function setup(ids: Record<string, number>) {
+function setup(ids: Record<string, number>, refuse = new Set<string>()) {
   const kernels = new Map<string, { entries: number }>();
   const transports: FakeCt[] = [];
   const all = new AllNamespaces({
@@ -88,6 +88,7 @@ function setup(ids: Record<string, number>) {
     },
     openSocket: (timeout, netns) => {
       const label = netns === undefined ? 'home' : netns.split('/').pop()!;
+      if (refuse.has(label)) throw new Error('EPERM');
       if (!kernels.has(label)) kernels.set(label, { entries: 0 });
       const t = new FakeCt(kernels.get(label)!);
       transports.push(t);
@@ -107,6 +108,17 @@ describe('AllNamespaces', () => {
     await all.apply({ added: [ref('home', true), ref('busy'), ref('empty')], removed: [], skipped: 0 });
     assert.deepEqual(activeLabels(all), ['busy', 'home']);
     assert.equal(all.followed.length, 3);
+    all.close();
+  });
+
+  it('retries a namespace it could not enter at the next scan, until it goes away', async () => {
+    const refuse = new Set(['locked', 'gone']);
+    const { all } = setup({}, refuse);
+    await all.apply({ added: [ref('home', true), ref('locked'), ref('gone')], removed: [], skipped: 0 });
+    assert.equal(all.followed.length, 1);
+    refuse.clear();
+    await all.apply({ added: [], removed: [ref('gone')], skipped: 0 });
+    assert.deepEqual(all.followed.map((p) => p.ref.label).sort(), ['home', 'locked']);
     all.close();
   });
 
