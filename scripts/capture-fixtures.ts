@@ -30,8 +30,8 @@ import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ct
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
 import { forEachMessage, readU16h } from '../src/netlink/nlmsg.js';
 import { EventSocket, forEachDatagram, RequestSocket } from '../src/netlink/socket.js';
-import { ROOT } from '../test/paths.js';
 import { portOf, udpSocket } from '../test/integration/harness/traffic.js';
+import { ROOT } from '../test/paths.js';
 import type { Fixture, FlowExpect, StatsExpect, TupleExpect } from '../test/unit/helpers/fixtures.js';
 
 /** Ports with a meaning in RULESET. */

@@ -44,14 +44,17 @@ interface PanelSpec {
 
 const t = (expr: string, legend: string): Target => ({ expr, legend });
 
-const ROWS: { title: string; panels: PanelSpec[] }[] = [
+/** The row whose panels have data only with --netns.all; collapsed, so the default mode hides it. */
+export const NETNS_ROW = 'Namespaces (--netns.all)';
+
+const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
   {
     title: 'Table exhaustion',
     panels: [
       {
         title: 'Fill level',
         description:
-          'Entries in the conntrack table as a share of net.netfilter.nf_conntrack_max. At 100% the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"). Alerts: 80% warning, 95% critical.',
+          'Entries in the conntrack table as a share of net.netfilter.nf_conntrack_max. At 100% the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"). Alerts: 80% warning, 95% critical. With --netns.all: the fullest namespace (see the Namespaces row).',
         type: 'gauge',
         unit: 'percentunit',
         w: 6,
@@ -65,7 +68,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
         ],
         targets: [
           t(
-            `max by (instance) (conntrack_entries{${SEL}} / conntrack_entries_limit{${SEL}})`,
+            `max by (instance) (conntrack_entries{${SEL}} / ignoring(netns) group_left conntrack_entries_limit{${SEL}})`,
             '{{instance}}',
           ),
         ],
@@ -79,7 +82,7 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
         w: 12,
         limitSeries: 'limit',
         targets: [
-          t(`conntrack_entries{${SEL}}`, '{{instance}} entries'),
+          t(`conntrack_entries{${SEL}}`, '{{instance}} {{netns}} entries'),
           t(`conntrack_entries_limit{${SEL}}`, '{{instance}} limit'),
         ],
       },
@@ -98,8 +101,8 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
         ],
         targets: [
           t(
-            `(conntrack_entries_limit{${SEL}} - conntrack_entries{${SEL}}) / clamp_min(deriv(conntrack_entries{${SEL}}[1h]), 1e-9)`,
-            '{{instance}}',
+            `(conntrack_entries_limit{${SEL}} - ignoring(netns) group_right conntrack_entries{${SEL}}) / clamp_min(deriv(conntrack_entries{${SEL}}[1h]), 1e-9)`,
+            '{{instance}} {{netns}}',
           ),
         ],
       },
@@ -184,6 +187,59 @@ const ROWS: { title: string; panels: PanelSpec[] }[] = [
         w: 6,
         stack: true,
         targets: [t(`sum by (mark) (conntrack_mark_flows{${SEL}})`, 'mark {{mark}}')],
+      },
+    ],
+  },
+  {
+    title: NETNS_ROW,
+    collapsed: true,
+    panels: [
+      {
+        title: 'Top namespaces by fill',
+        description:
+          "With --netns.all: the 10 network namespaces whose conntrack table is fullest, each against the one global nf_conntrack_max (the kernel checks every namespace's own count against it). netns is the name under /var/run/netns (CNI pod namespaces: cni-<id>), else inode:<n>; conntrack_netns_info says which is the exporter's own.",
+        type: 'timeseries',
+        unit: 'percentunit',
+        w: 12,
+        min: 0,
+        thresholds: [
+          { color: 'green', value: null },
+          { color: 'orange', value: 0.8 },
+          { color: 'red', value: 0.95 },
+        ],
+        targets: [
+          t(
+            `topk(10, conntrack_entries{${SEL},netns!=""} / ignoring(netns) group_left conntrack_entries_limit{${SEL}})`,
+            '{{instance}} {{netns}}',
+          ),
+        ],
+      },
+      {
+        title: 'Drops by namespace (top 10)',
+        description:
+          "With --netns.all: packets dropped (drop) and entries evicted (early_drop) per second because a namespace's table was full, for the 10 namespaces that drop most.",
+        type: 'timeseries',
+        unit: 'ops',
+        w: 8,
+        targets: [
+          t(
+            `topk(10, sum by (instance, netns) (rate(conntrack_stat_drop_total{${SEL},netns!=""}[$__rate_interval]) + rate(conntrack_stat_early_drop_total{${SEL},netns!=""}[$__rate_interval])))`,
+            '{{instance}} {{netns}}',
+          ),
+        ],
+      },
+      {
+        title: 'Namespaces',
+        description:
+          'With --netns.all: namespaces followed, those with a table in use (they have series), and those skipped because --netns.max was reached (raise it if this is not 0).',
+        type: 'stat',
+        unit: 'short',
+        w: 4,
+        targets: [
+          t(`sum by (instance) (conntrack_netns_followed{${SEL}})`, '{{instance}} followed'),
+          t(`sum by (instance) (conntrack_netns_active{${SEL}})`, '{{instance}} active'),
+          t(`sum by (instance) (conntrack_netns_skipped{${SEL}})`, '{{instance}} skipped'),
+        ],
       },
     ],
   },
@@ -496,15 +552,19 @@ export function buildDashboard(): Record<string, unknown> {
   let id = 1;
   let y = 0;
   for (const row of ROWS) {
+    // A collapsed row holds its panels; an open one is followed by them.
+    const nested: Record<string, unknown>[] = [];
     panels.push({
       id: id++,
       type: 'row',
       title: row.title,
-      collapsed: false,
+      collapsed: row.collapsed === true,
       gridPos: { x: 0, y, w: 24, h: 1 },
-      panels: [],
+      panels: nested,
     });
     y += 1;
+    const target = row.collapsed ? nested : panels;
+    const top = y;
     let x = 0;
     let rowHeight = 0;
     for (const p of row.panels) {
@@ -513,11 +573,11 @@ export function buildDashboard(): Record<string, unknown> {
         y += rowHeight;
         rowHeight = 0;
       }
-      panels.push(panel(p, id++, x, y));
+      target.push(panel(p, id++, x, y));
       x += p.w;
       rowHeight = Math.max(rowHeight, p.h ?? 8);
     }
-    y += rowHeight;
+    y = row.collapsed ? top : y + rowHeight;
   }
   return {
     uid: 'conntrack-exporter',

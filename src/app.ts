@@ -11,15 +11,14 @@ import { Collector } from './collector.js';
 import type { Config } from './config.js';
 import { CtnetlinkClient } from './ctnetlink/client.js';
 import { ConntrackError } from './errors.js';
-import { BasicAuth } from './http/basic-auth.js';
-import { Listeners } from './http/listeners.js';
-import { buildServer } from './http/server.js';
+import { serve } from './http/serve.js';
 import { loadWebConfig } from './http/web-config.js';
 import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { registerAttributionMetrics } from './metrics/attribution.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { EventSocket, RequestSocket } from './netlink/socket.js';
+import { startAllNamespaces } from './netns/app.js';
 import { ShadowTable } from './table/table.js';
 
 export function exporterVersion(): string {
@@ -54,6 +53,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   const version = exporterVersion();
   const metrics = new ExporterMetrics({ version, kernelTimestamps: kernelTimestampsOn() });
+  if (config.netnsAll) return startAllNamespaces(config, web, log, metrics, version);
   // --top.k=0: no extension at all, so attribution costs nothing per flow.
   const attribution = attributionFor(config);
   if (attribution) registerAttributionMetrics(metrics.registry, attribution);
@@ -129,16 +129,11 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     rcvbuf: () => events?.receiveBufferSize,
   });
 
-  const server = buildServer({
-    telemetryPath: config.telemetryPath,
+  const served = await serve(config, web, log, {
     version,
     render: () => metrics.render(),
     contentType: metrics.contentType,
     isReady: () => collector.ready,
-    // Request logs (info) only when debugging: a scrape every 15 s is not news.
-    logger: log.child({ component: 'http' }, { level: log.level === 'debug' ? 'debug' : 'warn' }),
-    auth: web && new BasicAuth(web.users),
-    headers: web?.headers,
     onClose: () => {
       closing = true;
       collector.stop();
@@ -147,25 +142,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
       statsSocket.close();
     },
   });
-  let listeners: Listeners;
-  try {
-    listeners = await Listeners.open(server, config.listen, web, log.child({ component: 'http' }));
-  } catch (err) {
-    await server.close();
-    throw err;
-  }
   const notice = eventModeNotice(readEventMode());
   log[notice.level]({ nf_conntrack_events: notice.mode }, notice.msg);
   const seeded = collector.start(config.resyncIntervalMs);
-  return {
-    server,
-    addresses: listeners.addresses(),
-    tls: web?.tls !== undefined,
-    collector,
-    seeded,
-    close: async () => {
-      await listeners.close();
-      await server.close();
-    },
-  };
+  return { ...served, tls: web?.tls !== undefined, collector, seeded };
 }

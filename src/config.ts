@@ -35,6 +35,12 @@ export interface Config {
   /** Prefix lengths that aggregate sources in the attribution metrics. */
   readonly topSourcePrefixV4: number;
   readonly topSourcePrefixV6: number;
+  /** Follow every network namespace on the node (--netns.all). */
+  readonly netnsAll: boolean;
+  /** At most this many namespaces followed in --netns.all mode. */
+  readonly netnsMax: number;
+  /** Rescan for namespaces this often (ms) in --netns.all mode. */
+  readonly netnsScanMs: number;
   readonly action: 'run' | 'help' | 'version';
 }
 
@@ -100,6 +106,21 @@ export const FLAGS = {
     default: '64',
     help: 'Aggregate IPv6 sources by this prefix length (0..128). 64: one host or subscriber owns a /64 and can use any address in it.',
   },
+  'netns.all': {
+    type: 'boolean',
+    default: false,
+    help: 'Follow every network namespace on the node that has a conntrack table in use (/var/run/netns/* and /proc/*/ns/net); per-namespace series get a netns label. Needs CAP_SYS_ADMIN (setns) and CAP_NET_BROADCAST besides CAP_NET_ADMIN.',
+  },
+  'netns.max': {
+    type: 'string',
+    default: '256',
+    help: 'With --netns.all, follow at most this many namespaces; the excess is counted in conntrack_netns_skipped.',
+  },
+  'netns.scan-interval': {
+    type: 'string',
+    default: '10s',
+    help: 'With --netns.all, look for new and gone namespaces, and probe idle ones for entries, this often (and at once when /var/run/netns changes).',
+  },
   version: { type: 'boolean', default: false, help: 'Print the version and exit.' },
   help: { type: 'boolean', default: false, help: 'Print this help and exit.' },
 } as const;
@@ -151,6 +172,12 @@ export function parseInteger(flag: string, value: string, min: number, max: numb
   const n = Number(value.trim());
   if (n < min || n > max) throw configError(flag, `${value} is outside ${min}..${max}`);
   return n;
+}
+
+function parsePositiveDuration(flag: string, value: string): number {
+  const ms = parseDuration(flag, value);
+  if (ms === 0) throw configError(flag, 'must be longer than 0');
+  return ms;
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -206,6 +233,9 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     topK: parseInteger('top.k', str('top.k'), 0, MAX_TOP_K),
     topSourcePrefixV4: parseInteger('top.source-prefix-ipv4', str('top.source-prefix-ipv4'), 0, 32),
     topSourcePrefixV6: parseInteger('top.source-prefix-ipv6', str('top.source-prefix-ipv6'), 0, 128),
+    netnsAll: values['netns.all'] === true,
+    netnsMax: parseInteger('netns.max', str('netns.max'), 1, 100_000),
+    netnsScanMs: parsePositiveDuration('netns.scan-interval', str('netns.scan-interval')),
     action: values['help'] ? 'help' : values['version'] ? 'version' : 'run',
   });
 }

@@ -23,7 +23,7 @@ export const DURATION_BUCKETS = [
   0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400, 432000,
 ] as const;
 
-const STAT_HELP: Readonly<Record<CpuStatName, string>> = {
+export const STAT_HELP: Readonly<Record<CpuStatName, string>> = {
   searched: 'Hash table lookups (no longer counted by current kernels).',
   found: 'Lookups that found an existing conntrack entry.',
   new: 'Entries added (no longer counted by current kernels).',

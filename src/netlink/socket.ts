@@ -211,6 +211,12 @@ export interface EventSocketOptions {
   /** Receive buffer in bytes; set with SO_RCVBUFFORCE, so net.core.rmem_max does not cap it. */
   rcvbuf?: number | undefined;
   netns?: string | undefined;
+  /**
+   * Also receive the events of every namespace that has an id as seen from this one (--netns.all);
+   * each datagram's id is in the batch meta. Needs CAP_NET_BROADCAST here, and the kernel checks
+   * it again over each sending namespace.
+   */
+  listenAllNsid?: boolean | undefined;
 }
 
 /** Events are small (a few hundred bytes); 256 a read keeps syscalls rare under a flood. */
@@ -233,6 +239,17 @@ export class EventSocket {
     );
     try {
       this.sock.setInt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
+      if (options.listenAllNsid) {
+        try {
+          this.sock.setInt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1);
+        } catch (err) {
+          throw new ConntrackError(
+            'CT_ERR_PERMISSION',
+            'NETLINK_LISTEN_ALL_NSID (--netns.all) was refused: it needs CAP_NET_BROADCAST (add NET_BROADCAST to the container capabilities)',
+            { cause: err },
+          );
+        }
+      }
       if (options.rcvbuf !== undefined) {
         try {
           this.sock.setInt(SOL_SOCKET, SO_RCVBUFFORCE, options.rcvbuf);
@@ -312,10 +329,19 @@ export class RequestSocket {
     );
   }
 
-  static open(timeoutMs = 5000, netns?: string): RequestSocket {
+  /**
+   * `slots` and `chunks` as in OpenOptions: a socket that only asks for statistics (a few small
+   * datagrams) does with fewer slots and no reader thread (chunks 0).
+   */
+  static open(
+    timeoutMs = 5000,
+    netns?: string,
+    slots = REQUEST_SLOTS,
+    chunks = REQUEST_CHUNKS,
+  ): RequestSocket {
     const sock = NetlinkSocket.open(
       NETLINK_NETFILTER,
-      { slots: REQUEST_SLOTS, slotSize: REQUEST_SLOT_SIZE, netns, chunks: REQUEST_CHUNKS },
+      { slots, slotSize: REQUEST_SLOT_SIZE, netns, chunks },
       'opening the ctnetlink request socket',
     );
     try {

@@ -6,6 +6,8 @@
 
 export interface PanelQuery {
   panel: string;
+  /** Title of the row the panel is in ('' before the first row). */
+  row: string;
   expr: string;
 }
 
@@ -39,9 +41,21 @@ export function substitute(expr: string, vars: Record<string, string>): string {
 }
 
 export function dashboardQueries(dashboard: unknown, vars: Record<string, string>): PanelQuery[] {
-  return allPanels(dashboard).flatMap((p) =>
-    (p.targets ?? []).map((t) => ({ panel: p.title ?? '', expr: substitute(t.expr ?? '', vars) })),
-  );
+  const out: PanelQuery[] = [];
+  const walk = (ps: PanelLike[] | undefined, row: string) => {
+    for (const p of ps ?? []) {
+      if (p.type === 'row') {
+        row = p.title ?? '';
+        walk(p.panels, row);
+        continue;
+      }
+      for (const t of p.targets ?? []) {
+        out.push({ panel: p.title ?? '', row, expr: substitute(t.expr ?? '', vars) });
+      }
+    }
+  };
+  walk((dashboard as { panels?: PanelLike[] }).panels, '');
+  return out;
 }
 
 export interface AnnotationQuery {

@@ -126,7 +126,7 @@ describe('who fills the table, against conntrack -L', () => {
       [1, 2, 3].map((i) => `-s 10.0.0.100 -d 10.9.0.1 -p tcp --sport ${i} --dport 22 --state ESTABLISHED`),
     );
     // They send no events (nf_conntrack_events=2): re-dumps every second see them go.
-    exp = await ExporterProcess.start(ns, [`--top.k=${K}`, '--resync.preexisting-interval=1s']);
+    exp = await ExporterProcess.start(ns, [`--top.k=${K}`, '--resync.silent-interval=1s']);
   });
 
   after(async () => {

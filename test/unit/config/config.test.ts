@@ -77,6 +77,13 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('--netns.all is off by default; its bounds parse', () => {
+    const d = parseConfig([]);
+    assert.deepEqual([d.netnsAll, d.netnsMax, d.netnsScanMs], [false, 256, 10_000]);
+    const c = parseConfig(['--netns.all', '--netns.max=3', '--netns.scan-interval=2s']);
+    assert.deepEqual([c.netnsAll, c.netnsMax, c.netnsScanMs], [true, 3, 2000]);
+  });
+
   const bad: [string[], string][] = [
     [['--web.listen-address=:9466', '--web.listen-address=nope'], '--web.listen-address'],
     [['--bogus'], '--bogus'],
@@ -102,6 +109,9 @@ describe('parseConfig', () => {
     [['--top.source-prefix-ipv4=33'], '--top.source-prefix-ipv4'],
     [['--top.source-prefix-ipv6=129'], '--top.source-prefix-ipv6'],
     [['--top.source-prefix-ipv6=/64'], '--top.source-prefix-ipv6'],
+    [['--netns.max=0'], '--netns.max'],
+    [['--netns.max=many'], '--netns.max'],
+    [['--netns.scan-interval=0'], '--netns.scan-interval'],
   ];
   for (const [argv, flag] of bad) {
     it(`rejects ${argv.join(' ')} naming ${flag}`, () => {
@@ -126,6 +136,9 @@ describe('parseConfig', () => {
     'top.k': '3',
     'top.source-prefix-ipv4': '24',
     'top.source-prefix-ipv6': '128',
+    'netns.all': '',
+    'netns.max': '3',
+    'netns.scan-interval': '2s',
     version: '',
     help: '',
   };

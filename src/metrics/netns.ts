@@ -1,0 +1,277 @@
+/**
+ * The metrics of --netns.all. The per-namespace series keep their default-mode names and HELP
+ * (taken from ExporterMetrics' registry, so there is still one place for them) and gain a `netns`
+ * label: the name under /var/run/netns, else `inode:<nsfs inode>`. Only active namespaces (with
+ * entries, or events since the last discovery scan) have series. What is global stays unlabelled:
+ * nf_conntrack_max and the hash size are one per node, and the one shared event socket's losses
+ * and buffer are not any namespace's. Histograms and transitions are summed over namespaces (the
+ * tables share ExporterMetrics as observer): a label per namespace would multiply the largest
+ * series families by the number of namespaces.
+ *
+ * Values are absolute at every scrape (reset, then set), so a namespace that goes idle or away
+ * leaves no stale series behind.
+ */
+import { Counter, Gauge, type Registry } from '@prometheus-io/client';
+import { type CollectorCounters, RESYNC_REASONS, type ResyncReason } from '../collector.js';
+import { CPU_STAT_NAMES } from '../ctnetlink/stats.js';
+import type { NamespacePipeline } from '../netns/pipeline.js';
+import { STAT_HELP } from './metrics.js';
+
+/** Default-mode metrics that --netns.all replaces (same name and HELP, other labels or source). */
+export const REPLACED_METRICS = [
+  'conntrack_entries',
+  'conntrack_entries_limit',
+  'conntrack_buckets',
+  'conntrack_flows',
+  'conntrack_events_total',
+  'conntrack_collector_overruns_total',
+  'conntrack_collector_events_lost_total',
+  'conntrack_collector_resyncs_total',
+  'conntrack_collector_resync_failures_total',
+  'conntrack_collector_decode_errors_total',
+  'conntrack_collector_last_resync_timestamp_seconds',
+  'conntrack_collector_table_drift',
+  'conntrack_collector_silent_flows',
+  'conntrack_collector_netlink_receive_buffer_bytes',
+  'conntrack_collector_kernel_read_errors_total',
+] as const;
+
+export interface NamespaceMetricSources {
+  active(): readonly NamespacePipeline[];
+  followed(): number;
+  skipped(): number;
+  eventsLost(): number;
+  eventsUnmatched(): number;
+  /** nf_conntrack_max and nf_conntrack_buckets, global. */
+  limit(): number | undefined;
+  buckets(): number | undefined;
+  rcvbuf(): number | undefined;
+}
+
+function helpOf(registry: Registry, name: string): string {
+  const help = (registry.getSingleMetric(name) as { help?: unknown } | undefined)?.help;
+  if (typeof help !== 'string') throw new Error(`metric ${name} is not registered: cannot take its HELP`);
+  return help;
+}
+
+/** Replaces REPLACED_METRICS in `registry` with their per-namespace versions. */
+export function registerNamespaceMetrics(registry: Registry, src: NamespaceMetricSources): void {
+  const help = Object.fromEntries(REPLACED_METRICS.map((n) => [n, helpOf(registry, n)])) as Record<
+    (typeof REPLACED_METRICS)[number],
+    string
+  >;
+  for (const name of REPLACED_METRICS) registry.removeSingleMetric(name);
+  const registers = [registry];
+  const each = (fn: (p: NamespacePipeline, netns: string) => void): void => {
+    for (const p of src.active()) fn(p, p.ref.label);
+  };
+
+  // Kernel side.
+  new Gauge({
+    name: 'conntrack_entries',
+    help: help.conntrack_entries,
+    labelNames: ['netns'] as const,
+    registers,
+    collect() {
+      this.reset();
+      each((p, netns) => {
+        if (p.entries !== undefined) this.set({ netns }, p.entries);
+      });
+    },
+  });
+  const global = (name: 'conntrack_entries_limit' | 'conntrack_buckets', read: () => number | undefined) =>
+    new Gauge({
+      name,
+      help: help[name],
+      registers,
+      collect() {
+        this.reset();
+        const v = read();
+        if (v !== undefined) this.set(v);
+      },
+    });
+  global('conntrack_entries_limit', () => src.limit());
+  global('conntrack_buckets', () => src.buckets());
+  for (const stat of CPU_STAT_NAMES) {
+    new Counter({
+      name: `conntrack_stat_${stat}_total`,
+      help: `${STAT_HELP[stat]} Summed over CPUs.`,
+      labelNames: ['netns'] as const,
+      registers,
+      collect() {
+        this.reset();
+        each((p, netns) => {
+          const v = p.cpu.totals[stat];
+          if (v !== undefined) this.inc({ netns }, v);
+        });
+      },
+    });
+  }
+
+  // Shadow side.
+  new Gauge({
+    name: 'conntrack_flows',
+    help: help.conntrack_flows,
+    labelNames: ['netns', 'family', 'protocol', 'state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      each((p, netns) => {
+        for (const g of p.table?.groups() ?? []) {
+          this.set({ netns, family: g.family, protocol: g.protocol, state: g.state }, g.count);
+        }
+      });
+    },
+  });
+  new Counter({
+    name: 'conntrack_events_total',
+    help: help.conntrack_events_total,
+    labelNames: ['netns', 'event'] as const,
+    registers,
+    collect() {
+      this.reset();
+      each((p, netns) => {
+        const c = p.collector?.counters;
+        if (!c) return;
+        this.inc({ netns, event: 'new' }, c.eventsNew);
+        this.inc({ netns, event: 'update' }, c.eventsUpdate);
+        this.inc({ netns, event: 'destroy' }, c.eventsDestroy);
+      });
+    },
+  });
+
+  // Collector health.
+  const perNamespace = (
+    name:
+      | 'conntrack_collector_overruns_total'
+      | 'conntrack_collector_decode_errors_total'
+      | 'conntrack_collector_kernel_read_errors_total',
+    value: (p: NamespacePipeline) => number | undefined,
+  ) =>
+    new Counter({
+      name,
+      help: help[name],
+      labelNames: ['netns'] as const,
+      registers,
+      collect() {
+        this.reset();
+        each((p, netns) => {
+          const v = value(p);
+          if (v !== undefined) this.inc({ netns }, v);
+        });
+      },
+    });
+  perNamespace('conntrack_collector_overruns_total', (p) => p.collector?.counters.overruns);
+  perNamespace('conntrack_collector_decode_errors_total', (p) => p.collector?.counters.decodeErrors);
+  perNamespace('conntrack_collector_kernel_read_errors_total', (p) => p.readErrors);
+  const perReason = (
+    name: 'conntrack_collector_resyncs_total' | 'conntrack_collector_resync_failures_total',
+    value: (c: CollectorCounters) => Record<ResyncReason, number>,
+  ) =>
+    new Counter({
+      name,
+      help: help[name],
+      labelNames: ['netns', 'reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        each((p, netns) => {
+          const c = p.collector?.counters;
+          if (c) for (const reason of RESYNC_REASONS) this.inc({ netns, reason }, value(c)[reason]);
+        });
+      },
+    });
+  perReason('conntrack_collector_resyncs_total', (c) => c.resyncs);
+  perReason('conntrack_collector_resync_failures_total', (c) => c.resyncFailures);
+  const gauge = (
+    name:
+      | 'conntrack_collector_last_resync_timestamp_seconds'
+      | 'conntrack_collector_table_drift'
+      | 'conntrack_collector_silent_flows',
+    value: (p: NamespacePipeline) => number | undefined,
+  ) =>
+    new Gauge({
+      name,
+      help: help[name],
+      labelNames: ['netns'] as const,
+      registers,
+      collect() {
+        this.reset();
+        each((p, netns) => {
+          const v = value(p);
+          if (v !== undefined) this.set({ netns }, v);
+        });
+      },
+    });
+  gauge('conntrack_collector_last_resync_timestamp_seconds', (p) => p.collector?.counters.lastResync);
+  gauge('conntrack_collector_table_drift', (p) =>
+    p.table && p.entries !== undefined ? p.table.size - p.entries : undefined,
+  );
+  gauge('conntrack_collector_silent_flows', (p) => p.table?.silentFlows);
+
+  // The shared event socket.
+  new Counter({
+    name: 'conntrack_collector_events_lost_total',
+    help: `${help.conntrack_collector_events_lost_total} One socket for all namespaces: every active namespace resyncs.`,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(src.eventsLost());
+    },
+  });
+  new Gauge({
+    name: 'conntrack_collector_netlink_receive_buffer_bytes',
+    help: help.conntrack_collector_netlink_receive_buffer_bytes,
+    registers,
+    collect() {
+      this.reset();
+      const v = src.rcvbuf();
+      if (v !== undefined) this.set(v);
+    },
+  });
+
+  // The namespaces themselves.
+  new Gauge({
+    name: 'conntrack_netns_followed',
+    help: 'Network namespaces followed (--netns.all), active or idle; only active ones (with entries) have per-namespace series.',
+    registers,
+    collect() {
+      this.set(src.followed());
+    },
+  });
+  new Gauge({
+    name: 'conntrack_netns_active',
+    help: 'Followed network namespaces whose table is in use: they have per-namespace series (netns label).',
+    registers,
+    collect() {
+      this.set(src.active().length);
+    },
+  });
+  new Gauge({
+    name: 'conntrack_netns_skipped',
+    help: 'Network namespaces found but not followed because --netns.max was reached.',
+    registers,
+    collect() {
+      this.set(src.skipped());
+    },
+  });
+  new Counter({
+    name: 'conntrack_netns_events_unmatched_total',
+    help: 'Event datagrams from a namespace id the exporter does not follow (skipped for --netns.max, or just gone).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(src.eventsUnmatched());
+    },
+  });
+  new Gauge({
+    name: 'conntrack_netns_info',
+    help: "One per active network namespace: its netns label, nsfs inode, and whether it is the exporter's own.",
+    labelNames: ['netns', 'inode', 'own'] as const,
+    registers,
+    collect() {
+      this.reset();
+      each((p, netns) => this.set({ netns, inode: p.ref.inode, own: String(p.ref.own) }, 1));
+    },
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * Namespace ids (RTM_NEWNSID / RTM_GETNSID over NETLINK_ROUTE, linux/net_namespace.h). A socket
+ * with NETLINK_LISTEN_ALL_NSID receives another namespace's broadcasts only if that namespace has
+ * an id as seen from the listener's namespace, and each datagram then carries the id in a control
+ * message. So the exporter asks the kernel for the id of every namespace it follows and, when there
+ * is none yet, has the kernel assign one (what `ip netns set NAME auto` does). Ids are per pair of
+ * namespaces and live as long as the peer namespace: nothing to release.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { ConntrackError } from '../errors.js';
+import {
+  align4,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  readU16h,
+  readU32h,
+  writeU16h,
+  writeU32h,
+} from '../netlink/nlmsg.js';
+import { NetlinkSocket, RequestSocket } from '../netlink/socket.js';
+
+export const NETLINK_ROUTE = 0;
+export const RTM_NEWNSID = 88;
+export const RTM_GETNSID = 90;
+/** struct rtgenmsg: one byte of family, padded to 4 (NLMSG_ALIGN). */
+export const RTGENMSG_LEN = 4;
+// enum of net_namespace.h
+export const NETNSA_NSID = 1;
+export const NETNSA_PID = 2;
+export const NETNSA_FD = 3;
+export const NETNSA_NSID_NOT_ASSIGNED = -1;
+const EEXIST = 17;
+
+/**
+ * Payload of RTM_GETNSID (nsid undefined) or RTM_NEWNSID (nsid -1: the kernel picks one) for the
+ * namespace open as file descriptor `fd` in this process. Attributes are host byte order.
+ */
+export function encodeNsidRequest(fd: number, nsid?: number): Buffer {
+  const attrs = nsid === undefined ? 1 : 2;
+  const b = Buffer.alloc(RTGENMSG_LEN + attrs * 8);
+  let off = RTGENMSG_LEN; // rtgen_family AF_UNSPEC (0) and padding
+  writeU16h(b, 8, off); // nla_len
+  writeU16h(b, NETNSA_FD, off + 2); // NETNSA_FD: u32
+  writeU32h(b, fd >>> 0, off + 4);
+  off += 8;
+  if (nsid !== undefined) {
+    writeU16h(b, 8, off);
+    writeU16h(b, NETNSA_NSID, off + 2); // NETNSA_NSID: s32, -1 = assign
+    writeU32h(b, nsid >>> 0, off + 4);
+  }
+  return b;
+}
+
+/**
+ * The NETNSA_NSID of an RTM_NEWNSID message at buf[start, end) (the kernel's reply to
+ * RTM_GETNSID): an id >= 0, or -1 (NETNSA_NSID_NOT_ASSIGNED).
+ */
+export function decodeNsidReply(buf: Buffer, start: number, end: number): number {
+  if (end - start < NLMSG_HDRLEN + RTGENMSG_LEN || readU16h(buf, start + 4) !== RTM_NEWNSID) {
+    throw new ConntrackError('CT_ERR_MESSAGE_TYPE', 'not an RTM_NEWNSID message', { offset: 0 });
+  }
+  let off = start + NLMSG_HDRLEN + RTGENMSG_LEN;
+  while (off + 4 <= end) {
+    const len = readU16h(buf, off);
+    const type = readU16h(buf, off + 2) & 0x3fff;
+    if (len < 4 || off + len > end) {
+      throw new ConntrackError('CT_ERR_TRUNCATED', `attribute of length ${len} overruns the message`, {
+        offset: off - start,
+      });
+    }
+    if (type === NETNSA_NSID) {
+      if (len !== 8) {
+        throw new ConntrackError('CT_ERR_ATTR_LENGTH', `NETNSA_NSID of length ${len}`, {
+          offset: off - start,
+        });
+      }
+      return readU32h(buf, off + 4) | 0;
+    }
+    off += align4(len);
+  }
+  throw new ConntrackError('CT_ERR_TRUNCATED', 'RTM_NEWNSID reply without NETNSA_NSID');
+}
+
+/** Asks for and assigns namespace ids, from the exporter's own namespace. */
+export class NsidClient {
+  constructor(private readonly socket: RequestSocket) {}
+
+  static open(timeoutMs = 5000): NsidClient {
+    const sock = NetlinkSocket.open(
+      NETLINK_ROUTE,
+      { slots: 4, slotSize: 8192 },
+      'opening the rtnetlink socket',
+    );
+    return new NsidClient(new RequestSocket(sock, timeoutMs));
+  }
+
+  /** The id of the namespace at `path`, or -1 if it has none. */
+  async get(path: string): Promise<number> {
+    return this.withFd(path, (fd) => this.query(fd));
+  }
+
+  /** The id of the namespace at `path`, assigned now if it had none. */
+  async ensure(path: string): Promise<number> {
+    return this.withFd(path, async (fd) => {
+      const id = await this.query(fd);
+      if (id >= 0) return id;
+      try {
+        await this.socket.request(RTM_NEWNSID, 0, encodeNsidRequest(fd, NETNSA_NSID_NOT_ASSIGNED), () => {});
+      } catch (err) {
+        // Someone else (ip netns set, a CNI plugin) assigned one in between: fine, read it.
+        if (!(err instanceof ConntrackError && err.errno === EEXIST)) throw err;
+      }
+      return this.query(fd);
+    });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private async query(fd: number): Promise<number> {
+    let id: number | undefined;
+    await this.socket.request(RTM_GETNSID, 0, encodeNsidRequest(fd), (buf, type, _flags, start, end) => {
+      if (type !== NLMSG_ERROR) id = decodeNsidReply(buf, start, end);
+    });
+    if (id === undefined)
+      throw new ConntrackError('CT_ERR_TRUNCATED', 'RTM_GETNSID reply carried no message');
+    return id;
+  }
+
+  private async withFd<T>(path: string, fn: (fd: number) => Promise<T>): Promise<T> {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      throw new ConntrackError('CT_ERR_SOCKET', `opening network namespace ${path}: ${String(err)}`, {
+        cause: err,
+      });
+    }
+    try {
+      return await fn(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

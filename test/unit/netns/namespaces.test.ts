@@ -1,0 +1,164 @@
+/**
+ * AllNamespaces without a kernel: namespaces answer CT_GET_STATS through fake transports, ids come
+ * from a fake source, and event datagrams (captured from the kernel) arrive with namespace ids.
+ * Routing by id, activation by a probe or by a first event, return to idle, and removal.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
+import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
+import {
+  encodeMessage,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  readU16h,
+  readU32h,
+} from '../../../src/netlink/nlmsg.js';
+import { type Batch, META_FIELDS, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import type { NamespaceRef } from '../../../src/netns/discovery.js';
+import { AllNamespaces } from '../../../src/netns/namespaces.js';
+import { bytes, eventFixtures } from '../helpers/fixtures.js';
+
+/** One namespace's kernel: its entry count; dumps are empty, CPU statistics absent. */
+class FakeCt implements Transport {
+  private onBatch: ((b: Batch, lost: number) => void) | undefined;
+  closed = false;
+  constructor(readonly kernel: { entries: number }) {}
+  send(m: Buffer): void {
+    const type = readU16h(m, 4);
+    const seq = readU32h(m, 8);
+    const out: Buffer[] = [];
+    if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
+      const p = Buffer.alloc(4 + 8);
+      p.writeUInt16LE(8, 4); // nla_len
+      p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
+      p.writeUInt32BE(this.kernel.entries, 8);
+      const ack = Buffer.alloc(4 + NLMSG_HDRLEN);
+      out.push(encodeMessage(type, 0, seq, p), encodeMessage(NLMSG_ERROR, 0, seq, ack));
+    } else out.push(encodeMessage(NLMSG_DONE, 0, seq, Buffer.alloc(4)));
+    queueMicrotask(() => deliver(this.onBatch, [Buffer.concat(out)], [-1]));
+  }
+  start(onBatch: (b: Batch, lost: number) => void): void {
+    this.onBatch = onBatch;
+  }
+  ref(): void {}
+  close(): void {
+    this.closed = true;
+  }
+}
+
+function deliver(
+  fn: ((b: Batch, lost: number) => void) | undefined,
+  datagrams: Buffer[],
+  nsids: number[],
+): void {
+  const slot = 4096;
+  const buf = Buffer.alloc(slot * datagrams.length);
+  const meta = new Int32Array(datagrams.length * META_FIELDS);
+  datagrams.forEach((d, i) => {
+    d.copy(buf, i * slot);
+    meta[i * META_FIELDS] = i * slot;
+    meta[i * META_FIELDS + 1] = d.length;
+    meta[i * META_FIELDS + 2] = nsids[i]!;
+  });
+  fn?.({ buf, meta, count: datagrams.length }, 0);
+}
+
+const ref = (label: string, own = false): NamespaceRef => ({
+  inode: label,
+  name: label,
+  path: `/run/netns/${label}`,
+  own,
+  label,
+});
+
+function setup(ids: Record<string, number>, refuse = new Set<string>()) {
+  const kernels = new Map<string, { entries: number }>();
+  const transports: FakeCt[] = [];
+  const all = new AllNamespaces({
+    observer: { transition() {}, stateLeft() {}, flowEnded() {} },
+    log: pino({ level: 'silent' }),
+    resyncIntervalMs: 0,
+    silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
+    nsids: {
+      ensure: async (path) => ids[path.split('/').pop()!] ?? -1,
+      get: async () => -1,
+    },
+    openSocket: (timeout, netns) => {
+      const label = netns === undefined ? 'home' : netns.split('/').pop()!;
+      if (refuse.has(label)) throw new Error('EPERM');
+      if (!kernels.has(label)) kernels.set(label, { entries: 0 });
+      const t = new FakeCt(kernels.get(label)!);
+      transports.push(t);
+      return new RequestSocket(t, timeout);
+    },
+  });
+  return { all, kernels, transports };
+}
+
+const NEW = bytes(eventFixtures.find((f) => f.name.startsWith('new: tcp4'))!);
+const activeLabels = (all: AllNamespaces) => all.active.map((p) => p.ref.label).sort();
+
+describe('AllNamespaces', () => {
+  it('activates its own namespace and those with entries; the others stay idle', async () => {
+    const { all, kernels } = setup({ busy: 1, empty: 2 });
+    kernels.set('busy', { entries: 3 });
+    await all.apply({ added: [ref('home', true), ref('busy'), ref('empty')], removed: [], skipped: 0 });
+    assert.deepEqual(activeLabels(all), ['busy', 'home']);
+    assert.equal(all.followed.length, 3);
+    all.close();
+  });
+
+  it('retries a namespace it could not enter at the next scan, until it goes away', async () => {
+    const refuse = new Set(['locked', 'gone']);
+    const { all } = setup({}, refuse);
+    await all.apply({ added: [ref('home', true), ref('locked'), ref('gone')], removed: [], skipped: 0 });
+    assert.equal(all.followed.length, 1);
+    refuse.clear();
+    await all.apply({ added: [], removed: [ref('gone')], skipped: 0 });
+    assert.deepEqual(all.followed.map((p) => p.ref.label).sort(), ['home', 'locked']);
+    all.close();
+  });
+
+  it('routes each event datagram by its namespace id; a first event wakes an idle namespace', async () => {
+    const { all } = setup({ a: 4, b: 7 });
+    await all.apply({ added: [ref('home', true), ref('a'), ref('b')], removed: [], skipped: 0 });
+    assert.deepEqual(activeLabels(all), ['home']);
+    deliver((b) => all.onBatch(b), [NEW, NEW, NEW, NEW], [7, -1, 99, 7]);
+    const b = all.followed.find((p) => p.ref.label === 'b')!;
+    const home = all.ownPipeline!;
+    assert.equal(b.collector?.counters.eventsNew, 2, 'the waking event is applied too');
+    assert.equal(home.collector?.counters.eventsNew, 1, "no id: the exporter's own namespace");
+    assert.equal(all.eventsUnmatched, 1, 'id 99 is no namespace we follow');
+    assert.deepEqual(activeLabels(all), ['b', 'home']);
+    all.close();
+  });
+
+  it('an active namespace that is empty and silent for a scan goes back to idle; a gone one is closed', async () => {
+    const { all, kernels, transports } = setup({ a: 4 });
+    kernels.set('a', { entries: 1 });
+    await all.apply({ added: [ref('home', true), ref('a')], removed: [], skipped: 0 });
+    assert.deepEqual(activeLabels(all), ['a', 'home']);
+    const a = all.followed.find((p) => p.ref.label === 'a')!;
+    await a.seeded;
+    kernels.get('a')!.entries = 0;
+    // An event since the last scan keeps it active once more.
+    deliver((b) => all.onBatch(b), [Buffer.alloc(NLMSG_HDRLEN)], [4]);
+    await all.apply({ added: [], removed: [], skipped: 0 });
+    assert.deepEqual(activeLabels(all), ['a', 'home']);
+    await all.apply({ added: [], removed: [], skipped: 0 });
+    assert.deepEqual(activeLabels(all), ['home'], 'empty and silent: idle again');
+    await all.apply({ added: [], removed: [ref('a')], skipped: 2 });
+    assert.equal(all.followed.length, 1);
+    assert.equal(all.skipped, 2);
+    deliver((b) => all.onBatch(b), [NEW], [4]);
+    assert.equal(all.eventsUnmatched, 1, 'its id no longer routes anywhere');
+    // What stays open is the own namespace's statistics and dump sockets; a's are closed.
+    assert.equal(transports.length, 4);
+    assert.equal(transports.filter((t) => !t.closed).length, 2);
+    all.close();
+    assert.equal(transports.filter((t) => !t.closed).length, 0);
+  });
+});

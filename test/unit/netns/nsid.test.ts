@@ -1,0 +1,189 @@
+/**
+ * RTM_GETNSID / RTM_NEWNSID encoding and the reply decoding, against bytes captured from the real
+ * kernel (6.18: `ip netns set ctx-cap1 5`, then RTM_GETNSID for it), and NsidClient's
+ * get-or-assign logic through a fake transport.
+ */
+import assert from 'node:assert/strict';
+import { closeSync, openSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { ConntrackError } from '../../../src/errors.js';
+import {
+  encodeMessage,
+  NLM_F_ACK,
+  NLM_F_REQUEST,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  readU16h,
+  readU32h,
+  writeU32h,
+} from '../../../src/netlink/nlmsg.js';
+import { type Batch, META_FIELDS, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import {
+  decodeNsidReply,
+  encodeNsidRequest,
+  NETNSA_FD,
+  NETNSA_NSID,
+  NsidClient,
+  RTM_GETNSID,
+  RTM_NEWNSID,
+} from '../../../src/netns/nsid.js';
+
+// The kernel's reply to RTM_GETNSID (little-endian host), one datagram.
+const REPLY = Buffer.from(
+  [
+    '1c000000', // nlmsg_len 28
+    '5800', // nlmsg_type RTM_NEWNSID (88)
+    '0000', // nlmsg_flags
+    '07000000', // nlmsg_seq 7
+    'a0750000', // nlmsg_pid
+    '00000000', // struct rtgenmsg: rtgen_family AF_UNSPEC + 3 bytes of padding
+    '0800', // nla_len 8
+    '0100', // NETNSA_NSID
+    '05000000', // s32 5
+  ].join(''),
+  'hex',
+);
+
+describe('nsid messages', () => {
+  it('RTM_GETNSID carries the namespace as NETNSA_FD after a padded rtgenmsg', () => {
+    const b = encodeNsidRequest(42);
+    assert.equal(b.length, 4 + 8);
+    assert.equal(b.readUInt8(0), 0, 'rtgen_family AF_UNSPEC');
+    assert.equal(readU16h(b, 4), 8, 'nla_len');
+    assert.equal(readU16h(b, 6), NETNSA_FD);
+    assert.equal(readU32h(b, 8), 42);
+  });
+
+  it('RTM_NEWNSID adds NETNSA_NSID, -1 asking the kernel to choose', () => {
+    const b = encodeNsidRequest(7, -1);
+    assert.equal(b.length, 4 + 16);
+    assert.equal(readU16h(b, 14), NETNSA_NSID);
+    assert.equal(readU32h(b, 16) | 0, -1);
+  });
+
+  it('decodes the captured reply', () => {
+    assert.equal(decodeNsidReply(REPLY, 0, REPLY.length), 5);
+  });
+
+  it('decodes NETNSA_NSID_NOT_ASSIGNED as -1', () => {
+    const b = Buffer.from(REPLY);
+    writeU32h(b, 0xffffffff, 24);
+    assert.equal(decodeNsidReply(b, 0, b.length), -1);
+  });
+
+  it('rejects other messages, overrunning attributes and a reply without the id', () => {
+    const code = (buf: Buffer): string => {
+      try {
+        decodeNsidReply(buf, 0, buf.length);
+      } catch (err) {
+        assert.ok(err instanceof ConntrackError);
+        return err.code;
+      }
+      return 'decoded';
+    };
+    const other = Buffer.from(REPLY);
+    other.writeUInt16LE(RTM_GETNSID, 4);
+    assert.equal(code(other), 'CT_ERR_MESSAGE_TYPE');
+    const long = Buffer.from(REPLY);
+    long.writeUInt16LE(12, 20);
+    assert.equal(code(long), 'CT_ERR_TRUNCATED');
+    const short = Buffer.from(REPLY);
+    short.writeUInt16LE(6, 20);
+    assert.equal(code(short), 'CT_ERR_ATTR_LENGTH');
+    const none = Buffer.from(REPLY);
+    none.writeUInt16LE(2, 22); // NETNSA_PID instead
+    assert.equal(code(none), 'CT_ERR_TRUNCATED');
+  });
+});
+
+/** Answers GETNSID with `ids` in turn and NEWNSID with `newErrno` (0: ACK). */
+class FakeRoute implements Transport {
+  sent: { type: number; flags: number; fd: number; nsid: number | undefined }[] = [];
+  private onBatch: ((b: Batch, lost: number) => void) | undefined;
+  constructor(
+    private readonly ids: number[],
+    private readonly newErrno = 0,
+  ) {}
+  send(m: Buffer): void {
+    const type = readU16h(m, 4);
+    const seq = readU32h(m, 8);
+    const p = NLMSG_HDRLEN;
+    const nsid = m.length > p + 12 ? readU32h(m, p + 16) | 0 : undefined;
+    this.sent.push({ type, flags: readU16h(m, 6), fd: readU32h(m, p + 8), nsid });
+    const ack = (errno: number): Buffer => {
+      const b = Buffer.alloc(4 + NLMSG_HDRLEN);
+      b.writeInt32LE(-errno, 0);
+      return encodeMessage(NLMSG_ERROR, 0, seq, b);
+    };
+    const replies: Buffer[] = [];
+    if (type === RTM_GETNSID) {
+      const r = Buffer.from(REPLY);
+      r.writeUInt32LE(seq, 8);
+      r.writeInt32LE(this.ids.shift() ?? -1, 24);
+      replies.push(r, ack(0));
+    } else replies.push(ack(this.newErrno));
+    queueMicrotask(() => {
+      const buf = Buffer.concat(replies);
+      const meta = new Int32Array(META_FIELDS);
+      meta[1] = buf.length;
+      meta[2] = -1;
+      this.onBatch?.({ buf, meta, count: 1 }, 0);
+    });
+  }
+  start(onBatch: (b: Batch, lost: number) => void): void {
+    this.onBatch = onBatch;
+  }
+  ref(): void {}
+  close(): void {}
+}
+
+describe('NsidClient', () => {
+  const path = '/proc/self/ns/net';
+
+  it('returns an id the namespace already has, assigning nothing', async () => {
+    const t = new FakeRoute([3]);
+    assert.equal(await new NsidClient(new RequestSocket(t)).ensure(path), 3);
+    assert.deepEqual(
+      t.sent.map((s) => s.type),
+      [RTM_GETNSID],
+    );
+    assert.equal(t.sent[0]!.flags & (NLM_F_REQUEST | NLM_F_ACK), NLM_F_REQUEST | NLM_F_ACK);
+  });
+
+  it('assigns one (nsid -1) when there is none, for the same open file, and reads it back', async () => {
+    const t = new FakeRoute([-1, 9]);
+    assert.equal(await new NsidClient(new RequestSocket(t)).ensure(path), 9);
+    assert.deepEqual(
+      t.sent.map((s) => [s.type, s.nsid]),
+      [
+        [RTM_GETNSID, undefined],
+        [RTM_NEWNSID, -1],
+        [RTM_GETNSID, undefined],
+      ],
+    );
+    assert.ok(
+      t.sent.every((s) => s.fd === t.sent[0]!.fd),
+      'one fd for the whole exchange',
+    );
+    // The fd was closed afterwards: the number is free again.
+    const fd = openSync('/dev/null', 'r');
+    closeSync(fd);
+    assert.ok(fd <= t.sent[0]!.fd);
+  });
+
+  it('accepts EEXIST: someone assigned an id in between', async () => {
+    const t = new FakeRoute([-1, 4], 17);
+    assert.equal(await new NsidClient(new RequestSocket(t)).ensure(path), 4);
+  });
+
+  it('rejects other kernel errors with their errno, and a path that does not open', async () => {
+    const t = new FakeRoute([-1], 1);
+    await assert.rejects(new NsidClient(new RequestSocket(t)).ensure(path), {
+      code: 'CT_ERR_KERNEL',
+      errno: 1,
+    });
+    await assert.rejects(new NsidClient(new RequestSocket(new FakeRoute([]))).get('/nonexistent/ns'), {
+      code: 'CT_ERR_SOCKET',
+    });
+  });
+});
