@@ -100,7 +100,7 @@ export function stateCode(s: FlowSummary): number {
   return s.status < 0 ? STATE_UNKNOWN : genericState(s.status);
 }
 
-/** Index of (family, protocol, state) in a table of 2^17 entries. */
+/** One number per (family, protocol, state): the key of the shadow table's group map. */
 export function groupKey(family: number, proto: number, code: number): number {
   return (family === AF_INET6 ? 1 << 16 : 0) | ((proto & 0xff) << 8) | (code & 0xff);
 }

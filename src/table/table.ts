@@ -106,7 +106,8 @@ export class ShadowTable {
   private index = new Int32Array(1 << MIN_INDEX_BITS);
   private indexBits = MIN_INDEX_BITS;
 
-  private readonly groupOf = new Int32Array(2 << 16).fill(-1);
+  /** groupKey -> index in allGroups; a few dozen entries, not a 2^17 array per table (per namespace). */
+  private readonly groupOf = new Map<number, number>();
   private readonly allGroups: StateGroup[] = [];
 
   private live = 0;
@@ -457,8 +458,8 @@ export class ShadowTable {
 
   private groupId(family: number, proto: number, code: number): number {
     const k = groupKey(family, proto, code);
-    let g = this.groupOf[k]!;
-    if (g < 0) {
+    let g = this.groupOf.get(k);
+    if (g === undefined) {
       g = this.allGroups.length;
       this.allGroups.push({
         family: familyName(family),
@@ -467,7 +468,7 @@ export class ShadowTable {
         state: stateLabel(proto, code),
         count: 0,
       });
-      this.groupOf[k] = g;
+      this.groupOf.set(k, g);
     }
     return g;
   }
