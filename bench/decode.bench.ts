@@ -169,7 +169,6 @@ for (const variant of ['off', 'distinct sources', 'distinct sources and destinat
       limit: 2_000_000,
       buckets: 65536,
       perCpu: [],
-      totals: {},
       eventsMode: 2,
       timestamps: 0,
       accounting: 0,

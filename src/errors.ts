@@ -43,7 +43,3 @@ export class ConntrackError extends Error {
     this.errno = options.errno;
   }
 }
-
-export function isConntrackError(err: unknown, code?: ErrorCode): err is ConntrackError {
-  return err instanceof ConntrackError && (code === undefined || err.code === code);
-}

@@ -3,8 +3,7 @@
  * or a dump). Every field is present on the object, undefined when the kernel did not send it, so
  * that all flows share one shape.
  */
-import { ConntrackError } from '../errors.js';
-import { AttributeCursor, NFGENMSG_LEN } from '../netlink/nfnetlink.js';
+import { AttributeCursor, attributesStart } from '../netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../netlink/nlmsg.js';
 import { formatIPv4, formatIPv6 } from './address.js';
 import {
@@ -197,16 +196,7 @@ export function emptyFlow(family: number): Flow {
  * ConntrackError, and nothing else, on malformed input.
  */
 export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
-  const first = start + NLMSG_HDRLEN + NFGENMSG_LEN;
-  if (first > end) {
-    throw new ConntrackError(
-      'CT_ERR_TRUNCATED',
-      `conntrack message of ${end - start} bytes has no room for nfgenmsg`,
-      {
-        offset: start,
-      },
-    );
-  }
+  const first = attributesStart(start, end);
   const f = emptyFlow(buf[start + NLMSG_HDRLEN]!);
   // The counter object lives as long as this call; nested decoders add their unknowns to it.
   const counter = { unknown: 0 };

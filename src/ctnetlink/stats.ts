@@ -3,8 +3,7 @@
  * and IPCTNL_MSG_CT_GET_STATS (entries and nf_conntrack_max). Counters the kernel no longer
  * fills (searched, new, ignore, delete, delete_list) are decoded for completeness.
  */
-import { ConntrackError } from '../errors.js';
-import { AttributeCursor, NFGENMSG_LEN } from '../netlink/nfnetlink.js';
+import { AttributeCursor, attributesStart } from '../netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../netlink/nlmsg.js';
 import {
   CTA_STATS_CHAIN_TOOLONG,
@@ -78,13 +77,7 @@ export interface GlobalStats {
 }
 
 function attributes(buf: Buffer, start: number, end: number, what: string): AttributeCursor {
-  const first = start + NLMSG_HDRLEN + NFGENMSG_LEN;
-  if (first > end) {
-    throw new ConntrackError('CT_ERR_TRUNCATED', `${what} message has no room for nfgenmsg`, {
-      offset: start,
-    });
-  }
-  return new AttributeCursor(buf, first, end, what);
+  return new AttributeCursor(buf, attributesStart(start, end), end, what);
 }
 
 export function decodeCpuStats(buf: Buffer, start: number, end: number): CpuStats {
@@ -107,16 +100,4 @@ export function decodeGlobalStats(buf: Buffer, start: number, end: number): Glob
     else if (c.type === CTA_STATS_GLOBAL_MAX_ENTRIES) out.maxEntries = c.u32('CTA_STATS_GLOBAL_MAX_ENTRIES');
   }
   return out;
-}
-
-/** Sums per-CPU counters; a counter appears only if at least one CPU reported it. */
-export function sumCpuStats(perCpu: readonly CpuStats[]): Partial<Record<CpuStatName, number>> {
-  const total: Partial<Record<CpuStatName, number>> = {};
-  for (const s of perCpu) {
-    for (const name of CPU_STAT_NAMES) {
-      const v = s.values[name];
-      if (v !== undefined) total[name] = (total[name] ?? 0) + v;
-    }
-  }
-  return total;
 }

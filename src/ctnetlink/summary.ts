@@ -6,7 +6,7 @@
  * does not need are stepped over unread. flow.ts remains the full decoder for tests and tools.
  */
 import { ConntrackError } from '../errors.js';
-import { NFGENMSG_LEN, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/nfnetlink.js';
+import { attributesStart, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/nfnetlink.js';
 import { NLMSG_HDRLEN, readU16h } from '../netlink/nlmsg.js';
 import {
   CTA_ID,
@@ -172,10 +172,7 @@ function mixAddress(buf: Buffer, h0: number, at: number, len: number): number {
  * ConntrackError, and nothing else, on malformed input.
  */
 export function summarizeFlow(buf: Buffer, start: number, end: number, out: FlowSummary): void {
-  const first = start + NLMSG_HDRLEN + NFGENMSG_LEN;
-  if (first > end) {
-    throw new ConntrackError('CT_ERR_TRUNCATED', 'message too short for nfgenmsg', { offset: start });
-  }
+  const first = attributesStart(start, end);
   out.reset(buf, buf[start + NLMSG_HDRLEN]!);
   let off = first;
   while (off < end) {

@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { CtnetlinkClient } from '../ctnetlink/client.js';
-import { type CpuStatName, type CpuStats, sumCpuStats } from '../ctnetlink/stats.js';
+import type { CpuStatName, CpuStats } from '../ctnetlink/stats.js';
 
 export interface KernelSnapshot {
   entries: number | undefined;
@@ -24,8 +24,6 @@ export interface KernelSnapshot {
   buckets: number | undefined;
   /** Per-CPU counters as the kernel keeps them (u32 each, wrapping). */
   perCpu: CpuStats[];
-  /** Sum over CPUs, for display; counters are mirrored from perCpu to survive wraps. */
-  totals: Partial<Record<CpuStatName, number>>;
   /** net.netfilter.nf_conntrack_events: 0 off, 1 on, 2 only for flows created while someone listens. */
   eventsMode: number | undefined;
   /** net.netfilter.nf_conntrack_timestamp (0/1). */
@@ -109,7 +107,6 @@ export class KernelStatsReader {
       limit: global.maxEntries,
       buckets,
       perCpu,
-      totals: sumCpuStats(perCpu),
       eventsMode,
       timestamps,
       accounting,

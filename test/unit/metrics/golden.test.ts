@@ -25,7 +25,6 @@ function snapshot(entries: number, perCpu: CpuStats[]): KernelSnapshot {
     limit: 262144,
     buckets: 65536,
     perCpu,
-    totals: {},
     eventsMode: 2,
     timestamps: 0,
     accounting: 0,

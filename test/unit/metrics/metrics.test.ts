@@ -14,7 +14,6 @@ function snapshot(perCpu: CpuStats[], entries = 3): KernelSnapshot {
     limit: 262144,
     buckets: 65536,
     perCpu,
-    totals: {},
     eventsMode: 2,
     timestamps: 0,
     accounting: 1,
