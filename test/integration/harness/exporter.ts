@@ -49,9 +49,7 @@ export class ExporterProcess {
   }
 
   get(path: string): { status: number; body: string } {
-    const out = this.ns.node('test/integration/harness/http-get.js', [`http://${LISTEN}${path}`]);
-    const nl = out.indexOf('\n');
-    return { status: Number(out.slice(0, nl)), body: out.slice(nl + 1) };
+    return this.ns.httpGet(`http://${LISTEN}${path}`);
   }
 
   scrape(): Scrape {

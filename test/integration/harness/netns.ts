@@ -88,6 +88,13 @@ export class Netns {
     return this.run(process.execPath, [`${DIST}${script}`, ...args]);
   }
 
+  /** GET `url` from inside the namespace (harness/http-get.ts): status and body. */
+  httpGet(url: string): { status: number; body: string } {
+    const out = this.node('test/integration/harness/http-get.js', [url]);
+    const nl = out.indexOf('\n');
+    return { status: Number(out.slice(0, nl)), body: out.slice(nl + 1) };
+  }
+
   /** Starts a long-running process inside the namespace; it is killed by delete(). */
   spawn(cmd: string, args: string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], {

@@ -68,9 +68,7 @@ export class PrometheusProcess {
   }
 
   get(path: string): { status: number; body: string } {
-    const out = this.ns.node('test/integration/harness/http-get.js', [`http://${PROMETHEUS}${path}`]);
-    const nl = out.indexOf('\n');
-    return { status: Number(out.slice(0, nl)), body: out.slice(nl + 1) };
+    return this.ns.httpGet(`http://${PROMETHEUS}${path}`);
   }
 
   /** An instant query; throws with Prometheus' own error text if the query is rejected. */
