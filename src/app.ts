@@ -17,7 +17,7 @@ import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { registerAttributionMetrics } from './metrics/attribution.js';
 import { ExporterMetrics } from './metrics/metrics.js';
-import { EventSocket, RequestSocket } from './netlink/socket.js';
+import { RequestSocket, ResilientEventSocket } from './netlink/socket.js';
 import { startAllNamespaces } from './netns/app.js';
 import { ShadowTable } from './table/table.js';
 
@@ -81,27 +81,9 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     },
   });
 
-  let events: EventSocket | undefined;
-  let closing = false;
-  const openEvents = (): EventSocket =>
-    new EventSocket(
-      {
-        onBatch: (batch) => collector.onBatch(batch),
-        onOverrun: (lost) => collector.onOverrun(lost),
-        onError: (err) => {
-          log.error({ err }, 'event socket failed; reopening it and resynchronising');
-          events?.close();
-          setTimeout(() => {
-            if (closing) return;
-            events = openEvents();
-            collector.onResubscribed();
-          }, 1000).unref();
-        },
-      },
-      { rcvbuf: config.rcvbuf },
-    );
+  let events: ResilientEventSocket;
   try {
-    events = openEvents();
+    events = new ResilientEventSocket(collector, { rcvbuf: config.rcvbuf }, log);
   } catch (err) {
     dumpSocket.close();
     statsSocket.close();
@@ -109,7 +91,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   }
   // SO_RCVBUF reports twice what was granted; less than asked means net.core.rmem_max capped it
   // (SO_RCVBUFFORCE was refused: no CAP_NET_ADMIN over this namespace).
-  const granted = events.receiveBufferSize / 2;
+  const granted = (events.receiveBufferSize ?? 0) / 2;
   if (granted < config.rcvbuf) {
     log.warn(
       { requested: config.rcvbuf, granted },
@@ -126,7 +108,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
       if (k.entries !== undefined) collector.observeKernelCount(k.entries);
       return k;
     },
-    rcvbuf: () => events?.receiveBufferSize,
+    rcvbuf: () => events.receiveBufferSize,
   });
 
   const served = await serve(config, web, log, {
@@ -135,9 +117,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     contentType: metrics.contentType,
     isReady: () => collector.ready,
     onClose: () => {
-      closing = true;
       collector.stop();
-      events?.close();
+      events.close();
       dumpSocket.close();
       statsSocket.close();
     },

@@ -12,7 +12,7 @@ import { serve } from '../http/serve.js';
 import type { WebConfig } from '../http/web-config.js';
 import type { ExporterMetrics } from '../metrics/metrics.js';
 import { registerNamespaceMetrics } from '../metrics/netns.js';
-import { EventSocket } from '../netlink/socket.js';
+import { ResilientEventSocket } from '../netlink/socket.js';
 import { NamespaceWatcher } from './discovery.js';
 import { AllNamespaces } from './namespaces.js';
 import { NsidClient } from './nsid.js';
@@ -42,27 +42,9 @@ export async function startAllNamespaces(
     silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
   });
 
-  let events: EventSocket | undefined;
-  let closing = false;
-  const openEvents = (): EventSocket =>
-    new EventSocket(
-      {
-        onBatch: (batch) => all.onBatch(batch),
-        onOverrun: (lost) => all.onOverrun(lost),
-        onError: (err) => {
-          log.error({ err }, 'event socket failed; reopening it and resynchronising');
-          events?.close();
-          setTimeout(() => {
-            if (closing) return;
-            events = openEvents();
-            all.onResubscribed();
-          }, 1000).unref();
-        },
-      },
-      { rcvbuf: config.rcvbuf, listenAllNsid: true },
-    );
+  let events: ResilientEventSocket;
   try {
-    events = openEvents();
+    events = new ResilientEventSocket(all, { rcvbuf: config.rcvbuf, listenAllNsid: true }, log);
   } catch (err) {
     nsids.close();
     throw err;
@@ -79,7 +61,7 @@ export async function startAllNamespaces(
     eventsUnmatched: () => all.eventsUnmatched,
     limit: () => limit,
     buckets: () => buckets,
-    rcvbuf: () => events?.receiveBufferSize,
+    rcvbuf: () => events.receiveBufferSize,
   });
 
   const watcher = new NamespaceWatcher({
@@ -103,9 +85,8 @@ export async function startAllNamespaces(
     contentType: metrics.contentType,
     isReady: () => ready,
     onClose: () => {
-      closing = true;
       watcher.stop();
-      events?.close();
+      events.close();
       all.close();
       nsids.close();
     },
