@@ -35,8 +35,8 @@ function snapshot(entries: number, perCpu: CpuStats[]): KernelSnapshot {
 /** The two label values that depend on the machine, replaced by stable placeholders. */
 function normalise(text: string): string {
   return text
-    .replace(`node_version="${process.version}"`, 'node_version="NODE"')
-    .replace(`kernel="${release()}"`, 'kernel="KERNEL"');
+    .replaceAll(`node_version="${process.version}"`, 'node_version="NODE"')
+    .replaceAll(`kernel="${release()}"`, 'kernel="KERNEL"');
 }
 
 /** Two scrapes over a fixed table, fixed collector counters and a fake kernel. */
