@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { ExporterProcess } from '../../test/integration/harness/exporter.js';
 import { sleep, waitFor } from '../../test/integration/harness/netns.js';
 import type { BenchNamespace } from './kernel.js';
+import { exporterFlags } from './options.js';
 
 export interface Received {
   new: number;
@@ -152,7 +153,7 @@ export class ConntrackEvents implements Consumer {
   }
 }
 
-/** The built exporter (dist/src/main.js) on 127.0.0.1:9466 with its default flags. */
+/** The built exporter (dist/src/main.js) on 127.0.0.1:9466 with its default flags (plus BENCH_EXPORTER_FLAGS). */
 export class Exporter implements Consumer {
   readonly name = 'exporter';
 
@@ -163,7 +164,7 @@ export class Exporter implements Consumer {
   }
 
   static async start(bench: BenchNamespace): Promise<Exporter> {
-    return new Exporter(await ExporterProcess.start(bench.ns));
+    return new Exporter(await ExporterProcess.start(bench.ns, exporterFlags()));
   }
 
   async received(): Promise<Received> {

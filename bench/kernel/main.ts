@@ -14,7 +14,7 @@ import { dirname, resolve } from 'node:path';
 import { DIST, ROOT, sleep } from '../../test/integration/harness/netns.js';
 import { ConntrackEvents, type Consumer, Exporter, Floor } from './consumers.js';
 import { BenchNamespace, buildC, ConntrackMax, type FloodReport, finished } from './kernel.js';
-import { type Options, parseOptions, USAGE, UsageError } from './options.js';
+import { exporterFlags, type Options, parseOptions, USAGE, UsageError } from './options.js';
 import { cpuSeconds, rssBytes, waitQuiet } from './proc.js';
 import {
   type DumpResult,
@@ -176,6 +176,7 @@ async function timeExporterStartup(bench: BenchNamespace): Promise<number> {
   const child = bench.ns.spawnNode('src/main.js', [
     `--web.listen-address=${SECOND_EXPORTER}`,
     '--log.format=json',
+    ...exporterFlags(),
   ]);
   const exit = finished(child);
   try {

@@ -3,6 +3,11 @@
 export const SCENARIOS = ['udp', 'tcp', 'dump'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
+/** Extra exporter flags for both exporter instances (BENCH_EXPORTER_FLAGS, space-separated), e.g. `--top.k=0`. */
+export function exporterFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env['BENCH_EXPORTER_FLAGS'] ?? '').split(/\s+/).filter((f) => f !== '');
+}
+
 export interface Options {
   /** UDP flood: distinct new flows, and the pace in flows per second. */
   flows: number;

@@ -2,6 +2,7 @@
 import type { Received } from './consumers.js';
 import type { EventSocket, FloodReport } from './kernel.js';
 import type { Options } from './options.js';
+import { exporterFlags } from './options.js';
 
 export interface Machine {
   cpus: number;
@@ -215,7 +216,7 @@ export function markdown(res: Results): string {
   ];
   const machine =
     `Machine: ${m.cpus} x ${m.cpuModel}, kernel ${m.kernel}, Node.js ${m.node}, ${m.conntrack}; ` +
-    `exporter at ${m.commit}; ${m.date}.`;
+    `exporter at ${m.commit}${exporterFlags().length > 0 ? ` with ${exporterFlags().join(' ')}` : ' with its default flags'}; ${m.date}.`;
   const table = rows.map((r) => `| ${r.join(' | ')} |`).join('\n');
   return (
     `${machine}\n\n${table}\n\n` +

@@ -61,7 +61,7 @@ export interface MetricsOptions {
 
 /**
  * A gauge without labels, read at scrape time, and absent from the scrape (no sample) when its
- * value is unknown: prom-client's own gauges always render a value, 0 or the last one set.
+ * value is unknown: the client's own gauges always render a value, 0 or the last one set.
  */
 class ScrapeGauge extends Gauge {
   constructor(
