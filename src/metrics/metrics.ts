@@ -329,7 +329,13 @@ export class ExporterMetrics implements TableObserver {
       // The event-loop utilisation pair is sampled by a 100 ms timer into a summary and a
       // histogram; its timer is pushed to the longest delay Node allows (~24.8 days) and the pair
       // removed below: an idle exporter does not wake 10 times a second for a number nobody asked.
-      collectDefaultMetrics({ register: this.registry, eventLoopUtilizationTimeout: 2 ** 31 - 1 });
+      // The event-loop lag monitor samples once a second, not every 10 ms (its default): lag is
+      // still measured, and an idle exporter wakes once a second instead of 100 times.
+      collectDefaultMetrics({
+        register: this.registry,
+        eventLoopUtilizationTimeout: 2 ** 31 - 1,
+        eventLoopMonitoringPrecision: 1000,
+      });
       for (const name of [
         // Gauges named like counters fail `promtool check metrics`; nodejs_active_{handles,
         // requests,resources} (by type) carry the same numbers.
