@@ -493,16 +493,6 @@ static napi_value nl_get_int(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* drops(socket) -> the kernel's count of messages dropped for this socket (u32, wrapping) */
-static napi_value nl_drops(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  nl_socket *s = socket_arg(env, info, 1, argv);
-  if (!s) return NULL;
-  napi_value out;
-  napi_create_uint32(env, read_drops(s->fd), &out);
-  return out;
-}
-
 /* send(socket, Uint8Array) -> bytes sent, to the kernel (port 0) */
 static napi_value nl_send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -524,7 +514,8 @@ static napi_value nl_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* start(socket, onBatch(count, lost), onError(errno, syscall)): poll the fd on the event loop */
+/* start(socket, onBatch(count, lost, chunk), onError(errno, syscall)): poll the fd on the event loop,
+   or start the reader thread when the socket has chunks */
 static napi_value nl_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   nl_socket *s = socket_arg(env, info, 3, argv);
@@ -618,8 +609,8 @@ NAPI_MODULE_INIT() {
     const char *name;
     napi_callback fn;
   } fns[] = {
-      {"open", nl_open},   {"setInt", nl_set_int}, {"getInt", nl_get_int}, {"drops", nl_drops},
-      {"send", nl_send},   {"start", nl_start},    {"ref", nl_ref},        {"close", nl_close},
+      {"open", nl_open}, {"setInt", nl_set_int}, {"getInt", nl_get_int}, {"send", nl_send},
+      {"start", nl_start}, {"ref", nl_ref},       {"close", nl_close},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

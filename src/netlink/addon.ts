@@ -22,7 +22,6 @@ export interface NetlinkAddon {
   ): [NativeHandle, ArrayBuffer, ArrayBuffer, number];
   setInt(s: NativeHandle, level: number, name: number, value: number): void;
   getInt(s: NativeHandle, level: number, name: number): number;
-  drops(s: NativeHandle): number;
   send(s: NativeHandle, data: Buffer): number;
   start(
     s: NativeHandle,

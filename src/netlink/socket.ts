@@ -161,11 +161,6 @@ export class NetlinkSocket implements Transport {
     return addon().getInt(this.handle, level, name);
   }
 
-  /** The kernel's count of messages it dropped for this socket (u32, wraps). */
-  drops(): number {
-    return addon().drops(this.handle);
-  }
-
   send(message: Buffer): void {
     try {
       addon().send(this.handle, message);
