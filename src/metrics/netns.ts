@@ -141,14 +141,20 @@ export function registerNamespaceMetrics(registry: Registry, src: NamespaceMetri
   });
 
   // Collector health.
+  type PerNamespaceName =
+    | 'conntrack_collector_overruns_total'
+    | 'conntrack_collector_decode_errors_total'
+    | 'conntrack_collector_kernel_read_errors_total'
+    | 'conntrack_collector_last_resync_timestamp_seconds'
+    | 'conntrack_collector_table_drift'
+    | 'conntrack_collector_silent_flows';
+  /** One series per active namespace, `netns`-labelled; a counter is refilled from its total. */
   const perNamespace = (
-    name:
-      | 'conntrack_collector_overruns_total'
-      | 'conntrack_collector_decode_errors_total'
-      | 'conntrack_collector_kernel_read_errors_total',
+    Type: typeof Counter | typeof Gauge,
+    name: PerNamespaceName,
     value: (p: NamespacePipeline) => number | undefined,
   ) =>
-    new Counter({
+    new Type({
       name,
       help: help[name],
       labelNames: ['netns'] as const,
@@ -157,13 +163,15 @@ export function registerNamespaceMetrics(registry: Registry, src: NamespaceMetri
         this.reset();
         each((p, netns) => {
           const v = value(p);
-          if (v !== undefined) this.inc({ netns }, v);
+          if (v === undefined) return;
+          if (this instanceof Counter) this.inc({ netns }, v);
+          else this.set({ netns }, v);
         });
       },
     });
-  perNamespace('conntrack_collector_overruns_total', (p) => p.collector?.counters.overruns);
-  perNamespace('conntrack_collector_decode_errors_total', (p) => p.collector?.counters.decodeErrors);
-  perNamespace('conntrack_collector_kernel_read_errors_total', (p) => p.readErrors);
+  perNamespace(Counter, 'conntrack_collector_overruns_total', (p) => p.collector?.counters.overruns);
+  perNamespace(Counter, 'conntrack_collector_decode_errors_total', (p) => p.collector?.counters.decodeErrors);
+  perNamespace(Counter, 'conntrack_collector_kernel_read_errors_total', (p) => p.readErrors);
   const perReason = (
     name: 'conntrack_collector_resyncs_total' | 'conntrack_collector_resync_failures_total',
     value: (c: CollectorCounters) => Record<ResyncReason, number>,
@@ -183,31 +191,15 @@ export function registerNamespaceMetrics(registry: Registry, src: NamespaceMetri
     });
   perReason('conntrack_collector_resyncs_total', (c) => c.resyncs);
   perReason('conntrack_collector_resync_failures_total', (c) => c.resyncFailures);
-  const gauge = (
-    name:
-      | 'conntrack_collector_last_resync_timestamp_seconds'
-      | 'conntrack_collector_table_drift'
-      | 'conntrack_collector_silent_flows',
-    value: (p: NamespacePipeline) => number | undefined,
-  ) =>
-    new Gauge({
-      name,
-      help: help[name],
-      labelNames: ['netns'] as const,
-      registers,
-      collect() {
-        this.reset();
-        each((p, netns) => {
-          const v = value(p);
-          if (v !== undefined) this.set({ netns }, v);
-        });
-      },
-    });
-  gauge('conntrack_collector_last_resync_timestamp_seconds', (p) => p.collector?.counters.lastResync);
-  gauge('conntrack_collector_table_drift', (p) =>
+  perNamespace(
+    Gauge,
+    'conntrack_collector_last_resync_timestamp_seconds',
+    (p) => p.collector?.counters.lastResync,
+  );
+  perNamespace(Gauge, 'conntrack_collector_table_drift', (p) =>
     p.table && p.entries !== undefined ? p.table.size - p.entries : undefined,
   );
-  gauge('conntrack_collector_silent_flows', (p) => p.table?.silentFlows);
+  perNamespace(Gauge, 'conntrack_collector_silent_flows', (p) => p.table?.silentFlows);
 
   // The shared event socket.
   new Counter({
