@@ -10,10 +10,11 @@
  * assertions look at the test's own namespaces by their netns label.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NETNS_ROW } from '../../scripts/dashboard.js';
 import { dashboardQueries } from '../dashboards/queries.js';
+import { ConntrackMax } from './harness/conntrack-max.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, ROOT, waitFor } from './harness/netns.js';
@@ -21,7 +22,6 @@ import { JOB, PrometheusProcess } from './harness/prometheus.js';
 import type { Scrape } from './harness/promtext.js';
 
 const RULES = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
-const MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 const DASHBOARD = `${ROOT}dashboards/conntrack-exporter.json`;
 /** Grafana's variables for this one exporter, as in prometheus.test.ts. */
 const VARS: Record<string, string> = {
@@ -70,8 +70,7 @@ describe('--netns.all: one exporter for every namespace', () => {
   let idle: Netns;
   let exp: ExporterProcess;
   let prom: PrometheusProcess;
-  const original = readFileSync(MAX, 'utf8').trim();
-  const restore = () => writeFileSync(MAX, original);
+  const max = new ConntrackMax();
 
   before(async () => {
     home = Netns.create('nsall-home');
@@ -83,11 +82,11 @@ describe('--netns.all: one exporter for every namespace', () => {
     busy.traffic('tcp=127.0.0.1', 'udp-noreply=127.0.0.1');
     exp = await ExporterProcess.start(home, ['--netns.all', '--netns.scan-interval=1s']);
     prom = await PrometheusProcess.start(home, [RULES]);
-    process.once('exit', restore);
+    max.guard();
   });
 
   after(async () => {
-    restore();
+    max.restore();
     await prom?.stop();
     await exp?.stop();
     for (const ns of [busy, quiet, full, idle, home]) ns?.delete();
@@ -140,7 +139,7 @@ describe('--netns.all: one exporter for every namespace', () => {
     assert.ok(s.value('conntrack_netns_followed') >= 5);
     assert.equal(s.value('conntrack_netns_skipped'), 0);
     // The limit is global and unlabelled.
-    assert.equal(s.value('conntrack_entries_limit'), Number(original));
+    assert.equal(s.value('conntrack_entries_limit'), Number(max.original));
   });
 
   it('a namespace created and deleted while the exporter runs appears, then disappears', async () => {
@@ -165,7 +164,7 @@ describe('--netns.all: one exporter for every namespace', () => {
     const fullAlert = 'ALERTS{alertname="ConntrackTableFull"}';
     let firing: string[] = [];
     try {
-      writeFileSync(MAX, String(limit));
+      max.set(limit);
       full.traffic(`udp-burst=${2 * limit}`);
       await waitFor(
         'ConntrackTableFull to be pending or firing for the full namespace',
@@ -204,9 +203,9 @@ describe('--netns.all: one exporter for every namespace', () => {
         assert.ok(Number(r.value?.[1]) < 0.5, `${r.metric['netns']} is not full`);
       }
     } finally {
-      restore();
+      max.restore();
     }
-    assert.equal(readFileSync(MAX, 'utf8').trim(), original, 'nf_conntrack_max restored');
+    assert.equal(ConntrackMax.read(), max.original, 'nf_conntrack_max restored');
     const ours = [busy.name, quiet.name, home.name];
     assert.deepEqual(
       firing.filter((n) => ours.includes(n)),

@@ -4,17 +4,17 @@
  * the global nf_conntrack_max for a moment, makes the kernel drop and the table-full alerts fire.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NETNS_ROW } from '../../scripts/dashboard.js';
 import { dashboardQueries, ruleExpressions } from '../dashboards/queries.js';
+import { ConntrackMax } from './harness/conntrack-max.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, ROOT, sleep, waitFor } from './harness/netns.js';
 import { JOB, PrometheusProcess } from './harness/prometheus.js';
 
 const RULES = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
 const DASHBOARD = `${ROOT}dashboards/conntrack-exporter.json`;
-const MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 
 /** Grafana's variables as a dashboard user would have them for this one exporter. */
 const VARS: Record<string, string> = {
@@ -121,19 +121,18 @@ describe('table exhaustion, for real', () => {
   let ns: Netns;
   let exp: ExporterProcess;
   let prom: PrometheusProcess;
-  const original = readFileSync(MAX, 'utf8').trim();
-  const restore = () => writeFileSync(MAX, original);
+  const max = new ConntrackMax();
 
   before(async () => {
     ns = Netns.create('full');
     exp = await ExporterProcess.start(ns);
     prom = await PrometheusProcess.start(ns, [RULES]);
     // If the test process dies in between, the limit must still come back.
-    process.once('exit', restore);
+    max.guard();
   });
 
   after(async () => {
-    restore();
+    max.restore();
     await prom?.stop();
     await exp?.stop();
     ns?.delete();
@@ -157,7 +156,7 @@ describe('table exhaustion, for real', () => {
     assert.equal(mustFire.length, 3, `table-full alerts: ${mustFire.map((a) => a.name)}`);
     let offered = 0;
     try {
-      writeFileSync(MAX, String(limit));
+      max.set(limit);
       // Twice the limit in new flows; then more on every poll, because the kernel's garbage
       // collector evicts unreplied entries as soon as the table is over 95% full.
       ns.traffic(`udp-burst=${2 * limit}`);
@@ -193,8 +192,8 @@ describe('table exhaustion, for real', () => {
         }),
       );
     } finally {
-      restore();
+      max.restore();
     }
-    assert.equal(readFileSync(MAX, 'utf8').trim(), original, 'nf_conntrack_max restored');
+    assert.equal(ConntrackMax.read(), max.original, 'nf_conntrack_max restored');
   });
 });
