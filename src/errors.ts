@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'CT_ERR_ATTR_LENGTH'
   /** A scalar attribute carries the nested flag, or a nest holds no attribute stream. */
   | 'CT_ERR_NESTING'
+  /** A flow message lacks what every kernel flow message carries (CTA_ID, the original tuple). */
+  | 'CT_ERR_MISSING_ATTR'
   /** A message is not the ctnetlink message the caller asked to decode. */
   | 'CT_ERR_MESSAGE_TYPE'
   /** The kernel answered a request with NLMSG_ERROR; `errno` holds the positive error number. */

@@ -169,7 +169,9 @@ function mixAddress(buf: Buffer, h0: number, at: number, len: number): number {
 
 /**
  * Decodes the flow message in buf[start, end) (netlink header included) into `out`. Throws
- * ConntrackError, and nothing else, on malformed input.
+ * ConntrackError, and nothing else, on malformed input, and on a flow without CTA_ID or original
+ * tuple: the kernel puts both in every event and dump entry (ctnetlink_fill_info,
+ * ctnetlink_conntrack_event), and the shadow table cannot key a flow without them.
  */
 export function summarizeFlow(buf: Buffer, start: number, end: number, out: FlowSummary): void {
   const first = attributesStart(start, end);
@@ -206,6 +208,12 @@ export function summarizeFlow(buf: Buffer, start: number, end: number, out: Flow
       default:
         break;
     }
+  }
+  if (out.id < 0) throw new ConntrackError('CT_ERR_MISSING_ATTR', 'flow without CTA_ID', { offset: start });
+  if (out.proto < 0) {
+    throw new ConntrackError('CT_ERR_MISSING_ATTR', 'flow without CTA_TUPLE_ORIG protocol', {
+      offset: start,
+    });
   }
 }
 

@@ -115,8 +115,6 @@ export class ShadowTable {
   private syncSilent = false;
   private attempt = 0;
   private pending: SyncResult = { added: 0, updated: 0, removed: 0 };
-  /** Messages that carried no CTA_ID or no original tuple, or no state to start a flow in. */
-  unkeyed = 0;
   /**
    * Flows added by a dump marked silent and not touched by any event since. The kernel attaches
    * the event cache to a flow when it is created, and with nf_conntrack_events=2 (the default
@@ -152,11 +150,8 @@ export class ShadowTable {
     return this.allGroups;
   }
 
+  /** Applies one event; summarizeFlow guarantees its CTA_ID and original tuple. */
   apply(type: EventType, s: FlowSummary): void {
-    if (s.id < 0 || s.proto < 0) {
-      this.unkeyed++;
-      return;
-    }
     // The kernel's stamp says when the event happened; our clock only when its batch was read.
     const now = Number.isNaN(s.eventTime) ? this.clock() : s.eventTime;
     const code = stateCode(s);
@@ -184,10 +179,9 @@ export class ShadowTable {
       if (this.syncOn) this.addRow(s, 0, Number.NaN, Number.NaN, DEAD);
       return;
     }
-    if (code < 0) {
-      this.unkeyed++;
-      return;
-    }
+    // An UPDATE without protoinfo for a flow we never saw: no state to start it in. The drift
+    // check notices if such flows add up, and a resync brings them in.
+    if (code < 0) return;
     // A NEW event starts the flow now; an UPDATE for a flow we never saw (events lost before a
     // resync caught up) starts it at the kernel's timestamp if there is one, else unknown.
     const isNew = type === 'new';
@@ -207,12 +201,9 @@ export class ShadowTable {
     if (this.syncOn && this.attempt < 255) this.attempt++;
   }
 
-  /** Merges one dump entry. */
+  /** Merges one dump entry; one that arrives after its resync ended is late and ignored. */
   stage(s: FlowSummary): void {
-    if (!this.syncOn || s.id < 0 || s.proto < 0) {
-      this.unkeyed++;
-      return;
-    }
+    if (!this.syncOn) return;
     const code = stateCode(s);
     const row = this.find(s.id, s.tupleHash);
     if (row < 0) {

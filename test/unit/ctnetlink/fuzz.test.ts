@@ -34,6 +34,7 @@ const DECODER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CT_ERR_ATTR_LENGTH',
   'CT_ERR_NESTING',
   'CT_ERR_MESSAGE_TYPE',
+  'CT_ERR_MISSING_ATTR',
 ]);
 
 class Tally {

@@ -5,12 +5,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatIPv4, formatIPv6 } from '../../../src/ctnetlink/address.js';
+import { encodeFlow } from '../../../src/ctnetlink/encode.js';
 import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { bytes, flowFixtures } from '../helpers/fixtures.js';
+import { tcp } from '../helpers/flows.js';
 
 function address(s: FlowSummary, at: number): string {
   return s.addrLen === 16 ? formatIPv6(s.buf, at) : formatIPv4(s.buf, at);
@@ -90,5 +92,19 @@ describe('summarizeFlow', () => {
       () => summarizeFlow(buf, 0, buf.length, new FlowSummary()),
       (e: unknown) => e instanceof ConntrackError && e.code === 'CT_ERR_TRUNCATED',
     );
+  });
+
+  it('refuses a flow without CTA_ID or original tuple: the table could not key it', () => {
+    const noId = tcp(1, 'SYN_SENT');
+    noId.id = undefined;
+    const noTuple = tcp(2, 'SYN_SENT');
+    noTuple.orig = undefined;
+    for (const f of [noId, noTuple]) {
+      const buf = encodeFlow(f);
+      assert.throws(
+        () => summarizeFlow(buf, 0, buf.length, new FlowSummary()),
+        (e: unknown) => e instanceof ConntrackError && e.code === 'CT_ERR_MISSING_ATTR' && e.offset === 0,
+      );
+    }
   });
 });

@@ -89,7 +89,10 @@ describe('Collector', () => {
     const badAttr = Buffer.from(good);
     badAttr.writeUInt16LE(0xfff0, 20); // first attribute claims more bytes than the message has
     collector.onDatagram(badAttr);
-    assert.equal(collector.counters.decodeErrors, 2);
+    const noId = tcp(2, 'SYN_SENT');
+    noId.id = undefined;
+    collector.onDatagram(encodeFlow(noId, { type: 'new' }));
+    assert.equal(collector.counters.decodeErrors, 3);
     collector.onDatagram(good);
     assert.equal(table.size, 1);
   });
