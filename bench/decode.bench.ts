@@ -107,7 +107,7 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
 for (const topK of ['0', '10']) {
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
   const attribution = attributionFor(parseConfig([`--top.k=${topK}`]));
-  const table = new ShadowTable(metrics, undefined, attribution);
+  const table = new ShadowTable(metrics.flows, undefined, attribution);
   const collector = new Collector({
     table,
     dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
@@ -137,7 +137,7 @@ for (const variant of ['off', 'distinct sources', 'distinct sources and destinat
   const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
   const attribution = variant === 'off' ? undefined : attributionFor(parseConfig([]));
   if (attribution) registerAttributionMetrics(metrics.registry, attribution);
-  const table = new ShadowTable(metrics, undefined, attribution);
+  const table = new ShadowTable(metrics.flows, undefined, attribution);
   const collector = new Collector({
     table,
     dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },

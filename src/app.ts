@@ -57,7 +57,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   // --top.k=0: no extension at all, so attribution costs nothing per flow.
   const attribution = attributionFor(config);
   if (attribution) registerAttributionMetrics(metrics.registry, attribution);
-  const table = new ShadowTable(metrics, undefined, attribution);
+  const table = new ShadowTable(metrics.flows, undefined, attribution);
   // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
   const dumpSocket = RequestSocket.open(30_000);
   let statsSocket: RequestSocket;

@@ -5,7 +5,7 @@
  * entries, or events since the last discovery scan) have series. What is global stays unlabelled:
  * nf_conntrack_max and the hash size are one per node, and the one shared event socket's losses
  * and buffer are not any namespace's. Histograms and transitions are summed over namespaces (the
- * tables share ExporterMetrics as observer): a label per namespace would multiply the largest
+ * tables share one FlowMetrics as observer): a label per namespace would multiply the largest
  * series families by the number of namespaces.
  *
  * Values are absolute at every scrape (reset, then set), so a namespace that goes idle or away
@@ -15,7 +15,7 @@ import { Counter, Gauge, type Registry } from '@prometheus-io/client';
 import { type CollectorCounters, RESYNC_REASONS, type ResyncReason } from '../collector.js';
 import { CPU_STAT_NAMES } from '../ctnetlink/stats.js';
 import type { NamespacePipeline } from '../netns/pipeline.js';
-import { STAT_HELP } from './metrics.js';
+import { STAT_HELP } from './kernel.js';
 
 /** Default-mode metrics that --netns.all replaces (same name and HELP, other labels or source). */
 export const REPLACED_METRICS = [

@@ -35,7 +35,7 @@ export async function startAllNamespaces(
 ): Promise<RunningExporter> {
   const nsids = NsidClient.open();
   const all = new AllNamespaces({
-    observer: metrics,
+    observer: metrics.flows,
     log,
     nsids,
     resyncIntervalMs: config.resyncIntervalMs,

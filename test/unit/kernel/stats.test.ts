@@ -81,7 +81,7 @@ describe('KernelStatsReader and the kernel gauges', () => {
     const source = new SwitchableSource();
     const reader = new KernelStatsReader(source, procRoot);
     const metrics = new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false });
-    const table = new ShadowTable(metrics, new FakeClock().read);
+    const table = new ShadowTable(metrics.flows, new FakeClock().read);
     table.apply('new', summary(tcp(1, 'ESTABLISHED')));
     metrics.attach({
       table,

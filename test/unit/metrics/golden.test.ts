@@ -43,7 +43,7 @@ function normalise(text: string): string {
 async function goldenText(): Promise<string> {
   const clock = new FakeClock();
   const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false, processMetrics: false });
-  const table = new ShadowTable(metrics, clock.read);
+  const table = new ShadowTable(metrics.flows, clock.read);
   const counters = new CollectorCounters();
   const kernel = [
     snapshot(5, [

@@ -34,7 +34,7 @@ function value(text: string, series: string): number | undefined {
 function setup(kernel: KernelSnapshot[]) {
   const clock = new FakeClock();
   const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false, processMetrics: false });
-  const table = new ShadowTable(metrics, clock.read);
+  const table = new ShadowTable(metrics.flows, clock.read);
   const counters = new CollectorCounters();
   let i = 0;
   metrics.attach({
@@ -133,6 +133,26 @@ describe('ExporterMetrics', () => {
     const later = await metrics.render();
     assert.equal(value(later, 'conntrack_events_total{event="new"}'), 10);
     assert.equal(value(later, 'conntrack_collector_resync_failures_total{reason="drift"}'), 2);
+  });
+
+  it('adds up the observations of tables that share it (--netns.all), one series per label set', async () => {
+    const { clock, metrics, table } = setup([snapshot([])]);
+    const other = new ShadowTable(metrics.flows, clock.read);
+    for (const t of [table, other]) {
+      t.apply('new', summary(tcp(1, 'SYN_SENT')));
+      clock.advance(0.5);
+      t.apply('update', summary(tcp(1, 'ESTABLISHED')));
+      t.apply('destroy', summary(destroyed(tcp(1, 'ESTABLISHED'))));
+    }
+    const transitions = 'conntrack_state_transitions_total{protocol="tcp",from="SYN_SENT",to="ESTABLISHED"}';
+    const text = await metrics.render();
+    assert.equal(value(text, transitions), 2);
+    assert.equal(value(text, 'conntrack_flow_lifetime_seconds_count{protocol="tcp"}'), 2);
+    assert.equal(text.split('\n').filter((l) => l.startsWith(`${transitions} `)).length, 1);
+    // A transition after a scrape adds to the same series at the next one.
+    other.apply('new', summary(tcp(2, 'SYN_SENT')));
+    other.apply('update', summary(tcp(2, 'ESTABLISHED')));
+    assert.equal(value(await metrics.render(), transitions), 3);
   });
 
   it('says in HELP where lifetimes come from', () => {
