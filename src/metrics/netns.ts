@@ -12,10 +12,11 @@
  * leaves no stale series behind.
  */
 import { Counter, Gauge, type Registry } from '@prometheus-io/client';
-import { type CollectorCounters, RESYNC_REASONS, type ResyncReason } from '../collector.js';
+import { type CollectorCounters, RESYNC_REASONS } from '../collector.js';
 import { CPU_STAT_NAMES } from '../ctnetlink/stats.js';
 import type { NamespacePipeline } from '../netns/pipeline.js';
 import { STAT_HELP } from './kernel.js';
+import { EVENT_TYPES, eventCounts } from './shadow.js';
 
 /** Default-mode metrics that --netns.all replaces (same name and HELP, other labels or source). */
 export const REPLACED_METRICS = [
@@ -66,19 +67,57 @@ export function registerNamespaceMetrics(registry: Registry, src: NamespaceMetri
     for (const p of src.active()) fn(p, p.ref.label);
   };
 
+  /** One series per active namespace, `netns`-labelled; a counter is refilled from its total. */
+  const perNamespace = (
+    Type: typeof Counter | typeof Gauge,
+    name: string,
+    helpText: string,
+    value: (p: NamespacePipeline) => number | undefined,
+  ) =>
+    new Type({
+      name,
+      help: helpText,
+      labelNames: ['netns'] as const,
+      registers,
+      collect() {
+        this.reset();
+        each((p, netns) => {
+          const v = value(p);
+          if (v === undefined) return;
+          if (this instanceof Counter) this.inc({ netns }, v);
+          else this.set({ netns }, v);
+        });
+      },
+    });
+
+  /** One series per active namespace and label value, from the collector's counters. */
+  const perNamespaceBy = <V extends string>(
+    name:
+      | 'conntrack_events_total'
+      | 'conntrack_collector_resyncs_total'
+      | 'conntrack_collector_resync_failures_total',
+    label: string,
+    values: readonly V[],
+    value: (c: CollectorCounters) => Readonly<Record<V, number>>,
+  ) =>
+    new Counter({
+      name,
+      help: help[name],
+      labelNames: ['netns', label],
+      registers,
+      collect() {
+        this.reset();
+        each((p, netns) => {
+          const c = p.collector?.counters;
+          if (!c) return;
+          const now = value(c);
+          for (const v of values) this.inc({ netns, [label]: v }, now[v]);
+        });
+      },
+    });
+
   // Kernel side.
-  new Gauge({
-    name: 'conntrack_entries',
-    help: help.conntrack_entries,
-    labelNames: ['netns'] as const,
-    registers,
-    collect() {
-      this.reset();
-      each((p, netns) => {
-        if (p.entries !== undefined) this.set({ netns }, p.entries);
-      });
-    },
-  });
+  perNamespace(Gauge, 'conntrack_entries', help.conntrack_entries, (p) => p.entries);
   const global = (name: 'conntrack_entries_limit' | 'conntrack_buckets', read: () => number | undefined) =>
     new Gauge({
       name,
@@ -93,19 +132,12 @@ export function registerNamespaceMetrics(registry: Registry, src: NamespaceMetri
   global('conntrack_entries_limit', () => src.limit());
   global('conntrack_buckets', () => src.buckets());
   for (const stat of CPU_STAT_NAMES) {
-    new Counter({
-      name: `conntrack_stat_${stat}_total`,
-      help: `${STAT_HELP[stat]} Summed over CPUs.`,
-      labelNames: ['netns'] as const,
-      registers,
-      collect() {
-        this.reset();
-        each((p, netns) => {
-          const v = p.cpu.totals[stat];
-          if (v !== undefined) this.inc({ netns }, v);
-        });
-      },
-    });
+    perNamespace(
+      Counter,
+      `conntrack_stat_${stat}_total`,
+      `${STAT_HELP[stat]} Summed over CPUs.`,
+      (p) => p.cpu.totals[stat],
+    );
   }
 
   // Shadow side.
@@ -123,83 +155,49 @@ export function registerNamespaceMetrics(registry: Registry, src: NamespaceMetri
       });
     },
   });
-  new Counter({
-    name: 'conntrack_events_total',
-    help: help.conntrack_events_total,
-    labelNames: ['netns', 'event'] as const,
-    registers,
-    collect() {
-      this.reset();
-      each((p, netns) => {
-        const c = p.collector?.counters;
-        if (!c) return;
-        this.inc({ netns, event: 'new' }, c.eventsNew);
-        this.inc({ netns, event: 'update' }, c.eventsUpdate);
-        this.inc({ netns, event: 'destroy' }, c.eventsDestroy);
-      });
-    },
-  });
+  perNamespaceBy('conntrack_events_total', 'event', EVENT_TYPES, eventCounts);
 
   // Collector health.
-  type PerNamespaceName =
-    | 'conntrack_collector_overruns_total'
-    | 'conntrack_collector_decode_errors_total'
-    | 'conntrack_collector_kernel_read_errors_total'
-    | 'conntrack_collector_last_resync_timestamp_seconds'
-    | 'conntrack_collector_table_drift'
-    | 'conntrack_collector_silent_flows';
-  /** One series per active namespace, `netns`-labelled; a counter is refilled from its total. */
-  const perNamespace = (
-    Type: typeof Counter | typeof Gauge,
-    name: PerNamespaceName,
-    value: (p: NamespacePipeline) => number | undefined,
-  ) =>
-    new Type({
-      name,
-      help: help[name],
-      labelNames: ['netns'] as const,
-      registers,
-      collect() {
-        this.reset();
-        each((p, netns) => {
-          const v = value(p);
-          if (v === undefined) return;
-          if (this instanceof Counter) this.inc({ netns }, v);
-          else this.set({ netns }, v);
-        });
-      },
-    });
-  perNamespace(Counter, 'conntrack_collector_overruns_total', (p) => p.collector?.counters.overruns);
-  perNamespace(Counter, 'conntrack_collector_decode_errors_total', (p) => p.collector?.counters.decodeErrors);
-  perNamespace(Counter, 'conntrack_collector_kernel_read_errors_total', (p) => p.readErrors);
-  const perReason = (
-    name: 'conntrack_collector_resyncs_total' | 'conntrack_collector_resync_failures_total',
-    value: (c: CollectorCounters) => Record<ResyncReason, number>,
-  ) =>
-    new Counter({
-      name,
-      help: help[name],
-      labelNames: ['netns', 'reason'] as const,
-      registers,
-      collect() {
-        this.reset();
-        each((p, netns) => {
-          const c = p.collector?.counters;
-          if (c) for (const reason of RESYNC_REASONS) this.inc({ netns, reason }, value(c)[reason]);
-        });
-      },
-    });
-  perReason('conntrack_collector_resyncs_total', (c) => c.resyncs);
-  perReason('conntrack_collector_resync_failures_total', (c) => c.resyncFailures);
+  perNamespace(
+    Counter,
+    'conntrack_collector_overruns_total',
+    help.conntrack_collector_overruns_total,
+    (p) => p.collector?.counters.overruns,
+  );
+  perNamespace(
+    Counter,
+    'conntrack_collector_decode_errors_total',
+    help.conntrack_collector_decode_errors_total,
+    (p) => p.collector?.counters.decodeErrors,
+  );
+  perNamespace(
+    Counter,
+    'conntrack_collector_kernel_read_errors_total',
+    help.conntrack_collector_kernel_read_errors_total,
+    (p) => p.readErrors,
+  );
+  perNamespaceBy('conntrack_collector_resyncs_total', 'reason', RESYNC_REASONS, (c) => c.resyncs);
+  perNamespaceBy(
+    'conntrack_collector_resync_failures_total',
+    'reason',
+    RESYNC_REASONS,
+    (c) => c.resyncFailures,
+  );
   perNamespace(
     Gauge,
     'conntrack_collector_last_resync_timestamp_seconds',
+    help.conntrack_collector_last_resync_timestamp_seconds,
     (p) => p.collector?.counters.lastResync,
   );
-  perNamespace(Gauge, 'conntrack_collector_table_drift', (p) =>
+  perNamespace(Gauge, 'conntrack_collector_table_drift', help.conntrack_collector_table_drift, (p) =>
     p.table && p.entries !== undefined ? p.table.size - p.entries : undefined,
   );
-  perNamespace(Gauge, 'conntrack_collector_silent_flows', (p) => p.table?.silentFlows);
+  perNamespace(
+    Gauge,
+    'conntrack_collector_silent_flows',
+    help.conntrack_collector_silent_flows,
+    (p) => p.table?.silentFlows,
+  );
 
   // The shared event socket.
   new Counter({

@@ -8,7 +8,11 @@ import type { CollectorCounters } from '../collector.js';
 import type { ShadowTable } from '../table/table.js';
 import { mirroredCounterBy } from './scrape.js';
 
-const EVENTS = ['new', 'update', 'destroy'] as const;
+export const EVENT_TYPES = ['new', 'update', 'destroy'] as const;
+
+export function eventCounts(c: CollectorCounters): Record<(typeof EVENT_TYPES)[number], number> {
+  return { new: c.eventsNew, update: c.eventsUpdate, destroy: c.eventsDestroy };
+}
 
 export function registerShadowMetrics(
   registry: Registry,
@@ -29,10 +33,10 @@ export function registerShadowMetrics(
     'conntrack_events_total',
     'Conntrack events received from the kernel, by event type.',
     'event',
-    EVENTS,
+    EVENT_TYPES,
     () => {
       const c = counters();
-      return c && { new: c.eventsNew, update: c.eventsUpdate, destroy: c.eventsDestroy };
+      return c && eventCounts(c);
     },
   );
 }
