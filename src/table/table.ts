@@ -27,6 +27,12 @@ import {
 } from './classify.js';
 import { homeSlot } from './key.js';
 
+/**
+ * A time the table does not know (NaN, as FlowSummary's absent stamps): a duration from it is NaN,
+ * which fails every `>= 0` check, so no lifetime or state duration is observed from it.
+ */
+const UNKNOWN_TIME = Number.NaN;
+
 export interface StateGroup {
   readonly family: Family;
   readonly proto: number;
@@ -97,9 +103,9 @@ export class ShadowTable {
   private flags = new Uint8Array(MIN_ROWS);
   /** The dump attempt that last saw the row during a resync (0: none). */
   private seen = new Uint8Array(MIN_ROWS);
-  /** Seconds (clock) when the flow started; NaN when not known exactly. */
+  /** Seconds (clock) when the flow started; UNKNOWN_TIME when not known exactly. */
   private started = new Float64Array(MIN_ROWS);
-  /** Seconds (clock) when the flow entered its current state; NaN when not known exactly. */
+  /** Seconds (clock) when the flow entered its current state; UNKNOWN_TIME when not known exactly. */
   private since = new Float64Array(MIN_ROWS);
   private rows = 0;
   /** Open addressing, linear probing: row + 1, 0 for a free slot. */
@@ -176,7 +182,7 @@ export class ShadowTable {
     }
     if (type === 'destroy') {
       // The dump may still read this flow from before its end: a dead row keeps it out.
-      if (this.syncOn) this.addRow(s, 0, Number.NaN, Number.NaN, DEAD);
+      if (this.syncOn) this.addRow(s, 0, UNKNOWN_TIME, UNKNOWN_TIME, DEAD);
       return;
     }
     // An UPDATE without protoinfo for a flow we never saw: no state to start it in. The drift
@@ -186,7 +192,7 @@ export class ShadowTable {
     // resync caught up) starts it at the kernel's timestamp if there is one, else unknown.
     const isNew = type === 'new';
     const started = isNew && Number.isNaN(s.start) ? now : s.start;
-    this.insert(s, code, started, isNew ? now : Number.NaN, this.syncOn ? TOUCHED : 0, isNew);
+    this.insert(s, code, started, isNew ? now : UNKNOWN_TIME, this.syncOn ? TOUCHED : 0, isNew);
   }
 
   /** Starts a resync; with `silent`, flows the dump adds are counted in silentFlows. */
@@ -209,7 +215,7 @@ export class ShadowTable {
     if (row < 0) {
       if (code < 0) return;
       // We do not know when it entered its current state, only (maybe) when it started.
-      const added = this.insert(s, code, s.start, Number.NaN, this.syncSilent ? SILENT : 0, false);
+      const added = this.insert(s, code, s.start, UNKNOWN_TIME, this.syncSilent ? SILENT : 0, false);
       this.seen[added] = this.attempt;
       this.pending.added++;
       return;
@@ -224,7 +230,7 @@ export class ShadowTable {
     if (to !== this.group[row]) {
       // The transitions themselves were lost with the events: neither the path nor the time
       // spent is known, so nothing is observed and the new state's start stays unknown.
-      this.moveTo(row, to, Number.NaN, false);
+      this.moveTo(row, to, UNKNOWN_TIME, false);
       this.pending.updated++;
     }
   }
@@ -288,7 +294,7 @@ export class ShadowTable {
     const last = this.groupAt(row);
     last.count--;
     this.live--;
-    const inState = now - this.since[row]!; // NaN (unknown start) fails the check below
+    const inState = now - this.since[row]!; // UNKNOWN_TIME fails the check below
     if (inState >= 0) this.observer.stateLeft(last, inState);
     const started = Number.isNaN(s.start) ? this.started[row]! : s.start;
     const lifetime = (Number.isNaN(s.stop) ? now : s.stop) - started;
