@@ -35,6 +35,10 @@ interface Sample {
   exemplar: null | undefined;
 }
 
+/**
+ * A Histogram to the registry (name, HELP, TYPE and the client's sample format), whose samples come
+ * from series(labels): the inherited observe() feeds a store this class does not render.
+ */
 export class FilledHistogram<L extends string> extends Histogram<L> {
   private readonly all = new Map<string, { labels: Readonly<Record<L, string>>; counts: BucketCounts }>();
 

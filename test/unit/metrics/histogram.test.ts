@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Histogram, Registry } from '@prometheus-io/client';
+import { DURATION_BUCKETS } from '../../../src/metrics/flows.js';
+import { FilledHistogram } from '../../../src/metrics/histogram.js';
+import { mulberry32 } from '../helpers/fixtures.js';
+
+describe('FilledHistogram', () => {
+  it("renders exactly what the client's own Histogram renders for the same observations", async () => {
+    const ours = new Registry();
+    const theirs = new Registry();
+    const name = 'x_seconds';
+    const filled = new FilledHistogram(ours, name, 'help', ['protocol', 'state'], DURATION_BUCKETS);
+    const client = new Histogram({
+      name,
+      help: 'help',
+      labelNames: ['protocol', 'state'] as const,
+      buckets: [...DURATION_BUCKETS],
+      registers: [theirs],
+    });
+    const random = mulberry32(7);
+    const labelSets = [
+      { protocol: 'tcp', state: 'SYN_SENT' },
+      { protocol: 'udp', state: 'ASSURED' },
+      { protocol: 'tcp', state: 'TIME_WAIT' },
+    ];
+    // Exact bucket bounds, 0, beyond the last bound, and random values in between.
+    const values = [0, ...DURATION_BUCKETS, 432001, 1e9];
+    for (let i = 0; i < 2000; i++) values.push(random() * 10 ** Math.floor(random() * 7 - 3));
+    for (const [i, v] of values.entries()) {
+      const labels = labelSets[i % labelSets.length]!;
+      filled.series(labels).observe(v);
+      client.observe(labels, v);
+    }
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+  });
+
+  it('skips a value that is not a finite number instead of throwing on the event path', async () => {
+    const registry = new Registry();
+    const h = new FilledHistogram(registry, 'y_seconds', 'help', ['protocol'], [1, 2]);
+    const s = h.series({ protocol: 'tcp' });
+    s.observe(Number.NaN);
+    s.observe(Number.POSITIVE_INFINITY);
+    s.observe(1.5);
+    assert.equal(s.count, 1);
+    assert.match(await registry.metrics(), /y_seconds_count\{protocol="tcp"\} 1/);
+  });
+});
