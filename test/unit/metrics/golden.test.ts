@@ -14,10 +14,11 @@ import type { KernelSnapshot } from '../../../src/kernel/stats.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { ShadowTable } from '../../../src/table/table.js';
+import { ROOT } from '../../paths.js';
 import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
 import { summary } from '../helpers/summary.js';
 
-const FIXTURE = new URL('../../../../test/fixtures/metrics.golden.prom', import.meta.url);
+const FIXTURE = `${ROOT}test/fixtures/metrics.golden.prom`;
 
 function snapshot(entries: number, perCpu: CpuStats[]): KernelSnapshot {
   return {
@@ -120,7 +121,7 @@ describe('/metrics process metrics', () => {
       .split('\n')
       .filter((l) => l.startsWith('# HELP ') || l.startsWith('# TYPE '))
       .join('\n');
-    const fixture = new URL('../../../../test/fixtures/metrics.families.txt', import.meta.url);
+    const fixture = `${ROOT}test/fixtures/metrics.families.txt`;
     if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(fixture, `${families}\n`);
     assert.equal(`${families}\n`, readFileSync(fixture, 'utf8'));
   });
