@@ -4,18 +4,11 @@
  * entry at capture time (its text is in `description`), not what our decoder made of the bytes.
  */
 import { readFileSync } from 'node:fs';
+import type { ToolTuple } from '../../integration/harness/conntrack-tool.js';
 import { ROOT } from '../../paths.js';
 
-export interface TupleExpect {
-  src: string;
-  dst: string;
-  proto: number;
-  srcPort?: number;
-  dstPort?: number;
-  icmpId?: number;
-  icmpType?: number;
-  icmpCode?: number;
-}
+/** A tuple as conntrack-tools printed it. */
+export type TupleExpect = ToolTuple;
 
 /** A key that is absent means the kernel did not send the attribute. */
 export interface FlowExpect {
