@@ -30,6 +30,12 @@ import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ct
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
 import { forEachMessage, readU16h } from '../src/netlink/nlmsg.js';
 import { EventSocket, forEachDatagram, RequestSocket } from '../src/netlink/socket.js';
+import {
+  numericField,
+  parseCpuStatsLine,
+  parseToolLine,
+  type ToolEntry,
+} from '../test/integration/harness/conntrack-tool.js';
 import { portOf, udpSocket } from '../test/integration/harness/traffic.js';
 import { ROOT } from '../test/paths.js';
 import type { Fixture, FlowExpect, StatsExpect, TupleExpect } from '../test/unit/helpers/fixtures.js';
@@ -357,131 +363,6 @@ async function child(tmp: string): Promise<void> {
   process.stdout.write(JSON.stringify(report));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Parsing conntrack-tools output
-
-interface ToolEntry {
-  line: string;
-  event: 'new' | 'update' | 'destroy' | undefined;
-  /** `conntrack -E -o timestamp`: seconds.microseconds when the tool received the event. */
-  receivedAt: string | undefined;
-  family: 'ipv4' | 'ipv6';
-  proto: number;
-  timeout: number | undefined;
-  state: string | undefined;
-  orig: TupleExpect;
-  reply: TupleExpect;
-  countersOrig: { packets: string; bytes: string } | undefined;
-  countersReply: { packets: string; bytes: string } | undefined;
-  flags: Set<string>;
-  fields: Map<string, string>;
-  start: number | undefined;
-  stop: number | undefined;
-  id: number;
-}
-
-const EVENT_NAMES = { NEW: 'new', UPDATE: 'update', DESTROY: 'destroy' } as const;
-
-function utcSeconds(text: string): number {
-  // "Wed Nov 25 03:04:57 2026", printed with TZ=UTC
-  const ms = Date.parse(`${text.replace(/^\w+ /, '')} UTC`);
-  if (Number.isNaN(ms)) throw new Error(`unparsable time ${text}`);
-  return ms / 1000;
-}
-
-/** One line of `conntrack -L -o extended,id,ktimestamp,labels` or `-E -o extended,id,timestamp,ktimestamp`. */
-function parseToolLine(line: string): ToolEntry | undefined {
-  let rest = line.trim();
-  let receivedAt: string | undefined;
-  let event: ToolEntry['event'];
-  const rx = /^\[(\d+\.\d+)\]\s+/.exec(rest);
-  if (rx) {
-    receivedAt = rx[1];
-    rest = rest.slice(rx[0].length);
-  }
-  const ev = /^\[(NEW|UPDATE|DESTROY)\]\s+/.exec(rest);
-  if (ev) {
-    event = EVENT_NAMES[ev[1] as keyof typeof EVENT_NAMES];
-    rest = rest.slice(ev[0].length);
-  }
-  let start: number | undefined;
-  let stop: number | undefined;
-  rest = rest.replace(/\[(start|stop)=([^\]]+)\]/g, (_m, k: string, v: string) => {
-    if (k === 'start') start = utcSeconds(v);
-    else stop = utcSeconds(v);
-    return '';
-  });
-  const tok = rest.split(/\s+/).filter(Boolean);
-  if (tok[0] !== 'ipv4' && tok[0] !== 'ipv6') return undefined;
-  const family = tok[0];
-  const proto = Number(tok[3]);
-  let i = 4;
-  let timeout: number | undefined;
-  let state: string | undefined;
-  if (/^\d+$/.test(tok[i] ?? '')) timeout = Number(tok[i++]);
-  if (/^[A-Z_0-9]+$/.test(tok[i] ?? '')) state = tok[i++];
-  const tupleKeys = proto === 1 || proto === 58 ? ['type', 'code', 'id'] : ['sport', 'dport'];
-  const flags = new Set<string>();
-  const readTuple = (): [TupleExpect, { packets: string; bytes: string } | undefined] => {
-    const seen = new Map<string, string>();
-    while (i < tok.length) {
-      const t = tok[i]!;
-      if (t.startsWith('[')) {
-        flags.add(t.slice(1, -1));
-        i++;
-        continue;
-      }
-      const eq = t.indexOf('=');
-      const k = t.slice(0, eq);
-      if (!['src', 'dst', 'packets', 'bytes', ...tupleKeys].includes(k) || seen.has(k)) break;
-      seen.set(k, t.slice(eq + 1));
-      i++;
-    }
-    const num = (k: string) => (seen.has(k) ? Number(seen.get(k)) : undefined);
-    const tuple: TupleExpect = { src: seen.get('src') ?? '', dst: seen.get('dst') ?? '', proto };
-    const sport = num('sport');
-    const dport = num('dport');
-    const type = num('type');
-    const code = num('code');
-    const id = num('id');
-    if (sport !== undefined) tuple.srcPort = sport;
-    if (dport !== undefined) tuple.dstPort = dport;
-    if (id !== undefined) tuple.icmpId = id;
-    if (type !== undefined) tuple.icmpType = type;
-    if (code !== undefined) tuple.icmpCode = code;
-    const counters = seen.has('packets')
-      ? { packets: seen.get('packets')!, bytes: seen.get('bytes') ?? '' }
-      : undefined;
-    return [tuple, counters];
-  };
-  const [orig, countersOrig] = readTuple();
-  const [reply, countersReply] = readTuple();
-  const fields = new Map<string, string>();
-  for (const t of tok.slice(i)) {
-    if (t.startsWith('[')) flags.add(t.slice(1, -1));
-    const eq = t.indexOf('=');
-    if (eq > 0) fields.set(t.slice(0, eq), t.slice(eq + 1));
-  }
-  return {
-    line: line.trim(),
-    event,
-    receivedAt,
-    family,
-    proto,
-    timeout,
-    state,
-    orig,
-    reply,
-    countersOrig,
-    countersReply,
-    flags,
-    fields,
-    start,
-    stop,
-    id: Number(fields.get('id')),
-  };
-}
-
 /**
  * The expected flow: everything the tool printed, plus the IPS_* bits it does not print, each from
  * a rule about this capture that a reader can check:
@@ -538,10 +419,9 @@ function flowExpect(e: ToolEntry, extra: { expected: boolean; master: TupleExpec
   if (extra.master) x.master = extra.master;
   if (e.state !== undefined) x.tcpState = e.state;
   if (e.timeout !== undefined) x.timeout = e.timeout;
-  const num = (k: string) => (e.fields.has(k) ? Number(e.fields.get(k)) : undefined);
-  const mark = num('mark');
-  const zone = num('zone');
-  const use = num('use');
+  const mark = numericField(e, 'mark');
+  const zone = numericField(e, 'zone');
+  const use = numericField(e, 'use');
   if (mark !== undefined) x.mark = mark;
   if (zone !== undefined) x.zone = zone;
   if (use !== undefined) x.use = use;
@@ -753,16 +633,13 @@ async function parent(outDir: string): Promise<void> {
     const stats: Fixture<StatsExpect>[] = [];
     const toolCpu = new Map(
       report.cpuStats.flatMap((l) => {
-        const m = /^cpu=(\d+)\s+(.*)$/.exec(l.trim());
-        if (!m) return [];
+        const c = parseCpuStatsLine(l);
+        if (!c) return [];
+        // the tool prints `chaintoolong`; stats.ts names CTA_STATS_CHAIN_TOOLONG `chain_toolong`
         const values = Object.fromEntries(
-          m[2]!
-            .trim()
-            .split(/\s+/)
-            .map((kv) => kv.split('='))
-            .map(([k, v]) => [k === 'chaintoolong' ? 'chain_toolong' : k!, Number(v)]),
+          [...c.stats].map(([k, v]) => [k === 'chaintoolong' ? 'chain_toolong' : k, v]),
         );
-        return [[Number(m[1]), { line: l.trim(), values }] as const];
+        return [[c.cpu, { line: l.trim(), values }] as const];
       }),
     );
     for (const raw of report.raws.filter((r) => r.kind === 'cpu-stats')) {

@@ -44,6 +44,16 @@ interface PanelSpec {
 
 const t = (expr: string, legend: string): Target => ({ expr, legend });
 
+/** Entries (of the namespaces `entries` selects) over the one global nf_conntrack_max. */
+const fillRatio = (entries: string) =>
+  `conntrack_entries{${entries}} / ignoring(netns) group_left conntrack_entries_limit{${SEL}}`;
+/** The fill alerts' thresholds (dashboards/rules): 80% warning, 95% critical. */
+const FILL_THRESHOLDS = [
+  { color: 'green', value: null },
+  { color: 'orange', value: 0.8 },
+  { color: 'red', value: 0.95 },
+];
+
 /** The row whose panels have data only with --netns.all; collapsed, so the default mode hides it. */
 export const NETNS_ROW = 'Namespaces (--netns.all)';
 
@@ -61,17 +71,8 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
         runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
         min: 0,
         max: 1,
-        thresholds: [
-          { color: 'green', value: null },
-          { color: 'orange', value: 0.8 },
-          { color: 'red', value: 0.95 },
-        ],
-        targets: [
-          t(
-            `max by (instance) (conntrack_entries{${SEL}} / ignoring(netns) group_left conntrack_entries_limit{${SEL}})`,
-            '{{instance}}',
-          ),
-        ],
+        thresholds: FILL_THRESHOLDS,
+        targets: [t(`max by (instance) (${fillRatio(SEL)})`, '{{instance}}')],
       },
       {
         title: 'Entries and limit',
@@ -202,17 +203,8 @@ const ROWS: { title: string; collapsed?: boolean; panels: PanelSpec[] }[] = [
         unit: 'percentunit',
         w: 12,
         min: 0,
-        thresholds: [
-          { color: 'green', value: null },
-          { color: 'orange', value: 0.8 },
-          { color: 'red', value: 0.95 },
-        ],
-        targets: [
-          t(
-            `topk(10, conntrack_entries{${SEL},netns!=""} / ignoring(netns) group_left conntrack_entries_limit{${SEL}})`,
-            '{{instance}} {{netns}}',
-          ),
-        ],
+        thresholds: FILL_THRESHOLDS,
+        targets: [t(`topk(10, ${fillRatio(`${SEL},netns!=""`)})`, '{{instance}} {{netns}}')],
       },
       {
         title: 'Drops by namespace (top 10)',

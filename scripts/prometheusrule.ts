@@ -5,7 +5,7 @@
  *   npm run build && node dist/scripts/prometheusrule.js > deploy/kubernetes/base/prometheusrule.yaml
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from '../test/paths.js';
 
 export function buildPrometheusRule(rulesYaml: string): string {
   const body = rulesYaml
@@ -29,9 +29,8 @@ export function buildPrometheusRule(rulesYaml: string): string {
   ].join('\n');
 }
 
-if (process.argv[1]?.endsWith('prometheusrule.js')) {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
+if (import.meta.main) {
   process.stdout.write(
-    buildPrometheusRule(readFileSync(`${root}dashboards/rules/conntrack-exporter.rules.yml`, 'utf8')),
+    buildPrometheusRule(readFileSync(`${ROOT}dashboards/rules/conntrack-exporter.rules.yml`, 'utf8')),
   );
 }

@@ -7,12 +7,11 @@ import { describe, it } from 'node:test';
 import { buildDashboard, RUNBOOK_BASE } from '../../scripts/dashboard.js';
 import { ROOT } from '../paths.js';
 import { needPromtool, promtool } from './promtool.js';
-import { allPanels, annotationQueries, dashboardQueries } from './queries.js';
+import { allPanels, annotationQueries, DASHBOARD_FILE, dashboardQueries, RULES_FILE } from './queries.js';
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS_UID = '${datasource}';
-const FILE = `${ROOT}dashboards/conntrack-exporter.json`;
-const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, unknown>;
+const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Record<string, unknown>;
 
 interface Panel {
   title?: string;
@@ -100,7 +99,7 @@ describe('Grafana dashboard', () => {
       'a dashboard link to dashboards/runbooks',
     );
     // the alert rules point at the same place
-    const rules = readFileSync(`${ROOT}dashboards/rules/conntrack-exporter.rules.yml`, 'utf8');
+    const rules = readFileSync(RULES_FILE, 'utf8');
     const ruleUrls = [...rules.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]!);
     assert.ok(ruleUrls.length > 0);
     for (const u of ruleUrls) assert.ok(u.startsWith(RUNBOOK_BASE), u);

@@ -3,6 +3,11 @@
  * Grafana would) and every expression of the rule file. Used by the structure tests here and by
  * the end-to-end test against a real Prometheus.
  */
+import { ROOT } from '../paths.js';
+
+/** What the repository ships: the rule file and the Grafana dashboard. */
+export const RULES_FILE = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
+export const DASHBOARD_FILE = `${ROOT}dashboards/conntrack-exporter.json`;
 
 export interface PanelQuery {
   panel: string;

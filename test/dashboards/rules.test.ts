@@ -5,10 +5,9 @@ import { describe, it } from 'node:test';
 import { buildPrometheusRule } from '../../scripts/prometheusrule.js';
 import { ROOT } from '../paths.js';
 import { needPromtool, promtool } from './promtool.js';
-import { ruleExpressions } from './queries.js';
+import { RULES_FILE as RULES, ruleExpressions } from './queries.js';
 
 const DIR = `${ROOT}dashboards/rules`;
-const RULES = `${DIR}/conntrack-exporter.rules.yml`;
 const TESTS = `${DIR}/conntrack-exporter.rules.test.yml`;
 const text = readFileSync(RULES, 'utf8');
 const alerts = ruleExpressions(text).filter((r) => r.kind === 'alert');

@@ -3,7 +3,7 @@
  * namespace the test creates; its /metrics must agree with conntrack-tools for that namespace.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as tool from './harness/conntrack-tool.js';
@@ -58,7 +58,7 @@ const MIX = [
 describe('exporter in a namespace with traffic', () => {
   let ns: Netns;
   let exp: ExporterProcess;
-  let held: ReturnType<Netns['spawnNode']>;
+  let held: ChildProcess;
 
   before(async () => {
     ns = Netns.create('exporter');
@@ -66,8 +66,7 @@ describe('exporter in a namespace with traffic', () => {
     // without event cache, as if no process on the host listened (see silently()).
     await silently(ns, async () => {
       ns.traffic('tcp=127.0.0.1', 'udp-noreply=127.0.0.1');
-      held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
-      await new Promise<void>((r) => held.stdout!.once('data', () => r()));
+      held = await ns.holdTraffic('hold=127.0.0.1', 'hold=::1');
     });
     exp = await ExporterProcess.start(ns, ['--resync.silent-interval=1s']);
   });

@@ -10,28 +10,15 @@
  * assertions look at the test's own namespaces by their netns label.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NETNS_ROW } from '../../scripts/dashboard.js';
-import { dashboardQueries } from '../dashboards/queries.js';
+import { RULES_FILE } from '../dashboards/queries.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
-import { Netns, ROOT, waitFor } from './harness/netns.js';
-import { JOB, PrometheusProcess } from './harness/prometheus.js';
+import { Netns, waitFor } from './harness/netns.js';
+import { PrometheusProcess, shippedDashboardQueries } from './harness/prometheus.js';
 import type { Scrape } from './harness/promtext.js';
-
-const RULES = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
-const DASHBOARD = `${ROOT}dashboards/conntrack-exporter.json`;
-/** Grafana's variables for this one exporter, as in prometheus.test.ts. */
-const VARS: Record<string, string> = {
-  __rate_interval: '4s',
-  __interval: '1s',
-  __range: '1m',
-  job: JOB,
-  instance: '127.0.0.1:9466',
-  datasource: 'prometheus',
-};
 
 /** conntrack_flows of one namespace as family/protocol/state -> value, zero series left out. */
 function flowsOf(s: Scrape, netns: string): Map<string, number> {
@@ -81,7 +68,7 @@ describe('--netns.all: one exporter for every namespace', () => {
     // Flows before the exporter starts: only a dump can know these.
     busy.traffic('tcp=127.0.0.1', 'udp-noreply=127.0.0.1');
     exp = await ExporterProcess.start(home, ['--netns.all', '--netns.scan-interval=1s']);
-    prom = await PrometheusProcess.start(home, [RULES]);
+    prom = await PrometheusProcess.start(home, [RULES_FILE]);
     max.guard();
   });
 
@@ -186,7 +173,7 @@ describe('--netns.all: one exporter for every namespace', () => {
         s.value('conntrack_stat_early_drop_total', { netns: full.name });
       assert.ok(drops > 0, 'the kernel dropped or evicted in the full namespace');
       // The dashboard's Namespaces row and table-exhaustion panels work on these series.
-      const queries = dashboardQueries(JSON.parse(readFileSync(DASHBOARD, 'utf8')), VARS).filter(
+      const queries = shippedDashboardQueries().filter(
         (q) => q.row === NETNS_ROW || q.row === 'Table exhaustion',
       );
       assert.ok(queries.filter((q) => q.row === NETNS_ROW).length >= 3);

@@ -7,25 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NETNS_ROW } from '../../scripts/dashboard.js';
-import { dashboardQueries, ruleExpressions } from '../dashboards/queries.js';
+import { RULES_FILE } from '../dashboards/queries.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import { ExporterProcess } from './harness/exporter.js';
-import { Netns, ROOT, sleep, waitFor } from './harness/netns.js';
-import { JOB, PrometheusProcess } from './harness/prometheus.js';
-
-const RULES = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
-const DASHBOARD = `${ROOT}dashboards/conntrack-exporter.json`;
-
-/** Grafana's variables as a dashboard user would have them for this one exporter. */
-const VARS: Record<string, string> = {
-  // 4 x the 1 s scrape interval, as Grafana computes $__rate_interval
-  __rate_interval: '4s',
-  __interval: '1s',
-  __range: '1m',
-  job: JOB,
-  instance: '127.0.0.1:9466',
-  datasource: 'prometheus',
-};
+import { Netns, sleep, waitFor } from './harness/netns.js';
+import { JOB, PrometheusProcess, shippedDashboardQueries, shippedRules } from './harness/prometheus.js';
 
 describe('dashboard and rules on a real Prometheus', () => {
   let ns: Netns;
@@ -35,7 +21,7 @@ describe('dashboard and rules on a real Prometheus', () => {
   before(async () => {
     ns = Netns.create('prom');
     exp = await ExporterProcess.start(ns);
-    prom = await PrometheusProcess.start(ns, [RULES]);
+    prom = await PrometheusProcess.start(ns, [RULES_FILE]);
     // Traffic over several scrapes, so rates and histograms have samples to work on.
     for (let i = 0; i < 4; i++) {
       ns.traffic('tcp=127.0.0.1', 'tcp=::1', 'syn=127.0.0.1', 'udp-reply=127.0.0.1', 'udp-noreply=::1');
@@ -57,24 +43,14 @@ describe('dashboard and rules on a real Prometheus', () => {
 
   it('every dashboard query returns data', () => {
     // The Namespaces row has data with --netns.all only: netns.test.ts checks it.
-    const queries = dashboardQueries(JSON.parse(readFileSync(DASHBOARD, 'utf8')), VARS).filter(
-      (q) => q.row !== NETNS_ROW,
-    );
+    const queries = shippedDashboardQueries().filter((q) => q.row !== NETNS_ROW);
     assert.ok(queries.length >= 10, `the dashboard has queries (${queries.length})`);
     const empty = queries.filter((q) => prom.query(q.expr).length === 0);
     assert.deepEqual(empty, [], 'queries without data');
   });
 
   it('the "Who fills the table" row returns data, and each stack adds up to the table', () => {
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
-      panels: { type: string; title: string }[];
-    };
-    const titles = dashboard.panels.map((p) => p.title);
-    const row = titles.indexOf('Who fills the table');
-    assert.ok(row >= 0, 'the row exists');
-    const next = dashboard.panels.findIndex((p, i) => i > row && p.type === 'row');
-    const panels = new Set(titles.slice(row + 1, next));
-    const queries = dashboardQueries(dashboard, VARS).filter((q) => panels.has(q.panel));
+    const queries = shippedDashboardQueries().filter((q) => q.row === 'Who fills the table');
     assert.equal(queries.length, 5, `queries of the row: ${queries.map((q) => q.panel)}`);
     for (const q of queries) {
       const series = prom.query(q.expr);
@@ -103,7 +79,7 @@ describe('dashboard and rules on a real Prometheus', () => {
   });
 
   it('every recording rule returns data', async () => {
-    const records = ruleExpressions(readFileSync(RULES, 'utf8')).filter((r) => r.kind === 'record');
+    const records = shippedRules('record');
     assert.ok(records.length >= 1);
     await waitFor('every recording rule to have a value', () =>
       records.every((r) => prom.query(r.name).length > 0) ? true : undefined,
@@ -111,7 +87,7 @@ describe('dashboard and rules on a real Prometheus', () => {
   });
 
   it('no alert fires on a healthy host', () => {
-    const alerts = ruleExpressions(readFileSync(RULES, 'utf8')).filter((r) => r.kind === 'alert');
+    const alerts = shippedRules('alert');
     const firing = alerts.filter((a) => prom.query(a.expr).length > 0).map((a) => a.name);
     assert.deepEqual(firing, []);
   });
@@ -126,7 +102,7 @@ describe('table exhaustion, for real', () => {
   before(async () => {
     ns = Netns.create('full');
     exp = await ExporterProcess.start(ns);
-    prom = await PrometheusProcess.start(ns, [RULES]);
+    prom = await PrometheusProcess.start(ns, [RULES_FILE]);
     // If the test process dies in between, the limit must still come back.
     max.guard();
   });
@@ -151,7 +127,7 @@ describe('table exhaustion, for real', () => {
     const before = exp.scrape();
     const drops = (s: typeof before) =>
       s.value('conntrack_stat_drop_total') + s.value('conntrack_stat_early_drop_total');
-    const alerts = ruleExpressions(readFileSync(RULES, 'utf8')).filter((r) => r.kind === 'alert');
+    const alerts = shippedRules('alert');
     const mustFire = alerts.filter((a) => /NearlyFull|TableFull|Dropped/.test(a.name));
     assert.equal(mustFire.length, 3, `table-full alerts: ${mustFire.map((a) => a.name)}`);
     let offered = 0;

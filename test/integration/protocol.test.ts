@@ -185,11 +185,7 @@ describe('statistics on the real kernel', () => {
   it('per-CPU counters equal conntrack -S, global entries equal conntrack -C', async () => {
     // Make `invalid` move: a connection whose entry was flushed, closed under tcp_loose=0, sends a
     // FIN the tracker cannot pick up mid-stream.
-    const holder = ns.spawnNode('test/integration/harness/traffic.js', [
-      'hold=127.0.0.1',
-      'udp-noreply=127.0.0.1',
-    ]);
-    await new Promise<void>((r) => holder.stdout!.once('data', () => r()));
+    const holder = await ns.holdTraffic('hold=127.0.0.1', 'udp-noreply=127.0.0.1');
     ns.run('conntrack', ['-D', '-p', 'tcp']);
     ns.run('sysctl', ['-qw', 'net.netfilter.nf_conntrack_tcp_loose=0']);
     const exited = new Promise((r) => holder.once('exit', r));

@@ -6,6 +6,7 @@
  * per (family, protocol, state), and must hold within 15 s (one scrape interval).
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { SCTP_STATES, TCP_STATES } from '../../src/ctnetlink/states.js';
 import { maxDriftResyncs } from '../../src/sync/drift.js';
@@ -147,14 +148,13 @@ const FLOOD_RULESET = TRACKING_RULESET.replace(
 describe('silent flows: made before the exporter started', () => {
   let ns: Netns;
   let exp: ExporterProcess;
-  let held: ReturnType<Netns['spawnNode']>;
+  let held: ChildProcess;
 
   before(async () => {
     ns = Netns.create('silent');
     await silently(ns, async () => {
       ns.traffic('tcp=127.0.0.1', 'tcp=::1', 'udp-noreply=127.0.0.1', 'udp-reply=::1');
-      held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
-      await new Promise<void>((r) => held.stdout!.once('data', () => r()));
+      held = await ns.holdTraffic('hold=127.0.0.1', 'hold=::1');
       for (let i = 0; i < 40; i++) ns.run('conntrack', ['-I', ...udp53('10.8.0.1', 3000 + i)]);
       const assured = ['-u', 'SEEN_REPLY,ASSURED', '-t', '600'];
       for (let i = 0; i < 20; i++) {
@@ -251,7 +251,7 @@ describe('silent flows with the silent re-dumps off: the drift check alone', () 
 describe('restart gap: flows made while the exporter is down', () => {
   let ns: Netns;
   let exp: ExporterProcess;
-  let held: ReturnType<Netns['spawnNode']>;
+  let held: ChildProcess;
   before(async () => {
     ns = Netns.create('gap');
     exp = await ExporterProcess.start(ns);
@@ -267,8 +267,7 @@ describe('restart gap: flows made while the exporter is down', () => {
     await exp.stop();
     // The gap: connections opened and held, entries inserted, while nobody listens.
     await silently(ns, async () => {
-      held = ns.spawnNode('test/integration/harness/traffic.js', ['hold=127.0.0.1', 'hold=::1']);
-      await new Promise<void>((r) => held.stdout!.once('data', () => r()));
+      held = await ns.holdTraffic('hold=127.0.0.1', 'hold=::1');
       for (let i = 0; i < 10; i++) {
         ns.run('conntrack', ['-I', ...tcp('10.6.0.1', '10.6.0.2', 5000 + i, 'ESTABLISHED'), '-t', '600']);
       }

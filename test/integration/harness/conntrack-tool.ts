@@ -1,86 +1,216 @@
 /**
- * conntrack-tools as the reference: what `conntrack -L`, `-S` and `-C` print for a namespace,
- * parsed into the shape our tests compare against.
+ * conntrack-tools as the reference: what `conntrack -L`, `-E`, `-S` and `-C` print for a namespace,
+ * parsed into the shape our tests compare against. One parser of a flow line (parseToolLine) serves
+ * the kernel tests and scripts/capture-fixtures.ts, which builds the byte fixtures' expectations.
  */
 import type { Netns } from './netns.js';
 
+/** One direction's tuple as printed; a key the tool did not print is absent. */
+export interface ToolTuple {
+  src: string;
+  dst: string;
+  proto: number;
+  srcPort?: number;
+  dstPort?: number;
+  icmpId?: number;
+  icmpType?: number;
+  icmpCode?: number;
+}
+
+/** Decimal strings: the kernel's counters are 64-bit. */
+export interface ToolCounters {
+  packets: string;
+  bytes: string;
+}
+
+/** Everything one flow line of `conntrack -L` or `-E` with `-o extended,id` (and more) says. */
+export interface ToolEntry {
+  /** The line as printed, trimmed. */
+  line: string;
+  /** `-E`: `[NEW]`, `[UPDATE]` or `[DESTROY]`. */
+  event: 'new' | 'update' | 'destroy' | undefined;
+  /** `-E -o timestamp`: seconds.microseconds when the tool received the event. */
+  receivedAt: string | undefined;
+  family: 'ipv4' | 'ipv6';
+  /** The protocol's name as printed (`tcp`, `icmpv6`, `unknown`). */
+  protocol: string;
+  proto: number;
+  timeout: number | undefined;
+  /** The kernel's state: printed for TCP, SCTP and DCCP only. */
+  state: string | undefined;
+  orig: ToolTuple;
+  reply: ToolTuple;
+  /** With nf_conntrack_acct=1. */
+  countersOrig: ToolCounters | undefined;
+  countersReply: ToolCounters | undefined;
+  /** `[UNREPLIED]`, `[ASSURED]`, ... without the brackets. */
+  flags: Set<string>;
+  /** The key=value pairs after both tuples: mark, zone, use, id, helper, labels, delta-time, ... */
+  fields: Map<string, string>;
+  /** `-o ktimestamp`: whole seconds since the epoch (the tool must print them with TZ=UTC). */
+  start: number | undefined;
+  stop: number | undefined;
+  /** The conntrack id (`-o id`). */
+  id: number;
+}
+
+const EVENT_NAMES = { NEW: 'new', UPDATE: 'update', DESTROY: 'destroy' } as const;
+
+/** `Wed Nov 25 03:04:57 2026`, as `-o ktimestamp` prints it with TZ=UTC, in seconds. */
+function utcSeconds(text: string): number {
+  const ms = Date.parse(`${text.replace(/^\w+ /, '')} UTC`);
+  if (Number.isNaN(ms)) throw new Error(`unparsable conntrack timestamp: ${text}`);
+  return ms / 1000;
+}
+
+/**
+ * Reads the tuple that starts at tok[i] (with its counters, and the flags printed among them) and
+ * returns it with the index after it. A tuple ends where a key repeats (the reply's `src=`, or for
+ * ICMP the conntrack `id=` after the echo `id=`) or a key that is not a tuple's begins.
+ */
+function readTuple(tok: readonly string[], i: number, proto: number, flags: Set<string>) {
+  const keys = ['src', 'dst', 'packets', 'bytes'];
+  keys.push(...(proto === 1 || proto === 58 ? ['type', 'code', 'id'] : ['sport', 'dport']));
+  const seen = new Map<string, string>();
+  for (; i < tok.length; i++) {
+    const t = tok[i]!;
+    if (t.startsWith('[')) {
+      flags.add(t.slice(1, -1));
+      continue;
+    }
+    const k = t.slice(0, t.indexOf('='));
+    if (!keys.includes(k) || seen.has(k)) break;
+    seen.set(k, t.slice(k.length + 1));
+  }
+  const num = (k: string) => (seen.has(k) ? Number(seen.get(k)) : undefined);
+  const tuple: ToolTuple = { src: seen.get('src') ?? '', dst: seen.get('dst') ?? '', proto };
+  const sport = num('sport');
+  const dport = num('dport');
+  const type = num('type');
+  const code = num('code');
+  const id = num('id');
+  if (sport !== undefined) tuple.srcPort = sport;
+  if (dport !== undefined) tuple.dstPort = dport;
+  if (id !== undefined) tuple.icmpId = id;
+  if (type !== undefined) tuple.icmpType = type;
+  if (code !== undefined) tuple.icmpCode = code;
+  const counters = seen.has('packets')
+    ? { packets: seen.get('packets')!, bytes: seen.get('bytes') ?? '' }
+    : undefined;
+  return { tuple, counters, next: i };
+}
+
+/**
+ * Parses one flow line of `conntrack -L -o extended,id[,ktimestamp][,labels]` or
+ * `conntrack -E -o extended,id[,timestamp][,ktimestamp][,labels]`, e.g.
+ * `[1795636877.101696]\t    [NEW] ipv4     2 tcp      6 120 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=52166 dport=5000 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=5000 dport=52166 mark=16 id=4042505163`.
+ * Any other line (the tool's summary, an empty line) is undefined; a flow line without `id=`
+ * throws, since every caller matches flows by id.
+ */
+export function parseToolLine(line: string): ToolEntry | undefined {
+  let rest = line.trim();
+  let receivedAt: string | undefined;
+  let event: ToolEntry['event'];
+  const rx = /^\[(\d+\.\d+)\]\s+/.exec(rest);
+  if (rx) {
+    receivedAt = rx[1];
+    rest = rest.slice(rx[0].length);
+  }
+  const ev = /^\[(NEW|UPDATE|DESTROY)\]\s+/.exec(rest);
+  if (ev) {
+    event = EVENT_NAMES[ev[1] as keyof typeof EVENT_NAMES];
+    rest = rest.slice(ev[0].length);
+  }
+  let start: number | undefined;
+  let stop: number | undefined;
+  rest = rest.replace(/\[(start|stop)=([^\]]+)\]/g, (_m, k: string, v: string) => {
+    if (k === 'start') start = utcSeconds(v);
+    else stop = utcSeconds(v);
+    return '';
+  });
+  const tok = rest.split(/\s+/).filter(Boolean);
+  if (tok[0] !== 'ipv4' && tok[0] !== 'ipv6') return undefined;
+  const family = tok[0];
+  const protocol = tok[2] ?? '';
+  const proto = Number(tok[3]);
+  let i = 4;
+  let timeout: number | undefined;
+  let state: string | undefined;
+  if (/^\d+$/.test(tok[i] ?? '')) timeout = Number(tok[i++]);
+  if (/^[A-Z_0-9]+$/.test(tok[i] ?? '')) state = tok[i++];
+  const flags = new Set<string>();
+  const orig = readTuple(tok, i, proto, flags);
+  const reply = readTuple(tok, orig.next, proto, flags);
+  const fields = new Map<string, string>();
+  for (const t of tok.slice(reply.next)) {
+    if (t.startsWith('[')) flags.add(t.slice(1, -1));
+    const eq = t.indexOf('=');
+    if (eq > 0) fields.set(t.slice(0, eq), t.slice(eq + 1));
+  }
+  const id = fields.get('id');
+  if (id === undefined) throw new Error(`conntrack printed no id= (run it with -o id): ${line}`);
+  return {
+    line: line.trim(),
+    event,
+    receivedAt,
+    family,
+    protocol,
+    proto,
+    timeout,
+    state,
+    orig: orig.tuple,
+    reply: reply.tuple,
+    countersOrig: orig.counters,
+    countersReply: reply.counters,
+    flags,
+    fields,
+    start,
+    stop,
+    id: Number(id),
+  };
+}
+
+/** What the kernel tests compare with the exporter: a flow as `conntrack_flows` and top-K count it. */
 export interface ToolFlow {
   id: number;
   family: 'ipv4' | 'ipv6';
   protocol: string;
-  protonum: number;
   /** The kernel's state for TCP/SCTP/DCCP; UNREPLIED/REPLIED/ASSURED from the flags otherwise. */
   state: string;
+  /** The original tuple's addresses and ports. */
   src: string;
   dst: string;
   sport: number | undefined;
   dport: number | undefined;
   /** ICMP and ICMPv6: the original tuple's type. */
   icmpType: number | undefined;
-  unreplied: boolean;
-  assured: boolean;
   mark: number | undefined;
   zone: number | undefined;
-  /** With nf_conntrack_acct=1: packets and bytes of the original and reply directions. */
-  packets: [number, number] | undefined;
-  bytes: [number, number] | undefined;
 }
 
-const STATEFUL = new Set(['tcp', 'sctp', 'dccp']);
+/** A numeric field printed after the tuples (`mark`, `zone`, `use`), undefined when not printed. */
+export function numericField(e: ToolEntry, key: string): number | undefined {
+  const v = e.fields.get(key);
+  return v === undefined ? undefined : Number(v);
+}
 
-/**
- * Parses one line of `conntrack -L -o extended,id`, e.g.
- * `ipv4 2 tcp 6 118 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=45592 dport=9 [UNREPLIED] src=... mark=0 use=1 id=1239403510`
- */
+/** The ToolFlow of one line of `conntrack -L -o extended,id`, undefined for any other line. */
 export function parseListLine(line: string): ToolFlow | undefined {
-  const t = line.trim().split(/\s+/);
-  if (t.length < 6 || (t[0] !== 'ipv4' && t[0] !== 'ipv6')) return undefined;
-  const protocol = t[2]!;
-  const stateful = STATEFUL.has(protocol);
-  const kv = new Map<string, string>();
-  let srcSeen = 0;
-  let id = 0;
-  const flags = new Set<string>();
-  const packets: number[] = [];
-  const bytes: number[] = [];
-  for (const tok of t.slice(stateful ? 6 : 5)) {
-    if (tok.startsWith('[')) {
-      flags.add(tok.slice(1, -1));
-      continue;
-    }
-    const eq = tok.indexOf('=');
-    if (eq < 0) continue;
-    const k = tok.slice(0, eq);
-    const v = tok.slice(eq + 1);
-    if (k === 'src') srcSeen++;
-    if (k === 'packets') packets.push(Number(v));
-    if (k === 'bytes') bytes.push(Number(v));
-    if (k === 'mark' || k === 'zone') kv.set(k, v);
-    if (k === 'id' && srcSeen === 2 && kv.has('use')) id = Number(v); // conntrack id comes last
-    if (srcSeen === 1 && !kv.has(k)) kv.set(k, v); // the original tuple
-    if (k === 'use') kv.set('use', v);
-  }
-  const unreplied = flags.has('UNREPLIED');
-  const assured = flags.has('ASSURED');
-  const generic = assured ? 'ASSURED' : unreplied ? 'UNREPLIED' : 'REPLIED';
-  const num = (k: string) => (kv.has(k) ? Number(kv.get(k)) : undefined);
+  const e = parseToolLine(line);
+  if (!e) return undefined;
+  const generic = e.flags.has('ASSURED') ? 'ASSURED' : e.flags.has('UNREPLIED') ? 'UNREPLIED' : 'REPLIED';
   return {
-    id,
-    family: t[0],
-    protocol,
-    protonum: Number(t[3]),
-    state: stateful ? t[5]! : generic,
-    src: kv.get('src') ?? '',
-    dst: kv.get('dst') ?? '',
-    sport: num('sport'),
-    dport: num('dport'),
-    icmpType: num('type'),
-    unreplied,
-    assured,
-    mark: num('mark'),
-    zone: num('zone'),
-    packets: packets.length === 2 ? [packets[0]!, packets[1]!] : undefined,
-    bytes: bytes.length === 2 ? [bytes[0]!, bytes[1]!] : undefined,
+    id: e.id,
+    family: e.family,
+    protocol: e.protocol,
+    state: e.state ?? generic,
+    src: e.orig.src,
+    dst: e.orig.dst,
+    sport: e.orig.srcPort,
+    dport: e.orig.dstPort,
+    icmpType: e.orig.icmpType,
+    mark: numericField(e, 'mark'),
+    zone: numericField(e, 'zone'),
   };
 }
 
@@ -100,20 +230,25 @@ export function countByState(flows: readonly { family: string; protocol: string;
   return out;
 }
 
-/** `conntrack -S`: per-CPU counters by the kernel's names (`chaintoolong` as printed). */
-export function cpuStats(ns: Netns): Map<number, Map<string, number>> {
-  const out = new Map<number, Map<string, number>>();
-  for (const line of ns.run('conntrack', ['-S']).split('\n')) {
-    const m = /^cpu=(\d+)\s+(.*)$/.exec(line.trim());
-    if (!m) continue;
-    const stats = new Map<string, number>();
-    for (const kv of m[2]!.trim().split(/\s+/)) {
-      const [k, v] = kv.split('=');
-      if (k !== undefined && v !== undefined) stats.set(k, Number(v));
-    }
-    out.set(Number(m[1]), stats);
+/**
+ * One line of `conntrack -S`, `cpu=0 found=0 invalid=5 ... chaintoolong=0`: the CPU and its
+ * counters by the names printed (`chaintoolong` as printed); undefined for any other line.
+ */
+export function parseCpuStatsLine(line: string): { cpu: number; stats: Map<string, number> } | undefined {
+  const m = /^cpu=(\d+)\s+(.*)$/.exec(line.trim());
+  if (!m) return undefined;
+  const stats = new Map<string, number>();
+  for (const kv of m[2]!.trim().split(/\s+/)) {
+    const [k, v] = kv.split('=');
+    if (k !== undefined && v !== undefined) stats.set(k, Number(v));
   }
-  return out;
+  return { cpu: Number(m[1]), stats };
+}
+
+/** `conntrack -S`: per-CPU counters by the kernel's names. */
+export function cpuStats(ns: Netns): Map<number, Map<string, number>> {
+  const lines = ns.run('conntrack', ['-S']).split('\n');
+  return new Map(lines.flatMap((l) => parseCpuStatsLine(l) ?? []).map((c) => [c.cpu, c.stats]));
 }
 
 /** `conntrack -C`: the kernel's entry count for the namespace. */

@@ -114,6 +114,19 @@ export class Netns {
     return this.spawn(process.execPath, [`${DIST}${script}`, ...args]);
   }
 
+  /**
+   * Runs harness/traffic.ts with `hold=` (and any other) actions and leaves it running, so the held
+   * TCP connections stay open until the process is killed; resolves once it has made every flow.
+   */
+  async holdTraffic(...actions: string[]): Promise<ChildProcess> {
+    const child = this.spawnNode('test/integration/harness/traffic.js', actions);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`traffic ${actions.join(' ')} exited ${code}`)));
+    });
+    return child;
+  }
+
   /** Ends the processes this namespace started (by PID), then deletes it. Safe to call twice. */
   delete(): void {
     for (const child of this.children) {

@@ -4,14 +4,43 @@
  */
 
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  DASHBOARD_FILE,
+  dashboardQueries,
+  type PanelQuery,
+  RULES_FILE,
+  type RuleExpression,
+  ruleExpressions,
+} from '../../dashboards/queries.js';
 import { LISTEN as EXPORTER } from './exporter.js';
 import { type Netns, waitFor } from './netns.js';
 
 export const PROMETHEUS = '127.0.0.1:9090';
 export const JOB = 'conntrack';
+
+/** Grafana's variables as a dashboard user would have them for the one exporter a test runs. */
+export const GRAFANA_VARS: Readonly<Record<string, string>> = {
+  // 4 x the 1 s scrape interval, as Grafana computes $__rate_interval
+  __rate_interval: '4s',
+  __interval: '1s',
+  __range: '1m',
+  job: JOB,
+  instance: EXPORTER,
+  datasource: 'prometheus',
+};
+
+/** Every query of the shipped dashboard, as Grafana would send it for the test's exporter. */
+export function shippedDashboardQueries(): PanelQuery[] {
+  return dashboardQueries(JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')), GRAFANA_VARS);
+}
+
+/** The recording rules or the alerts of the shipped rule file. */
+export function shippedRules(kind: RuleExpression['kind']): RuleExpression[] {
+  return ruleExpressions(readFileSync(RULES_FILE, 'utf8')).filter((r) => r.kind === kind);
+}
 
 export interface Series {
   metric: Record<string, string>;

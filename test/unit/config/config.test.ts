@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_PORT, FLAGS, parseConfig, usage } from '../../../src/config.js';
 import { ConntrackError } from '../../../src/errors.js';
+import { ROOT } from '../../paths.js';
 
 function configError(argv: string[]): ConntrackError {
   try {
@@ -153,7 +154,7 @@ describe('parseConfig', () => {
 
   it('usage and README list every flag', () => {
     const text = usage();
-    const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(`${ROOT}README.md`, 'utf8');
     for (const flag of Object.keys(FLAGS)) {
       assert.ok(text.includes(`--${flag}`), `usage: --${flag}`);
       assert.ok(readme.includes(`\`--${flag}\``), `README: --${flag}`);

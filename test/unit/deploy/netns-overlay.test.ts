@@ -4,11 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { FLAGS } from '../../../src/config.js';
+import { ROOT } from '../../paths.js';
 import { findKustomize, type Located, render, schemaProblem } from './k8s.js';
-
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 interface Container {
   args?: string[];

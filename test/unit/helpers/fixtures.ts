@@ -4,18 +4,11 @@
  * entry at capture time (its text is in `description`), not what our decoder made of the bytes.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import type { ToolTuple } from '../../integration/harness/conntrack-tool.js';
+import { ROOT } from '../../paths.js';
 
-export interface TupleExpect {
-  src: string;
-  dst: string;
-  proto: number;
-  srcPort?: number;
-  dstPort?: number;
-  icmpId?: number;
-  icmpType?: number;
-  icmpCode?: number;
-}
+/** A tuple as conntrack-tools printed it. */
+export type TupleExpect = ToolTuple;
 
 /** A key that is absent means the kernel did not send the attribute. */
 export interface FlowExpect {
@@ -64,11 +57,8 @@ export interface Fixture<E> {
   expect: E;
 }
 
-// dist/test/unit/helpers/ -> the repository root
-const DIR = new URL('../../../../test/fixtures/', import.meta.url);
-
 function load<E>(file: string): Fixture<E>[] {
-  return JSON.parse(readFileSync(fileURLToPath(new URL(file, DIR)), 'utf8')) as Fixture<E>[];
+  return JSON.parse(readFileSync(`${ROOT}test/fixtures/${file}`, 'utf8')) as Fixture<E>[];
 }
 
 export const eventFixtures = load<FlowExpect>('events.json');

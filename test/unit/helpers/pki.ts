@@ -14,7 +14,11 @@ function openssl(cwd: string, args: string[]): void {
   if (res.status !== 0) throw new Error(`openssl ${args.join(' ')} exited ${res.status}: ${res.stderr}`);
 }
 
-const KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+/** `openssl req -x509`: a new P-256 key NAME.key and a certificate NAME.crt for CN, valid two days. */
+function certificate(dir: string, name: string, cn: string, more: string[]): void {
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`];
+  openssl(dir, ['req', '-x509', ...key, '-out', `${name}.crt`, '-subj', `/CN=${cn}`, '-days', '2', ...more]);
+}
 
 export class Pki {
   readonly dir = mkdtempSync(join(tmpdir(), 'ctx-pki-'));
@@ -37,18 +41,7 @@ export class Pki {
 
   /** A self-signed CA: NAME.crt and NAME.key. */
   ca(name: string): void {
-    openssl(this.dir, [
-      'req',
-      '-x509',
-      ...KEY,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-subj',
-      `/CN=${name}`,
-      '-days',
-      '2',
+    certificate(this.dir, name, name, [
       '-addext',
       'basicConstraints=critical,CA:TRUE',
       '-addext',
@@ -59,18 +52,7 @@ export class Pki {
   /** A leaf certificate NAME.crt/NAME.key signed by CA; the common name says which issue it is. */
   issue(name: string, ca: string, extensions: string[], dir = this.dir): string {
     const cn = `${name}-${++this.serial}`;
-    openssl(dir, [
-      'req',
-      '-x509',
-      ...KEY,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-subj',
-      `/CN=${cn}`,
-      '-days',
-      '2',
+    certificate(dir, name, cn, [
       '-CA',
       join(this.dir, `${ca}.crt`),
       '-CAkey',

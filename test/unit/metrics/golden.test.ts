@@ -9,28 +9,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { describe, it } from 'node:test';
 import { CollectorCounters } from '../../../src/collector.js';
-import type { CpuStats } from '../../../src/ctnetlink/stats.js';
-import type { KernelSnapshot } from '../../../src/kernel/stats.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { ShadowTable } from '../../../src/table/table.js';
+import { ROOT } from '../../paths.js';
 import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
+import { cpu, kernelSnapshot } from '../helpers/kernel.js';
 import { summary } from '../helpers/summary.js';
 
-const FIXTURE = new URL('../../../../test/fixtures/metrics.golden.prom', import.meta.url);
-
-function snapshot(entries: number, perCpu: CpuStats[]): KernelSnapshot {
-  return {
-    entries,
-    limit: 262144,
-    buckets: 65536,
-    perCpu,
-    eventsMode: 2,
-    timestamps: 0,
-    accounting: 0,
-    errors: 0,
-  };
-}
+const FIXTURE = `${ROOT}test/fixtures/metrics.golden.prom`;
 
 /** The two label values that depend on the machine, replaced by stable placeholders. */
 function normalise(text: string): string {
@@ -46,15 +33,21 @@ async function goldenText(): Promise<string> {
   const table = new ShadowTable(metrics.flows, clock.read);
   const counters = new CollectorCounters();
   const kernel = [
-    snapshot(5, [
-      { cpu: 0, values: { found: 10, insert: 4, drop: 1, early_drop: 0 }, unknownAttrs: 0 },
-      { cpu: 1, values: { found: 3, insert: 2, drop: 0xfffffffe, early_drop: 2 }, unknownAttrs: 0 },
-    ]),
-    snapshot(6, [
-      { cpu: 0, values: { found: 12, insert: 5, drop: 1, early_drop: 0 }, unknownAttrs: 0 },
-      // CPU 1's drop counter wraps.
-      { cpu: 1, values: { found: 3, insert: 3, drop: 1, early_drop: 2 }, unknownAttrs: 0 },
-    ]),
+    kernelSnapshot(
+      [
+        cpu(0, { found: 10, insert: 4, drop: 1, early_drop: 0 }),
+        cpu(1, { found: 3, insert: 2, drop: 0xfffffffe, early_drop: 2 }),
+      ],
+      { entries: 5, accounting: 0 },
+    ),
+    kernelSnapshot(
+      [
+        cpu(0, { found: 12, insert: 5, drop: 1, early_drop: 0 }),
+        // CPU 1's drop counter wraps.
+        cpu(1, { found: 3, insert: 3, drop: 1, early_drop: 2 }),
+      ],
+      { entries: 6, accounting: 0 },
+    ),
   ];
   let reads = 0;
   metrics.attach({
@@ -120,7 +113,7 @@ describe('/metrics process metrics', () => {
       .split('\n')
       .filter((l) => l.startsWith('# HELP ') || l.startsWith('# TYPE '))
       .join('\n');
-    const fixture = new URL('../../../../test/fixtures/metrics.families.txt', import.meta.url);
+    const fixture = `${ROOT}test/fixtures/metrics.families.txt`;
     if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(fixture, `${families}\n`);
     assert.equal(`${families}\n`, readFileSync(fixture, 'utf8'));
   });

@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CollectorCounters } from '../../../src/collector.js';
-import type { CpuStats } from '../../../src/ctnetlink/stats.js';
 import type { KernelSnapshot } from '../../../src/kernel/stats.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { destroyed, FakeClock, tcp, udp } from '../helpers/flows.js';
+import { cpu, kernelSnapshot } from '../helpers/kernel.js';
 import { summary } from '../helpers/summary.js';
-
-function snapshot(perCpu: CpuStats[], entries = 3): KernelSnapshot {
-  return {
-    entries,
-    limit: 262144,
-    buckets: 65536,
-    perCpu,
-    eventsMode: 2,
-    timestamps: 0,
-    accounting: 1,
-    errors: 0,
-  };
-}
-
-function cpu(n: number, values: CpuStats['values']): CpuStats {
-  return { cpu: n, values, unknownAttrs: 0 };
-}
 
 /** The value of one sample line, e.g. value(text, 'conntrack_entries'). */
 function value(text: string, series: string): number | undefined {
@@ -48,7 +31,7 @@ function setup(kernel: KernelSnapshot[]) {
 
 describe('ExporterMetrics', () => {
   it('exports kernel gauges, flows by state, drift and build info', async () => {
-    const { metrics, table } = setup([snapshot([], 3)]);
+    const { metrics, table } = setup([kernelSnapshot([], { entries: 3 })]);
     table.apply('new', summary(tcp(1, 'ESTABLISHED')));
     table.apply('new', summary(udp(2, 'UNREPLIED')));
     const text = await metrics.render();
@@ -68,7 +51,7 @@ describe('ExporterMetrics', () => {
   });
 
   it('exports the kernel event mode, timestamps and accounting switches', async () => {
-    const { metrics } = setup([snapshot([])]);
+    const { metrics } = setup([kernelSnapshot([])]);
     const text = await metrics.render();
     assert.equal(value(text, 'conntrack_kernel_event_mode'), 2);
     assert.equal(value(text, 'conntrack_kernel_timestamps_enabled'), 0);
@@ -77,9 +60,9 @@ describe('ExporterMetrics', () => {
 
   it('mirrors per-CPU kernel counters, summing CPUs and surviving a u32 wrap', async () => {
     const { metrics } = setup([
-      snapshot([cpu(0, { drop: 5, found: 1 }), cpu(1, { drop: 2, found: 1 })]),
-      snapshot([cpu(0, { drop: 7, found: 1 }), cpu(1, { drop: 0xffffffff, found: 1 })]),
-      snapshot([cpu(0, { drop: 7, found: 1 }), cpu(1, { drop: 3, found: 1 })]), // CPU 1 wrapped
+      kernelSnapshot([cpu(0, { drop: 5, found: 1 }), cpu(1, { drop: 2, found: 1 })]),
+      kernelSnapshot([cpu(0, { drop: 7, found: 1 }), cpu(1, { drop: 0xffffffff, found: 1 })]),
+      kernelSnapshot([cpu(0, { drop: 7, found: 1 }), cpu(1, { drop: 3, found: 1 })]), // CPU 1 wrapped
     ]);
     assert.equal(value(await metrics.render(), 'conntrack_stat_drop_total'), 7);
     assert.equal(value(await metrics.render(), 'conntrack_stat_drop_total'), 7 + 0xffffffff);
@@ -93,7 +76,7 @@ describe('ExporterMetrics', () => {
   });
 
   it('mirrors collector counters and observes lifetimes, durations and transitions', async () => {
-    const { clock, metrics, table, counters } = setup([snapshot([])]);
+    const { clock, metrics, table, counters } = setup([kernelSnapshot([])]);
     counters.eventsNew = 4;
     counters.overruns = 2;
     counters.resyncs.overrun = 2;
@@ -136,7 +119,7 @@ describe('ExporterMetrics', () => {
   });
 
   it('adds up the observations of tables that share it (--netns.all), one series per label set', async () => {
-    const { clock, metrics, table } = setup([snapshot([])]);
+    const { clock, metrics, table } = setup([kernelSnapshot([])]);
     const other = new ShadowTable(metrics.flows, clock.read);
     for (const t of [table, other]) {
       t.apply('new', summary(tcp(1, 'SYN_SENT')));

@@ -14,12 +14,12 @@ import {
   NLM_F_DUMP_INTR,
   NLM_F_MULTI,
   NLMSG_DONE,
-  NLMSG_ERROR,
   NLMSG_HDRLEN,
   readU16h,
   readU32h,
 } from '../../../src/netlink/nlmsg.js';
-import { type Batch, META_FIELDS, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { ack, batchOf } from '../helpers/netlink.js';
 
 const CT_GET = 0x101;
 
@@ -50,19 +50,13 @@ class FakeTransport implements Transport {
   get lastSeq(): number {
     return this.sent.at(-1)!.seq;
   }
-  /** Delivers datagrams (each a list of messages) as one batch, at offsets like the addon's. */
-  deliver(datagrams: Buffer[][], truncate = -1): void {
-    const slot = 4096;
-    const buf = Buffer.alloc(slot * datagrams.length);
-    const meta = new Int32Array(datagrams.length * META_FIELDS);
-    datagrams.forEach((msgs, i) => {
-      const d = Buffer.concat(msgs);
-      d.copy(buf, i * slot);
-      meta[i * META_FIELDS] = i * slot;
-      meta[i * META_FIELDS + 1] = i === truncate ? -d.length : d.length;
-      meta[i * META_FIELDS + 2] = -1;
-    });
-    this.onBatch?.({ buf, meta, count: datagrams.length }, 0);
+  /** Delivers datagrams (each a list of messages) as one batch; datagram `truncated` cut short. */
+  deliver(datagrams: Buffer[][], truncated?: number): void {
+    const batch = batchOf(
+      datagrams.map((msgs) => Buffer.concat(msgs)),
+      truncated === undefined ? {} : { truncated },
+    );
+    this.onBatch?.(batch, 0);
   }
 }
 
@@ -76,12 +70,6 @@ function done(seq: number, errno = 0): Buffer {
   const p = Buffer.alloc(4);
   p.writeInt32LE(-errno);
   return encodeMessage(NLMSG_DONE, NLM_F_MULTI, seq, p);
-}
-
-function ack(seq: number, errno = 0): Buffer {
-  const p = Buffer.alloc(4 + NLMSG_HDRLEN);
-  p.writeInt32LE(-errno);
-  return encodeMessage(NLMSG_ERROR, 0, seq, p);
 }
 
 function collect(sock: RequestSocket, flags: number) {

@@ -8,18 +8,12 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
 import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
-import {
-  encodeMessage,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
-  readU16h,
-  readU32h,
-} from '../../../src/netlink/nlmsg.js';
-import { type Batch, META_FIELDS, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { encodeMessage, NLMSG_DONE, NLMSG_HDRLEN, readU16h, readU32h } from '../../../src/netlink/nlmsg.js';
+import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
 import type { NamespaceRef } from '../../../src/netns/discovery.js';
 import { AllNamespaces } from '../../../src/netns/namespaces.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
+import { ack, batchOf } from '../helpers/netlink.js';
 
 /** One namespace's kernel: its entry count; dumps are empty, CPU statistics absent. */
 class FakeCt implements Transport {
@@ -35,10 +29,9 @@ class FakeCt implements Transport {
       p.writeUInt16LE(8, 4); // nla_len
       p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
       p.writeUInt32BE(this.kernel.entries, 8);
-      const ack = Buffer.alloc(4 + NLMSG_HDRLEN);
-      out.push(encodeMessage(type, 0, seq, p), encodeMessage(NLMSG_ERROR, 0, seq, ack));
+      out.push(encodeMessage(type, 0, seq, p), ack(seq));
     } else out.push(encodeMessage(NLMSG_DONE, 0, seq, Buffer.alloc(4)));
-    queueMicrotask(() => deliver(this.onBatch, [Buffer.concat(out)], [-1]));
+    queueMicrotask(() => this.onBatch?.(batchOf([Buffer.concat(out)]), 0));
   }
   start(onBatch: (b: Batch, lost: number) => void): void {
     this.onBatch = onBatch;
@@ -47,23 +40,6 @@ class FakeCt implements Transport {
   close(): void {
     this.closed = true;
   }
-}
-
-function deliver(
-  fn: ((b: Batch, lost: number) => void) | undefined,
-  datagrams: Buffer[],
-  nsids: number[],
-): void {
-  const slot = 4096;
-  const buf = Buffer.alloc(slot * datagrams.length);
-  const meta = new Int32Array(datagrams.length * META_FIELDS);
-  datagrams.forEach((d, i) => {
-    d.copy(buf, i * slot);
-    meta[i * META_FIELDS] = i * slot;
-    meta[i * META_FIELDS + 1] = d.length;
-    meta[i * META_FIELDS + 2] = nsids[i]!;
-  });
-  fn?.({ buf, meta, count: datagrams.length }, 0);
 }
 
 const ref = (label: string, own = false): NamespaceRef => ({
@@ -126,7 +102,7 @@ describe('AllNamespaces', () => {
     const { all } = setup({ a: 4, b: 7 });
     await all.apply({ added: [ref('home', true), ref('a'), ref('b')], removed: [], skipped: 0 });
     assert.deepEqual(activeLabels(all), ['home']);
-    deliver((b) => all.onBatch(b), [NEW, NEW, NEW, NEW], [7, -1, 99, 7]);
+    all.onBatch(batchOf([NEW, NEW, NEW, NEW], { nsids: [7, -1, 99, 7] }));
     const b = all.followed.find((p) => p.ref.label === 'b')!;
     const home = all.ownPipeline!;
     assert.equal(b.collector?.counters.eventsNew, 2, 'the waking event is applied too');
@@ -145,7 +121,7 @@ describe('AllNamespaces', () => {
     await a.seeded;
     kernels.get('a')!.entries = 0;
     // An event since the last scan keeps it active once more.
-    deliver((b) => all.onBatch(b), [Buffer.alloc(NLMSG_HDRLEN)], [4]);
+    all.onBatch(batchOf([Buffer.alloc(NLMSG_HDRLEN)], { nsids: [4] }));
     await all.apply({ added: [], removed: [], skipped: 0 });
     assert.deepEqual(activeLabels(all), ['a', 'home']);
     await all.apply({ added: [], removed: [], skipped: 0 });
@@ -153,7 +129,7 @@ describe('AllNamespaces', () => {
     await all.apply({ added: [], removed: [ref('a')], skipped: 2 });
     assert.equal(all.followed.length, 1);
     assert.equal(all.skipped, 2);
-    deliver((b) => all.onBatch(b), [NEW], [4]);
+    all.onBatch(batchOf([NEW], { nsids: [4] }));
     assert.equal(all.eventsUnmatched, 1, 'its id no longer routes anywhere');
     // What stays open is the own namespace's statistics and dump sockets; a's are closed.
     assert.equal(transports.length, 4);

@@ -8,16 +8,14 @@ import { closeSync, openSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConntrackError } from '../../../src/errors.js';
 import {
-  encodeMessage,
   NLM_F_ACK,
   NLM_F_REQUEST,
-  NLMSG_ERROR,
   NLMSG_HDRLEN,
   readU16h,
   readU32h,
   writeU32h,
 } from '../../../src/netlink/nlmsg.js';
-import { type Batch, META_FIELDS, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
 import {
   decodeNsidReply,
   encodeNsidRequest,
@@ -27,6 +25,7 @@ import {
   RTM_GETNSID,
   RTM_NEWNSID,
 } from '../../../src/netns/nsid.js';
+import { ack, batchOf } from '../helpers/netlink.js';
 
 // The kernel's reply to RTM_GETNSID (little-endian host), one datagram.
 const REPLY = Buffer.from(
@@ -110,25 +109,14 @@ class FakeRoute implements Transport {
     const p = NLMSG_HDRLEN;
     const nsid = m.length > p + 12 ? readU32h(m, p + 16) | 0 : undefined;
     this.sent.push({ type, flags: readU16h(m, 6), fd: readU32h(m, p + 8), nsid });
-    const ack = (errno: number): Buffer => {
-      const b = Buffer.alloc(4 + NLMSG_HDRLEN);
-      b.writeInt32LE(-errno, 0);
-      return encodeMessage(NLMSG_ERROR, 0, seq, b);
-    };
     const replies: Buffer[] = [];
     if (type === RTM_GETNSID) {
       const r = Buffer.from(REPLY);
       r.writeUInt32LE(seq, 8);
       r.writeInt32LE(this.ids.shift() ?? -1, 24);
-      replies.push(r, ack(0));
-    } else replies.push(ack(this.newErrno));
-    queueMicrotask(() => {
-      const buf = Buffer.concat(replies);
-      const meta = new Int32Array(META_FIELDS);
-      meta[1] = buf.length;
-      meta[2] = -1;
-      this.onBatch?.({ buf, meta, count: 1 }, 0);
-    });
+      replies.push(r, ack(seq));
+    } else replies.push(ack(seq, this.newErrno));
+    queueMicrotask(() => this.onBatch?.(batchOf([Buffer.concat(replies)]), 0));
   }
   start(onBatch: (b: Batch, lost: number) => void): void {
     this.onBatch = onBatch;

@@ -1,0 +1,26 @@
+/** What the fake kernel of the metrics tests reports, one read at a time. */
+import type { CpuStats } from '../../../src/ctnetlink/stats.js';
+import type { KernelSnapshot } from '../../../src/kernel/stats.js';
+
+/**
+ * One read: a table of 3 entries out of 262144 in 65536 buckets, events for flows created while
+ * someone listens (mode 2), accounting on, timestamps off, no failed reads; `over` replaces any.
+ */
+export function kernelSnapshot(perCpu: CpuStats[], over: Partial<KernelSnapshot> = {}): KernelSnapshot {
+  return {
+    entries: 3,
+    limit: 262144,
+    buckets: 65536,
+    perCpu,
+    eventsMode: 2,
+    timestamps: 0,
+    accounting: 1,
+    errors: 0,
+    ...over,
+  };
+}
+
+/** One CPU's counters, all attributes known. */
+export function cpu(n: number, values: CpuStats['values']): CpuStats {
+  return { cpu: n, values, unknownAttrs: 0 };
+}
