@@ -62,13 +62,13 @@ export interface CollectorOptions {
 }
 
 /** CPU seconds of the whole process, user and system, every thread (the dump's reader too). */
-export const processCpu: Clock = () => {
+const processCpu: Clock = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
 
 /** Every 5 s: a flush of silent flows shows within one 15 s scrape interval, idle cost ~0. */
-export const DEFAULT_DRIFT_CHECK_MS = 5000;
+const DEFAULT_DRIFT_CHECK_MS = 5000;
 
 /** Plain numbers on the event path; the metrics layer mirrors them at scrape time. */
 export class CollectorCounters {

@@ -46,7 +46,7 @@ export interface Config {
 
 export const DEFAULT_PORT = 9466;
 /** Attribution emits 5 x (K + 1) series at most: K is capped to keep that bounded. */
-export const MAX_TOP_K = 1000;
+const MAX_TOP_K = 1000;
 
 export const FLAGS = {
   'web.listen-address': {
@@ -129,7 +129,7 @@ function configError(flag: string, message: string): ConntrackError {
   return new ConntrackError('CT_ERR_CONFIG', `--${flag}: ${message}`);
 }
 
-export function parseListenAddress(value: string): ListenAddress {
+function parseListenAddress(value: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || !(port >= 0 && port <= 65535)) {
@@ -139,7 +139,7 @@ export function parseListenAddress(value: string): ListenAddress {
   return { host: host === '' ? '::' : host, port };
 }
 
-export function parseBytes(flag: string, value: string): number {
+function parseBytes(flag: string, value: string): number {
   const m = /^(\d+)\s*(B|KiB|MiB|GiB|K|M|G)?$/i.exec(value.trim());
   if (!m) throw configError(flag, `"${value}" is not a size (e.g. 262144, 256KiB, 4MiB)`);
   const unit = (m[2] ?? 'B').toUpperCase().replace('IB', '');
@@ -149,7 +149,7 @@ export function parseBytes(flag: string, value: string): number {
   return n;
 }
 
-export function parseDuration(flag: string, value: string): number {
+function parseDuration(flag: string, value: string): number {
   if (value.trim() === '0') return 0;
   const m = /^(\d+)(ms|s|m|h)$/.exec(value.trim());
   if (!m) throw configError(flag, `"${value}" is not a duration (e.g. 0, 30s, 10m, 1h)`);
@@ -159,7 +159,7 @@ export function parseDuration(flag: string, value: string): number {
   return ms;
 }
 
-export function parsePercent(flag: string, value: string): number {
+function parsePercent(flag: string, value: string): number {
   const m = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
   const pct = m ? Number(m[1]) : Number.NaN;
   if (!(pct >= 0.1 && pct <= 100))
@@ -167,7 +167,7 @@ export function parsePercent(flag: string, value: string): number {
   return pct / 100;
 }
 
-export function parseInteger(flag: string, value: string, min: number, max: number): number {
+function parseInteger(flag: string, value: string, min: number, max: number): number {
   if (!/^\d+$/.test(value.trim())) throw configError(flag, `"${value}" is not a whole number`);
   const n = Number(value.trim());
   if (n < min || n > max) throw configError(flag, `${value} is outside ${min}..${max}`);

@@ -1,6 +1,6 @@
 /** Flags of `npm run bench:kernel -- [flags]`, each also settable by an environment variable. */
 
-export const SCENARIOS = ['udp', 'tcp', 'dump'] as const;
+const SCENARIOS = ['udp', 'tcp', 'dump'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** Extra exporter flags for both exporter instances (BENCH_EXPORTER_FLAGS, space-separated), e.g. `--top.k=0`. */

@@ -74,7 +74,7 @@ export interface Results {
   dump?: DumpResult;
 }
 
-export const FLOOR = 'C floor';
+const FLOOR = 'C floor';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

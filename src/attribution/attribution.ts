@@ -65,8 +65,8 @@ export function attributionFor(config: {
   });
 }
 
-export const DEFAULT_WINDOW_SECONDS = 60;
-export const DEFAULT_MAX_CREATORS = 131_072;
+const DEFAULT_WINDOW_SECONDS = 60;
+const DEFAULT_MAX_CREATORS = 131_072;
 
 export interface Ranked<L> {
   /** At most K entries, largest first. */

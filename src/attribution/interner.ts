@@ -187,7 +187,7 @@ function indexSize(ids: number): number {
 }
 
 /** FNV-1a over words with a murmur-style finalizer: keys differ in their low bits (addresses). */
-export function hashWords(k: Uint32Array): number {
+function hashWords(k: Uint32Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
   h ^= h >>> 16;

@@ -39,7 +39,7 @@ export function encodeFlow(flow: Flow, opts: EncodeOptions = {}): Buffer {
   return encodeMessage(messageType(NFNL_SUBSYS_CTNETLINK, op), flags, opts.seq ?? 0, payload);
 }
 
-export function encodeFlowAttrs(f: Flow): Buffer[] {
+function encodeFlowAttrs(f: Flow): Buffer[] {
   const a: Buffer[] = [];
   if (f.orig) a.push(encodeTuple(K.CTA_TUPLE_ORIG, f.orig));
   if (f.reply) a.push(encodeTuple(K.CTA_TUPLE_REPLY, f.reply));
@@ -78,7 +78,7 @@ export function encodeFlowAttrs(f: Flow): Buffer[] {
   return a;
 }
 
-export function encodeTuple(type: number, t: Tuple): Buffer {
+function encodeTuple(type: number, t: Tuple): Buffer {
   const v6 = t.src.includes(':') || t.dst.includes(':');
   const ip = encodeNested(K.CTA_TUPLE_IP, [
     encodeAttr(v6 ? K.CTA_IP_V6_SRC : K.CTA_IP_V4_SRC, parseAddress(t.src)),

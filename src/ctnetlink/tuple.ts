@@ -140,5 +140,3 @@ function decodeProto(c: AttributeCursor, t: Tuple, counter: { unknown: number })
     }
   }
 }
-
-export { AF_INET, AF_INET6 };

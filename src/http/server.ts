@@ -15,7 +15,7 @@ import type { BasicAuth } from './basic-auth.js';
 const gzip = promisify(gzipCb);
 const GZIP_MIN_BYTES = 1024;
 /** Reachable without credentials, for probes. */
-export const UNAUTHENTICATED_PATHS: readonly string[] = ['/healthz', '/readyz'];
+const UNAUTHENTICATED_PATHS: readonly string[] = ['/healthz', '/readyz'];
 
 export interface ServerDeps {
   telemetryPath: string;

@@ -16,7 +16,7 @@ import { createSecureContext, type SecureContextOptions, type SecureVersion } fr
 import { LineCounter, parseDocument } from 'yaml';
 import { ConntrackError } from '../errors.js';
 
-export const CLIENT_AUTH_TYPES = [
+const CLIENT_AUTH_TYPES = [
   'NoClientCert',
   'RequestClientCert',
   'RequireAnyClientCert',

@@ -55,7 +55,7 @@ const PROC_COLUMNS: Readonly<Record<string, CpuStatName>> = {
   chaintoolong: 'chain_toolong',
 };
 
-export function parseProcStat(text: string): CpuStats[] {
+function parseProcStat(text: string): CpuStats[] {
   const [header, ...rows] = text.trim().split('\n');
   const names = (header ?? '').trim().split(/\s+/);
   return rows.map((row, cpu) => {

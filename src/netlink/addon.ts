@@ -33,7 +33,7 @@ export interface NetlinkAddon {
 }
 
 /** dist/src/netlink/ -> native/build/Release/, built by `npm ci` (the package's install script). */
-export const ADDON_PATH = '../../../native/build/Release/netlink.node';
+const ADDON_PATH = '../../../native/build/Release/netlink.node';
 
 let loaded: NetlinkAddon | undefined;
 

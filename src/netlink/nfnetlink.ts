@@ -7,9 +7,10 @@ import { ConntrackError } from '../errors.js';
 import { align4, NLMSG_HDRLEN, readU16h, writeU16h } from './nlmsg.js';
 
 export const NFGENMSG_LEN = 4;
-export const NFNETLINK_V0 = 0;
+const NFNETLINK_V0 = 0;
 
 export const NFNL_SUBSYS_CTNETLINK = 1;
+/** @kernel unused here, kept so that the list reads like the header */
 export const NFNL_SUBSYS_CTNETLINK_EXP = 2;
 
 export const NFNLGRP_CONNTRACK_NEW = 1;
@@ -18,7 +19,7 @@ export const NFNLGRP_CONNTRACK_DESTROY = 3;
 
 export const NLA_HDRLEN = 4;
 export const NLA_F_NESTED = 0x8000;
-export const NLA_F_NET_BYTEORDER = 0x4000;
+const NLA_F_NET_BYTEORDER = 0x4000;
 export const NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xffff;
 
 export const AF_UNSPEC = 0;
@@ -155,45 +156,39 @@ function expectLength(name: string, pstart: number, pend: number, want: number):
   }
 }
 
-export function scalarU8(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
+function scalarU8(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
   notNested(name, nested, pstart);
   expectLength(name, pstart, pend, 1);
   return buf[pstart]!;
 }
 
-export function scalarU16(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
+function scalarU16(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
   notNested(name, nested, pstart);
   expectLength(name, pstart, pend, 2);
   return buf.readUInt16BE(pstart);
 }
 
-export function scalarU32(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
+function scalarU32(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
   notNested(name, nested, pstart);
   expectLength(name, pstart, pend, 4);
   return buf.readUInt32BE(pstart);
 }
 
-export function scalarU64(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): bigint {
+function scalarU64(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): bigint {
   notNested(name, nested, pstart);
   expectLength(name, pstart, pend, 8);
   return buf.readBigUInt64BE(pstart);
 }
 
 /** NUL-terminated string attribute (helper names, security contexts). */
-export function scalarString(
-  buf: Buffer,
-  name: string,
-  nested: boolean,
-  pstart: number,
-  pend: number,
-): string {
+function scalarString(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): string {
   notNested(name, nested, pstart);
   let stop = pstart;
   while (stop < pend && buf[stop] !== 0) stop++;
   return buf.toString('utf8', pstart, stop);
 }
 
-export function notNested(name: string, nested: boolean, pstart: number): void {
+function notNested(name: string, nested: boolean, pstart: number): void {
   if (nested) {
     throw new ConntrackError('CT_ERR_NESTING', `${name}: scalar attribute carries the nested flag`, {
       offset: pstart - NLA_HDRLEN,

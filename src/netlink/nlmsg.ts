@@ -11,17 +11,20 @@ export const NLMSG_HDRLEN = 16;
 export const NLMSG_NOOP = 0x1;
 export const NLMSG_ERROR = 0x2;
 export const NLMSG_DONE = 0x3;
+/** @kernel unused here, kept so that the list reads like the header */
 export const NLMSG_OVERRUN = 0x4;
 
 export const NLM_F_REQUEST = 0x01;
 export const NLM_F_MULTI = 0x02;
 export const NLM_F_ACK = 0x04;
+/** @kernel unused here, kept so that the list reads like the header */
 export const NLM_F_ECHO = 0x08;
 export const NLM_F_DUMP_INTR = 0x10;
+/** @kernel unused here, kept so that the list reads like the header */
 export const NLM_F_DUMP_FILTERED = 0x20;
 // GET requests
-export const NLM_F_ROOT = 0x100;
-export const NLM_F_MATCH = 0x200;
+const NLM_F_ROOT = 0x100;
+const NLM_F_MATCH = 0x200;
 export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
 // NEW requests (and, in ctnetlink events, the mark of a NEW event)
 export const NLM_F_EXCL = 0x200;

@@ -28,17 +28,17 @@ import {
   readU32h,
 } from './nlmsg.js';
 
-export const NETLINK_NETFILTER = 12;
+const NETLINK_NETFILTER = 12;
 
-export const SOL_SOCKET = 1;
-export const SO_RCVBUF = 8;
-export const SO_RCVBUFFORCE = 33;
-export const SOL_NETLINK = 270;
-export const NETLINK_ADD_MEMBERSHIP = 1;
-export const NETLINK_NO_ENOBUFS = 5;
-export const NETLINK_LISTEN_ALL_NSID = 8;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+const SOL_NETLINK = 270;
+const NETLINK_ADD_MEMBERSHIP = 1;
+const NETLINK_NO_ENOBUFS = 5;
+const NETLINK_LISTEN_ALL_NSID = 8;
 /** Error replies carry only the offending header, not the whole request. */
-export const NETLINK_CAP_ACK = 10;
+const NETLINK_CAP_ACK = 10;
 
 /** Meta fields per datagram: offset in `buf`, length (negative: truncated), namespace id or -1. */
 export const META_FIELDS = 3;
@@ -71,7 +71,7 @@ export function forEachDatagram(
 }
 
 /** Maps an errno failure from the addon to our error, with the permission case spelled out. */
-export function socketError(err: unknown, what: string): ConntrackError {
+function socketError(err: unknown, what: string): ConntrackError {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { errno?: unknown; message?: unknown };
   const errno = typeof e.errno === 'number' ? Math.abs(e.errno) : undefined;
   const detail = typeof e.message === 'string' ? e.message : String(err);

@@ -33,7 +33,7 @@ export interface DiscoveryRoots {
   netnsDir: string;
 }
 
-export const DEFAULT_ROOTS: DiscoveryRoots = { proc: '/proc', netnsDir: '/var/run/netns' };
+const DEFAULT_ROOTS: DiscoveryRoots = { proc: '/proc', netnsDir: '/var/run/netns' };
 
 async function inodeOf(path: string): Promise<string | undefined> {
   try {

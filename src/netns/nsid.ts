@@ -19,16 +19,17 @@ import {
 } from '../netlink/nlmsg.js';
 import { NetlinkSocket, RequestSocket } from '../netlink/socket.js';
 
-export const NETLINK_ROUTE = 0;
+const NETLINK_ROUTE = 0;
 export const RTM_NEWNSID = 88;
 export const RTM_GETNSID = 90;
 /** struct rtgenmsg: one byte of family, padded to 4 (NLMSG_ALIGN). */
-export const RTGENMSG_LEN = 4;
+const RTGENMSG_LEN = 4;
 // enum of net_namespace.h
 export const NETNSA_NSID = 1;
+/** @kernel unused here, kept so that the list reads like the header */
 export const NETNSA_PID = 2;
 export const NETNSA_FD = 3;
-export const NETNSA_NSID_NOT_ASSIGNED = -1;
+const NETNSA_NSID_NOT_ASSIGNED = -1;
 const EEXIST = 17;
 
 /**

@@ -32,7 +32,7 @@ export interface PipelineOptions {
 }
 
 /** The kernel's per-CPU u32 counters, accumulated by differences so they never go back. */
-export class CpuCounterTotals {
+class CpuCounterTotals {
   readonly totals: Partial<Record<CpuStatName, number>> = {};
   private readonly last = new Map<number, Partial<Record<CpuStatName, number>>>();
 

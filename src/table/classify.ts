@@ -34,13 +34,13 @@ const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** States of protocols without a state machine, by code. */
-export const GENERIC_STATES = ['UNREPLIED', 'REPLIED', 'ASSURED'] as const;
+const GENERIC_STATES = ['UNREPLIED', 'REPLIED', 'ASSURED'] as const;
 const UNREPLIED = 0;
 const REPLIED = 1;
 const ASSURED = 2;
 
 /** The state is not in the message (an UPDATE or DESTROY without CTA_PROTOINFO or CTA_STATUS). */
-export const STATE_UNKNOWN = -1;
+const STATE_UNKNOWN = -1;
 
 /** (family, protocols) whose series are exported on every host, even at 0. */
 export const ALWAYS_EXPORTED: readonly (readonly [number, readonly number[]])[] = [
