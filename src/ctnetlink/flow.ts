@@ -154,8 +154,6 @@ export interface Flow {
   secctx: string | undefined;
   labels: Buffer | undefined;
   synproxy: Synproxy | undefined;
-  /** Attributes (at any depth) that this decoder does not know, skipped. */
-  unknownAttrs: number;
 }
 
 export function emptyFlow(family: number): Flow {
@@ -187,45 +185,43 @@ export function emptyFlow(family: number): Flow {
     secctx: undefined,
     labels: undefined,
     synproxy: undefined,
-    unknownAttrs: 0,
   };
 }
 
 /**
  * Decodes the ctnetlink message in buf[start, end) (netlink header included). Throws
- * ConntrackError, and nothing else, on malformed input.
+ * ConntrackError, and nothing else, on malformed input; attributes it does not know (at any depth)
+ * are skipped.
  */
 export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
   const first = attributesStart(start, end);
   const f = emptyFlow(buf[start + NLMSG_HDRLEN]!);
-  // The counter object lives as long as this call; nested decoders add their unknowns to it.
-  const counter = { unknown: 0 };
   const c = new AttributeCursor(buf, first, end, 'conntrack message');
   while (c.next()) {
     switch (c.type) {
       case CTA_TUPLE_ORIG:
-        f.orig = decodeTuple(c, 'CTA_TUPLE_ORIG', counter);
+        f.orig = decodeTuple(c, 'CTA_TUPLE_ORIG');
         break;
       case CTA_TUPLE_REPLY:
-        f.reply = decodeTuple(c, 'CTA_TUPLE_REPLY', counter);
+        f.reply = decodeTuple(c, 'CTA_TUPLE_REPLY');
         break;
       case CTA_TUPLE_MASTER:
-        f.master = decodeTuple(c, 'CTA_TUPLE_MASTER', counter);
+        f.master = decodeTuple(c, 'CTA_TUPLE_MASTER');
         break;
       case CTA_STATUS:
         f.status = c.u32('CTA_STATUS');
         break;
       case CTA_PROTOINFO:
-        decodeProtoinfo(c.enter('CTA_PROTOINFO'), f, counter);
+        decodeProtoinfo(c.enter('CTA_PROTOINFO'), f);
         break;
       case CTA_HELP:
-        f.helper = decodeSingleString(c.enter('CTA_HELP'), CTA_HELP_NAME, 'CTA_HELP_NAME', counter);
+        f.helper = decodeSingleString(c.enter('CTA_HELP'), CTA_HELP_NAME, 'CTA_HELP_NAME');
         break;
       case CTA_NAT_SRC:
-        f.natSrc = decodeNat(c.enter('CTA_NAT_SRC'), counter);
+        f.natSrc = decodeNat(c.enter('CTA_NAT_SRC'));
         break;
       case CTA_NAT_DST:
-        f.natDst = decodeNat(c.enter('CTA_NAT_DST'), counter);
+        f.natDst = decodeNat(c.enter('CTA_NAT_DST'));
         break;
       case CTA_TIMEOUT:
         f.timeout = c.u32('CTA_TIMEOUT');
@@ -234,10 +230,10 @@ export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
         f.mark = c.u32('CTA_MARK');
         break;
       case CTA_COUNTERS_ORIG:
-        f.countersOrig = decodeCounters(c.enter('CTA_COUNTERS_ORIG'), counter);
+        f.countersOrig = decodeCounters(c.enter('CTA_COUNTERS_ORIG'));
         break;
       case CTA_COUNTERS_REPLY:
-        f.countersReply = decodeCounters(c.enter('CTA_COUNTERS_REPLY'), counter);
+        f.countersReply = decodeCounters(c.enter('CTA_COUNTERS_REPLY'));
         break;
       case CTA_USE:
         f.use = c.u32('CTA_USE');
@@ -246,10 +242,10 @@ export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
         f.id = c.u32('CTA_ID');
         break;
       case CTA_SEQ_ADJ_ORIG:
-        f.seqAdjOrig = decodeSeqAdj(c.enter('CTA_SEQ_ADJ_ORIG'), counter);
+        f.seqAdjOrig = decodeSeqAdj(c.enter('CTA_SEQ_ADJ_ORIG'));
         break;
       case CTA_SEQ_ADJ_REPLY:
-        f.seqAdjReply = decodeSeqAdj(c.enter('CTA_SEQ_ADJ_REPLY'), counter);
+        f.seqAdjReply = decodeSeqAdj(c.enter('CTA_SEQ_ADJ_REPLY'));
         break;
       case CTA_SECMARK:
         f.secmark = c.u32('CTA_SECMARK');
@@ -258,10 +254,10 @@ export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
         f.zone = c.u16('CTA_ZONE');
         break;
       case CTA_SECCTX:
-        f.secctx = decodeSingleString(c.enter('CTA_SECCTX'), CTA_SECCTX_NAME, 'CTA_SECCTX_NAME', counter);
+        f.secctx = decodeSingleString(c.enter('CTA_SECCTX'), CTA_SECCTX_NAME, 'CTA_SECCTX_NAME');
         break;
       case CTA_TIMESTAMP:
-        decodeTimestamp(c.enter('CTA_TIMESTAMP'), f, counter);
+        decodeTimestamp(c.enter('CTA_TIMESTAMP'), f);
         break;
       case CTA_LABELS:
         f.labels = c.bytes('CTA_LABELS');
@@ -270,35 +266,30 @@ export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
         f.timestampEvent = c.u64('CTA_TIMESTAMP_EVENT');
         break;
       case CTA_SYNPROXY:
-        f.synproxy = decodeSynproxy(c.enter('CTA_SYNPROXY'), counter);
+        f.synproxy = decodeSynproxy(c.enter('CTA_SYNPROXY'));
         break;
-      default:
-        counter.unknown++;
     }
   }
-  f.unknownAttrs = counter.unknown;
   return f;
 }
 
-function decodeProtoinfo(c: AttributeCursor, f: Flow, counter: { unknown: number }): void {
+function decodeProtoinfo(c: AttributeCursor, f: Flow): void {
   while (c.next()) {
     switch (c.type) {
       case CTA_PROTOINFO_TCP:
-        f.tcp = decodeTcp(c.enter('CTA_PROTOINFO_TCP'), counter);
+        f.tcp = decodeTcp(c.enter('CTA_PROTOINFO_TCP'));
         break;
       case CTA_PROTOINFO_SCTP:
-        f.sctp = decodeSctp(c.enter('CTA_PROTOINFO_SCTP'), counter);
+        f.sctp = decodeSctp(c.enter('CTA_PROTOINFO_SCTP'));
         break;
       case CTA_PROTOINFO_DCCP:
-        f.dccp = decodeDccp(c.enter('CTA_PROTOINFO_DCCP'), counter);
+        f.dccp = decodeDccp(c.enter('CTA_PROTOINFO_DCCP'));
         break;
-      default:
-        counter.unknown++;
     }
   }
 }
 
-function decodeTcp(c: AttributeCursor, counter: { unknown: number }): TcpInfo {
+function decodeTcp(c: AttributeCursor): TcpInfo {
   const t: TcpInfo = {
     state: 0,
     wscaleOrig: undefined,
@@ -331,14 +322,12 @@ function decodeTcp(c: AttributeCursor, counter: { unknown: number }): TcpInfo {
         t.flagsReplyMask = c.buffer[at + 1]!;
         break;
       }
-      default:
-        counter.unknown++;
     }
   }
   return t;
 }
 
-function decodeSctp(c: AttributeCursor, counter: { unknown: number }): SctpInfo {
+function decodeSctp(c: AttributeCursor): SctpInfo {
   const s: SctpInfo = { state: 0, vtagOrig: undefined, vtagReply: undefined };
   while (c.next()) {
     switch (c.type) {
@@ -351,14 +340,12 @@ function decodeSctp(c: AttributeCursor, counter: { unknown: number }): SctpInfo 
       case CTA_PROTOINFO_SCTP_VTAG_REPLY:
         s.vtagReply = c.u32('CTA_PROTOINFO_SCTP_VTAG_REPLY');
         break;
-      default:
-        counter.unknown++;
     }
   }
   return s;
 }
 
-function decodeDccp(c: AttributeCursor, counter: { unknown: number }): DccpInfo {
+function decodeDccp(c: AttributeCursor): DccpInfo {
   const d: DccpInfo = { state: 0, role: undefined, handshakeSeq: undefined };
   while (c.next()) {
     switch (c.type) {
@@ -373,14 +360,12 @@ function decodeDccp(c: AttributeCursor, counter: { unknown: number }): DccpInfo 
         break;
       case CTA_PROTOINFO_DCCP_PAD:
         break; // aligns the u64, carries nothing
-      default:
-        counter.unknown++;
     }
   }
   return d;
 }
 
-function decodeCounters(c: AttributeCursor, counter: { unknown: number }): Counters {
+function decodeCounters(c: AttributeCursor): Counters {
   const out: Counters = { packets: 0n, bytes: 0n };
   while (c.next()) {
     switch (c.type) {
@@ -398,14 +383,12 @@ function decodeCounters(c: AttributeCursor, counter: { unknown: number }): Count
         break;
       case CTA_COUNTERS_PAD:
         break; // aligns the 64-bit values, carries nothing
-      default:
-        counter.unknown++;
     }
   }
   return out;
 }
 
-function decodeTimestamp(c: AttributeCursor, f: Flow, counter: { unknown: number }): void {
+function decodeTimestamp(c: AttributeCursor, f: Flow): void {
   while (c.next()) {
     switch (c.type) {
       case CTA_TIMESTAMP_START:
@@ -416,13 +399,11 @@ function decodeTimestamp(c: AttributeCursor, f: Flow, counter: { unknown: number
         break;
       case CTA_TIMESTAMP_PAD:
         break;
-      default:
-        counter.unknown++;
     }
   }
 }
 
-function decodeNat(c: AttributeCursor, counter: { unknown: number }): NatRange {
+function decodeNat(c: AttributeCursor): NatRange {
   const n: NatRange = { minIp: undefined, maxIp: undefined, minPort: undefined, maxPort: undefined };
   while (c.next()) {
     switch (c.type) {
@@ -443,18 +424,15 @@ function decodeNat(c: AttributeCursor, counter: { unknown: number }): NatRange {
         while (p.next()) {
           if (p.type === CTA_PROTONAT_PORT_MIN) n.minPort = p.u16('CTA_PROTONAT_PORT_MIN');
           else if (p.type === CTA_PROTONAT_PORT_MAX) n.maxPort = p.u16('CTA_PROTONAT_PORT_MAX');
-          else counter.unknown++;
         }
         break;
       }
-      default:
-        counter.unknown++;
     }
   }
   return n;
 }
 
-function decodeSeqAdj(c: AttributeCursor, counter: { unknown: number }): SeqAdj {
+function decodeSeqAdj(c: AttributeCursor): SeqAdj {
   const s: SeqAdj = { correctionPos: undefined, offsetBefore: undefined, offsetAfter: undefined };
   while (c.next()) {
     switch (c.type) {
@@ -467,14 +445,12 @@ function decodeSeqAdj(c: AttributeCursor, counter: { unknown: number }): SeqAdj 
       case CTA_SEQADJ_OFFSET_AFTER:
         s.offsetAfter = c.u32('CTA_SEQADJ_OFFSET_AFTER');
         break;
-      default:
-        counter.unknown++;
     }
   }
   return s;
 }
 
-function decodeSynproxy(c: AttributeCursor, counter: { unknown: number }): Synproxy {
+function decodeSynproxy(c: AttributeCursor): Synproxy {
   const s: Synproxy = { isn: undefined, its: undefined, tsoff: undefined };
   while (c.next()) {
     switch (c.type) {
@@ -487,23 +463,16 @@ function decodeSynproxy(c: AttributeCursor, counter: { unknown: number }): Synpr
       case CTA_SYNPROXY_TSOFF:
         s.tsoff = c.u32('CTA_SYNPROXY_TSOFF');
         break;
-      default:
-        counter.unknown++;
     }
   }
   return s;
 }
 
-function decodeSingleString(
-  c: AttributeCursor,
-  type: number,
-  name: string,
-  counter: { unknown: number },
-): string {
+function decodeSingleString(c: AttributeCursor, type: number, name: string): string {
   let out = '';
   while (c.next()) {
+    // Other members (CTA_HELP_INFO: the helper's private data) are skipped.
     if (c.type === type) out = c.string(name);
-    else counter.unknown++; // CTA_HELP_INFO: helper private data, not exported by the kernel
   }
   return out;
 }

@@ -68,7 +68,6 @@ export interface CpuStats {
   cpu: number;
   /** Only the counters this kernel sent. */
   values: Partial<Record<CpuStatName, number>>;
-  unknownAttrs: number;
 }
 
 export interface GlobalStats {
@@ -83,11 +82,10 @@ function attributes(buf: Buffer, start: number, end: number, what: string): Attr
 export function decodeCpuStats(buf: Buffer, start: number, end: number): CpuStats {
   const c = attributes(buf, start, end, 'CT_GET_STATS_CPU');
   // nfgenmsg.res_id carries the CPU number, big-endian.
-  const out: CpuStats = { cpu: buf.readUInt16BE(start + NLMSG_HDRLEN + 2), values: {}, unknownAttrs: 0 };
+  const out: CpuStats = { cpu: buf.readUInt16BE(start + NLMSG_HDRLEN + 2), values: {} };
   while (c.next()) {
     const name = BY_ATTR[c.type];
-    if (name === undefined) out.unknownAttrs++;
-    else out.values[name] = c.u32(`CTA_STATS_${name.toUpperCase()}`);
+    if (name !== undefined) out.values[name] = c.u32(`CTA_STATS_${name.toUpperCase()}`);
   }
   return out;
 }

@@ -52,29 +52,27 @@ function emptyTuple(): Tuple {
   };
 }
 
-/** Decodes the nest the cursor stands on; `counter.unknown` counts attributes we do not know. */
-export function decodeTuple(at: AttributeCursor, name: string, counter: { unknown: number }): Tuple {
+/** Decodes the nest the cursor stands on; attributes it does not know are skipped. */
+export function decodeTuple(at: AttributeCursor, name: string): Tuple {
   const t = emptyTuple();
   const c = at.enter(name);
   while (c.next()) {
     switch (c.type) {
       case CTA_TUPLE_IP:
-        decodeIP(c.enter(`${name}.CTA_TUPLE_IP`), t, counter);
+        decodeIP(c.enter(`${name}.CTA_TUPLE_IP`), t);
         break;
       case CTA_TUPLE_PROTO:
-        decodeProto(c.enter(`${name}.CTA_TUPLE_PROTO`), t, counter);
+        decodeProto(c.enter(`${name}.CTA_TUPLE_PROTO`), t);
         break;
       case CTA_TUPLE_ZONE:
         t.zone = c.u16('CTA_TUPLE_ZONE');
         break;
-      default:
-        counter.unknown++;
     }
   }
   return t;
 }
 
-function decodeIP(c: AttributeCursor, t: Tuple, counter: { unknown: number }): void {
+function decodeIP(c: AttributeCursor, t: Tuple): void {
   while (c.next()) {
     switch (c.type) {
       case CTA_IP_V4_SRC:
@@ -99,13 +97,11 @@ function decodeIP(c: AttributeCursor, t: Tuple, counter: { unknown: number }): v
         t.family = AF_INET6;
         break;
       }
-      default:
-        counter.unknown++;
     }
   }
 }
 
-function decodeProto(c: AttributeCursor, t: Tuple, counter: { unknown: number }): void {
+function decodeProto(c: AttributeCursor, t: Tuple): void {
   while (c.next()) {
     switch (c.type) {
       case CTA_PROTO_NUM:
@@ -135,8 +131,6 @@ function decodeProto(c: AttributeCursor, t: Tuple, counter: { unknown: number })
       case CTA_PROTO_ICMPV6_CODE:
         t.icmpCode = c.u8('CTA_PROTO_ICMPV6_CODE');
         break;
-      default:
-        counter.unknown++;
     }
   }
 }

@@ -67,7 +67,7 @@ function parseProcStat(text: string): CpuStats[] {
         const name = PROC_COLUMNS[names[i] ?? ''];
         if (name !== undefined) values[name] = Number.parseInt(hex, 16);
       });
-    return { cpu, values, unknownAttrs: 0 };
+    return { cpu, values };
   });
 }
 

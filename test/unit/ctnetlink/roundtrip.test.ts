@@ -72,7 +72,6 @@ function everything(): Flow {
     secctx: 'system_u:object_r:ssh_t:s0',
     labels: Buffer.from('0102030405060708090a0b0c0d0e0f10', 'hex'),
     synproxy: { isn: 1, its: 0xffffffff, tsoff: 3 },
-    unknownAttrs: 0,
   };
 }
 

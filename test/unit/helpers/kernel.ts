@@ -22,5 +22,5 @@ export function kernelSnapshot(perCpu: CpuStats[], over: Partial<KernelSnapshot>
 
 /** One CPU's counters, all attributes known. */
 export function cpu(n: number, values: CpuStats['values']): CpuStats {
-  return { cpu: n, values, unknownAttrs: 0 };
+  return { cpu: n, values };
 }

@@ -26,7 +26,7 @@ class SwitchableSource implements KernelSource {
   }
   async cpuStats(): Promise<CpuStats[]> {
     if (this.failing) throw new ConntrackError('CT_ERR_SOCKET', 'closed');
-    return [{ cpu: 0, values: { found: 3, drop: 1 }, unknownAttrs: 0 }];
+    return [{ cpu: 0, values: { found: 3, drop: 1 } }];
   }
 }
 

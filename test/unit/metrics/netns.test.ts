@@ -60,8 +60,8 @@ describe('registerNamespaceMetrics', () => {
     b.activate();
     a.entries = 7;
     b.entries = 0;
-    a.cpu.add([{ cpu: 0, values: { drop: 3 }, unknownAttrs: 0 }]);
-    a.cpu.add([{ cpu: 0, values: { drop: 1 }, unknownAttrs: 0 }]); // a u32 wrap: 2^32 - 2 more
+    a.cpu.add([{ cpu: 0, values: { drop: 3 } }]);
+    a.cpu.add([{ cpu: 0, values: { drop: 1 } }]); // a u32 wrap: 2^32 - 2 more
     const text = await m.registry.metrics();
     const lines = text.split('\n');
     assert.ok(lines.includes('conntrack_entries{netns="a"} 7'));
