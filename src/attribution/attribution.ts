@@ -18,18 +18,9 @@
  */
 
 import { formatIPv4, formatIPv6 } from '../ctnetlink/address.js';
-import {
-  IPPROTO_DCCP,
-  IPPROTO_ICMP,
-  IPPROTO_ICMPV6,
-  IPPROTO_SCTP,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-  IPPROTO_UDPLITE,
-} from '../ctnetlink/constants.js';
 import type { FlowSummary } from '../ctnetlink/summary.js';
 import { AF_INET6 } from '../netlink/nfnetlink.js';
-import { type Family, familyName, protocolName } from '../table/classify.js';
+import { type Family, familyName, hasPorts, isIcmp, protocolName } from '../table/classify.js';
 import type { Clock, RowExtension } from '../table/table.js';
 import { wallClock } from '../table/table.js';
 import { KeyInterner } from './interner.js';
@@ -95,20 +86,6 @@ const SOURCE_WORDS = 5;
 const DEST_WORDS = 5;
 
 const MIN_ROWS = 1024;
-
-function hasPorts(proto: number): boolean {
-  return (
-    proto === IPPROTO_TCP ||
-    proto === IPPROTO_UDP ||
-    proto === IPPROTO_UDPLITE ||
-    proto === IPPROTO_SCTP ||
-    proto === IPPROTO_DCCP
-  );
-}
-
-function isIcmp(proto: number): boolean {
-  return proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
-}
 
 /** The mask of word `w` (0..3) of an address cut to `prefix` bits. */
 function wordMask(prefix: number, w: number): number {

@@ -2,24 +2,7 @@
 import type { AttributeCursor } from '../netlink/nfnetlink.js';
 import { AF_INET, AF_INET6 } from '../netlink/nfnetlink.js';
 import { formatIPv4, formatIPv6 } from './address.js';
-import {
-  CTA_IP_V4_DST,
-  CTA_IP_V4_SRC,
-  CTA_IP_V6_DST,
-  CTA_IP_V6_SRC,
-  CTA_PROTO_DST_PORT,
-  CTA_PROTO_ICMP_CODE,
-  CTA_PROTO_ICMP_ID,
-  CTA_PROTO_ICMP_TYPE,
-  CTA_PROTO_ICMPV6_CODE,
-  CTA_PROTO_ICMPV6_ID,
-  CTA_PROTO_ICMPV6_TYPE,
-  CTA_PROTO_NUM,
-  CTA_PROTO_SRC_PORT,
-  CTA_TUPLE_IP,
-  CTA_TUPLE_PROTO,
-  CTA_TUPLE_ZONE,
-} from './constants.js';
+import * as K from './constants.js';
 
 export interface Tuple {
   /** AF_INET or AF_INET6, from the address attributes present. */
@@ -58,13 +41,13 @@ export function decodeTuple(at: AttributeCursor, name: string): Tuple {
   const c = at.enter(name);
   while (c.next()) {
     switch (c.type) {
-      case CTA_TUPLE_IP:
+      case K.CTA_TUPLE_IP:
         decodeIP(c.enter(`${name}.CTA_TUPLE_IP`), t);
         break;
-      case CTA_TUPLE_PROTO:
+      case K.CTA_TUPLE_PROTO:
         decodeProto(c.enter(`${name}.CTA_TUPLE_PROTO`), t);
         break;
-      case CTA_TUPLE_ZONE:
+      case K.CTA_TUPLE_ZONE:
         t.zone = c.u16('CTA_TUPLE_ZONE');
         break;
     }
@@ -72,63 +55,54 @@ export function decodeTuple(at: AttributeCursor, name: string): Tuple {
   return t;
 }
 
+/** The members of CTA_TUPLE_IP: kernel name, address size and family, source or destination. */
+const IP_MEMBERS: Readonly<Record<number, { name: string; size: 4 | 16; family: number; src: boolean }>> = {
+  [K.CTA_IP_V4_SRC]: { name: 'CTA_IP_V4_SRC', size: 4, family: AF_INET, src: true },
+  [K.CTA_IP_V4_DST]: { name: 'CTA_IP_V4_DST', size: 4, family: AF_INET, src: false },
+  [K.CTA_IP_V6_SRC]: { name: 'CTA_IP_V6_SRC', size: 16, family: AF_INET6, src: true },
+  [K.CTA_IP_V6_DST]: { name: 'CTA_IP_V6_DST', size: 16, family: AF_INET6, src: false },
+};
+
 function decodeIP(c: AttributeCursor, t: Tuple): void {
   while (c.next()) {
-    switch (c.type) {
-      case CTA_IP_V4_SRC:
-      case CTA_IP_V4_DST: {
-        const text = formatIPv4(
-          c.buffer,
-          c.fixed(c.type === CTA_IP_V4_SRC ? 'CTA_IP_V4_SRC' : 'CTA_IP_V4_DST', 4),
-        );
-        if (c.type === CTA_IP_V4_SRC) t.src = text;
-        else t.dst = text;
-        t.family = AF_INET;
-        break;
-      }
-      case CTA_IP_V6_SRC:
-      case CTA_IP_V6_DST: {
-        const text = formatIPv6(
-          c.buffer,
-          c.fixed(c.type === CTA_IP_V6_SRC ? 'CTA_IP_V6_SRC' : 'CTA_IP_V6_DST', 16),
-        );
-        if (c.type === CTA_IP_V6_SRC) t.src = text;
-        else t.dst = text;
-        t.family = AF_INET6;
-        break;
-      }
-    }
+    const m = IP_MEMBERS[c.type];
+    if (m === undefined) continue;
+    const at = c.fixed(m.name, m.size);
+    const text = m.size === 4 ? formatIPv4(c.buffer, at) : formatIPv6(c.buffer, at);
+    if (m.src) t.src = text;
+    else t.dst = text;
+    t.family = m.family;
   }
 }
 
 function decodeProto(c: AttributeCursor, t: Tuple): void {
   while (c.next()) {
     switch (c.type) {
-      case CTA_PROTO_NUM:
+      case K.CTA_PROTO_NUM:
         t.proto = c.u8('CTA_PROTO_NUM');
         break;
-      case CTA_PROTO_SRC_PORT:
+      case K.CTA_PROTO_SRC_PORT:
         t.srcPort = c.u16('CTA_PROTO_SRC_PORT');
         break;
-      case CTA_PROTO_DST_PORT:
+      case K.CTA_PROTO_DST_PORT:
         t.dstPort = c.u16('CTA_PROTO_DST_PORT');
         break;
-      case CTA_PROTO_ICMP_ID:
+      case K.CTA_PROTO_ICMP_ID:
         t.icmpId = c.u16('CTA_PROTO_ICMP_ID');
         break;
-      case CTA_PROTO_ICMP_TYPE:
+      case K.CTA_PROTO_ICMP_TYPE:
         t.icmpType = c.u8('CTA_PROTO_ICMP_TYPE');
         break;
-      case CTA_PROTO_ICMP_CODE:
+      case K.CTA_PROTO_ICMP_CODE:
         t.icmpCode = c.u8('CTA_PROTO_ICMP_CODE');
         break;
-      case CTA_PROTO_ICMPV6_ID:
+      case K.CTA_PROTO_ICMPV6_ID:
         t.icmpId = c.u16('CTA_PROTO_ICMPV6_ID');
         break;
-      case CTA_PROTO_ICMPV6_TYPE:
+      case K.CTA_PROTO_ICMPV6_TYPE:
         t.icmpType = c.u8('CTA_PROTO_ICMPV6_TYPE');
         break;
-      case CTA_PROTO_ICMPV6_CODE:
+      case K.CTA_PROTO_ICMPV6_CODE:
         t.icmpCode = c.u8('CTA_PROTO_ICMPV6_CODE');
         break;
     }

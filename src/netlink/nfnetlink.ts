@@ -116,23 +116,27 @@ export class AttributeCursor {
   }
 
   u8(name: string): number {
-    return scalarU8(this.buffer, name, this.nested, this.start, this.end);
+    return this.buffer[this.fixed(name, 1)]!;
   }
 
   u16(name: string): number {
-    return scalarU16(this.buffer, name, this.nested, this.start, this.end);
+    return this.buffer.readUInt16BE(this.fixed(name, 2));
   }
 
   u32(name: string): number {
-    return scalarU32(this.buffer, name, this.nested, this.start, this.end);
+    return this.buffer.readUInt32BE(this.fixed(name, 4));
   }
 
   u64(name: string): bigint {
-    return scalarU64(this.buffer, name, this.nested, this.start, this.end);
+    return this.buffer.readBigUInt64BE(this.fixed(name, 8));
   }
 
+  /** NUL-terminated string attribute (helper names, security contexts). */
   string(name: string): string {
-    return scalarString(this.buffer, name, this.nested, this.start, this.end);
+    notNested(name, this.nested, this.start);
+    let stop = this.start;
+    while (stop < this.end && this.buffer[stop] !== 0) stop++;
+    return this.buffer.toString('utf8', this.start, stop);
   }
 
   bytes(name: string): Buffer {
@@ -154,38 +158,6 @@ function expectLength(name: string, pstart: number, pend: number, want: number):
       { offset: pstart - NLA_HDRLEN },
     );
   }
-}
-
-function scalarU8(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
-  notNested(name, nested, pstart);
-  expectLength(name, pstart, pend, 1);
-  return buf[pstart]!;
-}
-
-function scalarU16(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
-  notNested(name, nested, pstart);
-  expectLength(name, pstart, pend, 2);
-  return buf.readUInt16BE(pstart);
-}
-
-function scalarU32(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): number {
-  notNested(name, nested, pstart);
-  expectLength(name, pstart, pend, 4);
-  return buf.readUInt32BE(pstart);
-}
-
-function scalarU64(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): bigint {
-  notNested(name, nested, pstart);
-  expectLength(name, pstart, pend, 8);
-  return buf.readBigUInt64BE(pstart);
-}
-
-/** NUL-terminated string attribute (helper names, security contexts). */
-function scalarString(buf: Buffer, name: string, nested: boolean, pstart: number, pend: number): string {
-  notNested(name, nested, pstart);
-  let stop = pstart;
-  while (stop < pend && buf[stop] !== 0) stop++;
-  return buf.toString('utf8', pstart, stop);
 }
 
 function notNested(name: string, nested: boolean, pstart: number): void {

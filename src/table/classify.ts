@@ -74,6 +74,22 @@ function hasStateMachine(proto: number): boolean {
   return proto === IPPROTO_TCP || proto === IPPROTO_SCTP || proto === IPPROTO_DCCP;
 }
 
+/** The protocol's tuple has source and destination ports. */
+export function hasPorts(proto: number): boolean {
+  return (
+    proto === IPPROTO_TCP ||
+    proto === IPPROTO_UDP ||
+    proto === IPPROTO_UDPLITE ||
+    proto === IPPROTO_SCTP ||
+    proto === IPPROTO_DCCP
+  );
+}
+
+/** The protocol's tuple has an ICMP id, type and code instead of ports. */
+export function isIcmp(proto: number): boolean {
+  return proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
+}
+
 /** The label of state `code` of `proto`. */
 export function stateLabel(proto: number, code: number): string {
   return stateName(stateNames(proto), code);
