@@ -7,7 +7,7 @@
  * the first dump so nothing falls between the two.
  */
 import type { DumpResult, DumpSink } from './ctnetlink/client.js';
-import { eventType } from './ctnetlink/event.js';
+import { type EventType, eventType } from './ctnetlink/event.js';
 import { FlowSummary, summarizeFlow } from './ctnetlink/summary.js';
 import { ConntrackError } from './errors.js';
 import { NLMSG_HDRLEN, readU16h, readU32h } from './netlink/nlmsg.js';
@@ -193,18 +193,21 @@ export class Collector {
       }
       const et = eventType(readU16h(buf, off + 4), readU16h(buf, off + 6));
       // Expectation events and the like are not ours.
-      if (et !== undefined) {
-        try {
-          summarizeFlow(buf, off, off + len, this.summary);
-          if (et === 'new') this.counters.eventsNew++;
-          else if (et === 'update') this.counters.eventsUpdate++;
-          else this.counters.eventsDestroy++;
-          this.table.apply(et, this.summary);
-        } catch (err) {
-          this.decodeFailed(err, buf.subarray(off, off + len));
-        }
-      }
+      if (et !== undefined) this.onEvent(et, buf, off, off + len);
       off += (len + 3) & ~3;
+    }
+  }
+
+  /** One conntrack event message, buf[start, end): into the table, or counted as undecodable. */
+  private onEvent(et: EventType, buf: Buffer, start: number, end: number): void {
+    try {
+      summarizeFlow(buf, start, end, this.summary);
+      if (et === 'new') this.counters.eventsNew++;
+      else if (et === 'update') this.counters.eventsUpdate++;
+      else this.counters.eventsDestroy++;
+      this.table.apply(et, this.summary);
+    } catch (err) {
+      this.decodeFailed(err, buf.subarray(start, end));
     }
   }
 

@@ -22,23 +22,31 @@ export class TopK {
   offer(id: number, v: number): void {
     if (v <= 0) return;
     if (this.n < this.k) {
-      let i = this.n++;
-      // Sift up.
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (!this.worse(id, v, this.ids[p]!, this.vals[p]!)) break;
-        this.ids[i] = this.ids[p]!;
-        this.vals[i] = this.vals[p]!;
-        i = p;
-      }
-      this.ids[i] = id;
-      this.vals[i] = v;
+      this.siftUp(this.n++, id, v);
       return;
     }
     if (this.k === 0) return;
     const minV = this.vals[0]!;
     if (v < minV || (v === minV && id > this.ids[0]!)) return;
-    // Replace the root and sift down.
+    this.siftDown(id, v);
+  }
+
+  /** Places (id, v) from the free slot `i` upwards. */
+  private siftUp(i: number, id: number, v: number): void {
+    let at = i;
+    while (at > 0) {
+      const p = (at - 1) >> 1;
+      if (!this.worse(id, v, this.ids[p]!, this.vals[p]!)) break;
+      this.ids[at] = this.ids[p]!;
+      this.vals[at] = this.vals[p]!;
+      at = p;
+    }
+    this.ids[at] = id;
+    this.vals[at] = v;
+  }
+
+  /** Replaces the root (the worst kept) with (id, v) and moves it down to its place. */
+  private siftDown(id: number, v: number): void {
     let i = 0;
     const n = this.n;
     for (;;) {

@@ -224,54 +224,9 @@ function tuple(buf: Buffer, from: number, to: number, out: FlowSummary): void {
   while (off < to) {
     const t = nextAttr(buf, off, to, 'CTA_TUPLE_ORIG');
     off = aNext;
-    if (t === CTA_TUPLE_IP) {
-      const ipEnd = aEnd;
-      let o = aStart;
-      while (o < ipEnd) {
-        const t = nextAttr(buf, o, ipEnd, 'CTA_TUPLE_IP');
-        o = aNext;
-        if (t === CTA_IP_V4_SRC) out.srcAt = scalar(4, 'CTA_IP_V4_SRC');
-        else if (t === CTA_IP_V4_DST) out.dstAt = scalar(4, 'CTA_IP_V4_DST');
-        else if (t === CTA_IP_V6_SRC) out.srcAt = scalar(16, 'CTA_IP_V6_SRC');
-        else if (t === CTA_IP_V6_DST) out.dstAt = scalar(16, 'CTA_IP_V6_DST');
-        else continue;
-        out.addrLen = aEnd - aStart;
-      }
-    } else if (t === CTA_TUPLE_PROTO) {
-      const protoEnd = aEnd;
-      let o = aStart;
-      while (o < protoEnd) {
-        const t = nextAttr(buf, o, protoEnd, 'CTA_TUPLE_PROTO');
-        o = aNext;
-        switch (t) {
-          case CTA_PROTO_NUM:
-            proto = buf[scalar(1, 'CTA_PROTO_NUM')]!;
-            break;
-          case CTA_PROTO_SRC_PORT:
-            out.srcPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_SRC_PORT'));
-            break;
-          case CTA_PROTO_DST_PORT:
-            out.dstPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_DST_PORT'));
-            break;
-          case CTA_PROTO_ICMP_ID:
-          case CTA_PROTO_ICMPV6_ID:
-            out.srcPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_ICMP_ID'));
-            break;
-          case CTA_PROTO_ICMP_TYPE:
-          case CTA_PROTO_ICMPV6_TYPE:
-            out.dstPort = (out.dstPort & 0xff) | (buf[scalar(1, 'CTA_PROTO_ICMP_TYPE')]! << 8);
-            break;
-          case CTA_PROTO_ICMP_CODE:
-          case CTA_PROTO_ICMPV6_CODE:
-            out.dstPort = (out.dstPort & 0xff00) | buf[scalar(1, 'CTA_PROTO_ICMP_CODE')]!;
-            break;
-          default:
-            break;
-        }
-      }
-    } else if (t === CTA_TUPLE_ZONE) {
-      zone = buf.readUInt16BE(scalar(2, 'CTA_TUPLE_ZONE'));
-    }
+    if (t === CTA_TUPLE_IP) tupleIp(buf, aStart, aEnd, out);
+    else if (t === CTA_TUPLE_PROTO) proto = tupleProto(buf, aStart, aEnd, out, proto);
+    else if (t === CTA_TUPLE_ZONE) zone = buf.readUInt16BE(scalar(2, 'CTA_TUPLE_ZONE'));
   }
   if (proto < 0) {
     throw new ConntrackError('CT_ERR_TRUNCATED', 'CTA_TUPLE_ORIG without CTA_PROTO_NUM', { offset: from });
@@ -284,6 +239,60 @@ function tuple(buf: Buffer, from: number, to: number, out: FlowSummary): void {
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
   out.tupleHash = (h ^ (h >>> 12)) >>> 0;
+}
+
+/** CTA_TUPLE_IP of the original tuple: where the addresses are, and their length. */
+function tupleIp(buf: Buffer, from: number, to: number, out: FlowSummary): void {
+  let off = from;
+  while (off < to) {
+    const t = nextAttr(buf, off, to, 'CTA_TUPLE_IP');
+    off = aNext;
+    if (t === CTA_IP_V4_SRC) out.srcAt = scalar(4, 'CTA_IP_V4_SRC');
+    else if (t === CTA_IP_V4_DST) out.dstAt = scalar(4, 'CTA_IP_V4_DST');
+    else if (t === CTA_IP_V6_SRC) out.srcAt = scalar(16, 'CTA_IP_V6_SRC');
+    else if (t === CTA_IP_V6_DST) out.dstAt = scalar(16, 'CTA_IP_V6_DST');
+    else continue;
+    out.addrLen = aEnd - aStart;
+  }
+}
+
+/**
+ * CTA_TUPLE_PROTO of the original tuple: ports, or ICMP id and (type << 8 | code). Returns
+ * CTA_PROTO_NUM, or `proto` (what the caller had) when the nest does not carry it.
+ */
+function tupleProto(buf: Buffer, from: number, to: number, out: FlowSummary, proto: number): number {
+  let num = proto;
+  let off = from;
+  while (off < to) {
+    const t = nextAttr(buf, off, to, 'CTA_TUPLE_PROTO');
+    off = aNext;
+    switch (t) {
+      case CTA_PROTO_NUM:
+        num = buf[scalar(1, 'CTA_PROTO_NUM')]!;
+        break;
+      case CTA_PROTO_SRC_PORT:
+        out.srcPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_SRC_PORT'));
+        break;
+      case CTA_PROTO_DST_PORT:
+        out.dstPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_DST_PORT'));
+        break;
+      case CTA_PROTO_ICMP_ID:
+      case CTA_PROTO_ICMPV6_ID:
+        out.srcPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_ICMP_ID'));
+        break;
+      case CTA_PROTO_ICMP_TYPE:
+      case CTA_PROTO_ICMPV6_TYPE:
+        out.dstPort = (out.dstPort & 0xff) | (buf[scalar(1, 'CTA_PROTO_ICMP_TYPE')]! << 8);
+        break;
+      case CTA_PROTO_ICMP_CODE:
+      case CTA_PROTO_ICMPV6_CODE:
+        out.dstPort = (out.dstPort & 0xff00) | buf[scalar(1, 'CTA_PROTO_ICMP_CODE')]!;
+        break;
+      default:
+        break;
+    }
+  }
+  return num;
 }
 
 function protoinfo(buf: Buffer, from: number, to: number, out: FlowSummary): void {

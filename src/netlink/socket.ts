@@ -487,31 +487,19 @@ export class RequestSocket {
           // The deadline is for silence, not for the whole reply: a big dump keeps it alive.
           p.timer.refresh();
           if (flags & NLM_F_DUMP_INTR) p.interrupted = true;
-          if (type === NLMSG_ERROR) {
-            const errno = -readErrorCode(buf, start, end);
-            if (errno === 0) this.finish(p);
-            else
-              this.fail(
-                new ConntrackError('CT_ERR_KERNEL', `kernel rejected the request: errno ${errno}`, {
-                  errno,
-                  offset: start - from,
-                }),
-              );
-            return;
+          switch (type) {
+            case NLMSG_ERROR:
+              this.acked(p, buf, start, end, from);
+              break;
+            case NLMSG_DONE:
+              this.dumpDone(p, buf, start, end);
+              break;
+            case NLMSG_NOOP:
+              break;
+            default:
+              p.messages++;
+              p.onMessage(buf, type, flags, start, end);
           }
-          if (type === NLMSG_DONE) {
-            // A dump that failed part-way reports a negative errno in the DONE payload.
-            const status = end - start >= NLMSG_HDRLEN + 4 ? readU32h(buf, start + NLMSG_HDRLEN) | 0 : 0;
-            if (status < 0) {
-              this.fail(
-                new ConntrackError('CT_ERR_KERNEL', `dump ended with errno ${-status}`, { errno: -status }),
-              );
-            } else this.finish(p);
-            return;
-          }
-          if (type === NLMSG_NOOP) return;
-          p.messages++;
-          p.onMessage(buf, type, flags, start, end);
         },
         from,
         to,
@@ -523,6 +511,27 @@ export class RequestSocket {
           : new ConntrackError('CT_ERR_SOCKET', 'reply handler failed', { cause: err }),
       );
     }
+  }
+
+  /** NLMSG_ERROR: errno 0 is the ACK that ends a request, anything else its failure. */
+  private acked(p: Pending, buf: Buffer, start: number, end: number, from: number): void {
+    const errno = -readErrorCode(buf, start, end);
+    if (errno === 0) this.finish(p);
+    else
+      this.fail(
+        new ConntrackError('CT_ERR_KERNEL', `kernel rejected the request: errno ${errno}`, {
+          errno,
+          offset: start - from,
+        }),
+      );
+  }
+
+  /** NLMSG_DONE: a dump that failed part-way reports a negative errno in its payload. */
+  private dumpDone(p: Pending, buf: Buffer, start: number, end: number): void {
+    const status = end - start >= NLMSG_HDRLEN + 4 ? readU32h(buf, start + NLMSG_HDRLEN) | 0 : 0;
+    if (status < 0) {
+      this.fail(new ConntrackError('CT_ERR_KERNEL', `dump ended with errno ${-status}`, { errno: -status }));
+    } else this.finish(p);
   }
 
   private finish(p: Pending): void {

@@ -168,18 +168,25 @@ export class ShadowTable {
       this.removeRow(row);
       row = -1;
     }
-    if (row >= 0) {
-      const f = this.flags[row]!;
-      if (f & SILENT) this.silentFlows--;
-      this.flags[row] = (f & ~SILENT) | (this.syncOn ? TOUCHED : 0);
-      if (type === 'destroy') {
-        this.destroy(row, s, code, now);
-        return;
-      }
-      if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
-      this.extension?.updated(row, s);
+    if (row >= 0) this.applyToRow(row, type, s, code, now);
+    else this.applyToAbsent(type, s, code, now);
+  }
+
+  /** An event for a flow the table holds (in `row`). */
+  private applyToRow(row: number, type: EventType, s: FlowSummary, code: number, now: number): void {
+    const f = this.flags[row]!;
+    if (f & SILENT) this.silentFlows--;
+    this.flags[row] = (f & ~SILENT) | (this.syncOn ? TOUCHED : 0);
+    if (type === 'destroy') {
+      this.destroy(row, s, code, now);
       return;
     }
+    if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
+    this.extension?.updated(row, s);
+  }
+
+  /** An event for a flow the table does not hold. */
+  private applyToAbsent(type: EventType, s: FlowSummary, code: number, now: number): void {
     if (type === 'destroy') {
       // The dump may still read this flow from before its end: a dead row keeps it out.
       if (this.syncOn) this.addRow(s, 0, UNKNOWN_TIME, UNKNOWN_TIME, DEAD);
