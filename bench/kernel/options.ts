@@ -91,9 +91,10 @@ function parseScenarios(name: string, text: string): Scenario[] {
   return SCENARIOS.filter((s) => list.includes(s));
 }
 
-export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
+/** The --name=value flags by name, and whether --quick was given; 'help' for --help or -h. */
+function splitArgs(argv: string[]): { flags: Map<string, string>; quick: boolean } | 'help' {
   const flags = new Map<string, string>();
-  let quick = env['BENCH_QUICK'] === '1';
+  let quick = false;
   for (const arg of argv) {
     if (arg === '--help' || arg === '-h') return 'help';
     if (arg === '--quick') {
@@ -105,6 +106,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       throw new UsageError(`unknown argument '${arg}' (flags are --name=value)`);
     flags.set(arg.slice(0, eq), arg.slice(eq + 1));
   }
+  return { flags, quick };
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
+  const args = splitArgs(argv);
+  if (args === 'help') return 'help';
+  const { flags } = args;
+  const quick = args.quick || env['BENCH_QUICK'] === '1';
   const opts: Options = { ...DEFAULTS, ...(quick ? QUICK : {}) };
   for (const [key, [flag, envName]] of Object.entries(NUMERIC)) {
     const text = flags.get(flag) ?? env[envName];

@@ -293,7 +293,19 @@ export function parseWebConfig(text: string, file: string): WebConfig {
   ]);
   if (top['rate_limit'] !== undefined) r.fail('rate_limit', 'is not supported by conntrack-exporter');
 
-  const http = r.object('http_server_config', top['http_server_config'], ['http2', 'headers']);
+  const headers = parseHeaders(r, top['http_server_config']);
+  const users = parseUsers(r, top['basic_auth_users']);
+  return Object.freeze({
+    file,
+    tls: parseTls(r, dirname(resolve(file)), top['tls_server_config']),
+    users,
+    headers: Object.freeze(headers),
+  });
+}
+
+/** http_server_config: http2 (accepted, always on) and the response headers to set. */
+function parseHeaders(r: Reader, section: Plain | undefined): Record<string, string> {
+  const http = r.object('http_server_config', section, ['http2', 'headers']);
   r.boolean('http_server_config.http2', http['http2'], true);
   const headers: Record<string, string> = {};
   for (const [name, v] of Object.entries(
@@ -307,33 +319,29 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     if (/[\r\n]/.test(value)) r.fail(key, 'must be one line');
     headers[name] = value;
   }
+  return headers;
+}
 
+/** basic_auth_users: user name -> bcrypt hash. */
+function parseUsers(r: Reader, section: Plain | undefined): Map<string, string> {
   const users = new Map<string, string>();
-  const usersSection = top['basic_auth_users'];
-  if (usersSection !== undefined && usersSection !== null) {
-    if (typeof usersSection !== 'object' || Array.isArray(usersSection)) {
-      r.fail('basic_auth_users', 'must be a mapping of user names to bcrypt hashes');
-    }
-    for (const [user, hash] of Object.entries(usersSection)) {
-      const key = `basic_auth_users.${user}`;
-      if (user === '' || user.includes(':')) r.fail(key, 'a user name must be non-empty and without ":"');
-      const h = r.string(key, hash);
-      if (h === undefined || !BCRYPT.test(h)) {
-        r.fail(
-          key,
-          'is not a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31; e.g. from `htpasswd -nBC 10 "" | tr -d \':\\n\'`)',
-        );
-      }
-      users.set(user, h);
-    }
+  if (section === undefined || section === null) return users;
+  if (typeof section !== 'object' || Array.isArray(section)) {
+    r.fail('basic_auth_users', 'must be a mapping of user names to bcrypt hashes');
   }
-
-  return Object.freeze({
-    file,
-    tls: parseTls(r, dirname(resolve(file)), top['tls_server_config']),
-    users,
-    headers: Object.freeze(headers),
-  });
+  for (const [user, hash] of Object.entries(section)) {
+    const key = `basic_auth_users.${user}`;
+    if (user === '' || user.includes(':')) r.fail(key, 'a user name must be non-empty and without ":"');
+    const h = r.string(key, hash);
+    if (h === undefined || !BCRYPT.test(h)) {
+      r.fail(
+        key,
+        'is not a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31; e.g. from `htpasswd -nBC 10 "" | tr -d \':\\n\'`)',
+      );
+    }
+    users.set(user, h);
+  }
+  return users;
 }
 
 /** Certificate, key and client CA as PEM text, read now. */

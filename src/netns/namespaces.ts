@@ -52,7 +52,7 @@ export class AllNamespaces {
 
   /** Applies one discovery scan, then probes the idle namespaces and retires the empty ones. */
   async apply(change: DiscoveryChange): Promise<void> {
-    const { log, nsids } = this.options;
+    const { log } = this.options;
     this.skipped = change.skipped;
     for (const ref of change.removed) {
       const p = this.byInode.get(ref.inode);
@@ -82,33 +82,42 @@ export class AllNamespaces {
       if (ref.own) this.own = p;
       log.info({ netns: ref.label, path: ref.path, own: ref.own }, 'following network namespace');
     }
-    await Promise.all(
-      this.followed.map(async (p) => {
-        // Ids are re-read every scan: an id is freed when its namespace dies and may be reused.
-        try {
-          const id = p.ref.own ? await nsids.get(p.ref.path) : await nsids.ensure(p.ref.path);
-          if (id !== p.nsid) {
-            if (this.byNsid.get(p.nsid) === p) this.byNsid.delete(p.nsid);
-            p.nsid = id;
-            if (id >= 0) this.byNsid.set(id, p);
-          }
-        } catch (err) {
-          log.warn({ netns: p.ref.label, err }, 'cannot assign a namespace id: its events will not arrive');
-        }
-        const events = p.eventsSinceScan;
-        p.eventsSinceScan = 0;
-        if (p.ref.own) {
-          p.activate();
-          return;
-        }
-        const entries = await p.probe();
-        if (p.table === undefined) {
-          if ((entries ?? 0) > 0) p.activate();
-        } else if (entries === 0 && p.table.size === 0 && events === 0) {
-          p.deactivate();
-        }
-      }),
-    );
+    await Promise.all(this.followed.map((p) => this.rescan(p)));
+  }
+
+  /** Re-reads a followed namespace's id, then activates or retires it by what it holds now. */
+  private async rescan(p: NamespacePipeline): Promise<void> {
+    await this.refreshNsid(p);
+    const events = p.eventsSinceScan;
+    p.eventsSinceScan = 0;
+    if (p.ref.own) {
+      p.activate();
+      return;
+    }
+    const entries = await p.probe();
+    if (p.table === undefined) {
+      if ((entries ?? 0) > 0) p.activate();
+    } else if (entries === 0 && p.table.size === 0 && events === 0) {
+      p.deactivate();
+    }
+  }
+
+  /** Ids are re-read every scan: an id is freed when its namespace dies and may be reused. */
+  private async refreshNsid(p: NamespacePipeline): Promise<void> {
+    try {
+      const { nsids } = this.options;
+      const id = p.ref.own ? await nsids.get(p.ref.path) : await nsids.ensure(p.ref.path);
+      if (id !== p.nsid) {
+        if (this.byNsid.get(p.nsid) === p) this.byNsid.delete(p.nsid);
+        p.nsid = id;
+        if (id >= 0) this.byNsid.set(id, p);
+      }
+    } catch (err) {
+      this.options.log.warn(
+        { netns: p.ref.label, err },
+        'cannot assign a namespace id: its events will not arrive',
+      );
+    }
   }
 
   /** Datagrams from the shared event socket, each routed by the namespace id it carries. */
