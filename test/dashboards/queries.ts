@@ -102,18 +102,23 @@ export function ruleExpressions(yaml: string): RuleExpression[] {
     if (!ex || !current) continue;
     let expr = ex[2]!.trim();
     if (expr === '|' || expr === '|-' || expr === '>') {
-      const indent = ex[1]!.length;
-      const block: string[] = [];
-      while (i + 1 < lines.length) {
-        const next = lines[i + 1]!;
-        if (next.trim() !== '' && next.length - next.trimStart().length <= indent) break;
-        block.push(next.trim());
-        i++;
-      }
+      const block = blockAfter(lines, i, ex[1]!.length);
+      i += block.length;
       expr = block.join('\n').trim();
     }
     out.push({ ...current, expr });
     current = undefined;
   }
   return out;
+}
+
+/** The lines of a YAML block scalar after line `at`: those indented deeper than `indent`, or blank. */
+function blockAfter(lines: readonly string[], at: number, indent: number): string[] {
+  const block: string[] = [];
+  for (let i = at + 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() !== '' && line.length - line.trimStart().length <= indent) break;
+    block.push(line.trim());
+  }
+  return block;
 }

@@ -109,6 +109,40 @@ function insert(ns: Netns, entries: string[]): void {
   ns.run('sh', ['-ec', entries.map((e) => `conntrack -I ${e} -t 600`).join('\n')]);
 }
 
+/**
+ * Real sockets: 127.1.0.n sends n datagrams (n flows); IPv6 from two addresses of one /64 (2 + 3
+ * flows: one row at /64) and from another /64 (4 flows).
+ */
+function socketSends(): string[] {
+  const sends: string[] = [];
+  for (let n = 1; n <= 5; n++) for (let i = 0; i < n; i++) sends.push(`udp-from=127.1.0.${n}`);
+  for (const [a, n] of [
+    ['fd00:1::1', 2],
+    ['fd00:1::2', 3],
+    ['fd00:2::1', 4],
+  ] as const) {
+    for (let i = 0; i < n; i++) sends.push(`udp-from=${a}`);
+  }
+  return sends;
+}
+
+/** conntrack -I: 10.0.1.n makes n + 1 flows to a few services, in zones n % 3, marks 10 * (n % 4). */
+function insertedEntries(): string[] {
+  const entries: string[] = [];
+  for (let n = 1; n <= 8; n++) {
+    for (let i = 0; i <= n; i++) {
+      const dport = [80, 443, 53][i % 3];
+      const zone = n % 3 === 0 ? '' : `--zone ${n % 3}`;
+      const mark = n % 4 === 0 ? '' : `--mark ${10 * (n % 4)}`;
+      entries.push(
+        `-s 10.0.1.${n} -d 10.9.0.${1 + (i % 2)} -p tcp --sport ${1000 + i} --dport ${dport} --state SYN_SENT ${zone} ${mark}`,
+      );
+    }
+  }
+  entries.push('-s 10.0.2.1 -d 10.9.0.9 -p icmp --icmp-type 8 --icmp-code 0 --icmp-id 7 --zone 5 --mark 99');
+  return entries;
+}
+
 describe('who fills the table, against conntrack -L', () => {
   let ns: Netns;
   let exp: ExporterProcess;
@@ -135,34 +169,8 @@ describe('who fills the table, against conntrack -L', () => {
   });
 
   it('ranks sources, destinations, zones and marks as conntrack -L counts them', async () => {
-    // Real sockets: 127.1.0.n sends n datagrams (n flows); IPv6 from two addresses of one /64
-    // (2 + 3 flows: one row at /64) and from another /64 (4 flows).
-    const sends: string[] = [];
-    for (let n = 1; n <= 5; n++) for (let i = 0; i < n; i++) sends.push(`udp-from=127.1.0.${n}`);
-    for (const [a, n] of [
-      ['fd00:1::1', 2],
-      ['fd00:1::2', 3],
-      ['fd00:2::1', 4],
-    ] as const) {
-      for (let i = 0; i < n; i++) sends.push(`udp-from=${a}`);
-    }
-    ns.traffic(...sends);
-    // conntrack -I: 10.0.1.n makes n + 1 flows to a few services, in zones n % 3, marks 10 * (n % 4).
-    const entries: string[] = [];
-    for (let n = 1; n <= 8; n++) {
-      for (let i = 0; i <= n; i++) {
-        const dport = [80, 443, 53][i % 3];
-        const zone = n % 3 === 0 ? '' : `--zone ${n % 3}`;
-        const mark = n % 4 === 0 ? '' : `--mark ${10 * (n % 4)}`;
-        entries.push(
-          `-s 10.0.1.${n} -d 10.9.0.${1 + (i % 2)} -p tcp --sport ${1000 + i} --dport ${dport} --state SYN_SENT ${zone} ${mark}`,
-        );
-      }
-    }
-    entries.push(
-      '-s 10.0.2.1 -d 10.9.0.9 -p icmp --icmp-type 8 --icmp-code 0 --icmp-id 7 --zone 5 --mark 99',
-    );
-    insert(ns, entries);
+    ns.traffic(...socketSends());
+    insert(ns, insertedEntries());
     const { s, flows } = await agreed(exp, ns);
     // 3 found at start-up, 15 + 9 from sockets, 44 + 1 inserted.
     assert.equal(flows.length, 72);

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from '@prometheus-io/client';
-import { Attribution, attributionFor, type Ranked } from '../../../src/attribution/attribution.js';
+import {
+  Attribution,
+  attributionFor,
+  type Ranked,
+  type SourceLabels,
+} from '../../../src/attribution/attribution.js';
 import { parseConfig } from '../../../src/config.js';
 import type { Flow } from '../../../src/ctnetlink/flow.js';
 import { registerAttributionMetrics } from '../../../src/metrics/attribution.js';
@@ -51,6 +56,34 @@ function asMap<L extends object>(r: Ranked<L>): Record<string, number> {
   for (const t of r.top) out[Object.values(t.labels).join(' ')] = t.value;
   out['other'] = r.other;
   return out;
+}
+
+/** A top-K ranking of /24 sources against a brute-force count of the live flows. */
+function assertTop24(
+  got: Ranked<SourceLabels>,
+  k: number,
+  live: Map<number, Spec>,
+  size: number,
+  at: string,
+): void {
+  const counts = new Map<string, number>();
+  for (const s of live.values()) {
+    const prefix = `${s.src.split('.').slice(0, 3).join('.')}.0/24`;
+    counts.set(prefix, (counts.get(prefix) ?? 0) + 1);
+  }
+  assert.ok(got.top.length <= k);
+  let sum = 0;
+  for (const t of got.top) {
+    assert.equal(t.value, counts.get(t.labels.source), `${at}: ${t.labels.source}`);
+    sum += t.value;
+  }
+  const shown = new Set(got.top.map((t) => t.labels.source));
+  const least = Math.min(...got.top.map((t) => t.value));
+  for (const [key, n] of counts)
+    if (!shown.has(key)) assert.ok(n <= least, `${at}: ${key} (${n}) outranks the top`);
+  assert.equal(got.top.length, Math.min(k, counts.size));
+  assert.equal(got.other, live.size - sum);
+  assert.equal(sum + got.other, size);
 }
 
 describe('Attribution', () => {
@@ -174,9 +207,8 @@ describe('Attribution', () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return seed % n;
     };
-    const prefixOf = (src: string) => `${src.split('.').slice(0, 3).join('.')}.0/24`;
-    for (let step = 0; step < 30_000; step++) {
-      const id = 1 + rand(3000);
+    /** Flow `id` ends (half the time) if it is live, or starts if it is not. */
+    const churn = (id: number) => {
       const spec = live.get(id);
       if (spec && rand(2) === 0) {
         table.apply('destroy', summary(destroyed(flow(id, spec))));
@@ -188,22 +220,10 @@ describe('Attribution', () => {
         table.apply('new', summary(flow(id, s)));
         live.set(id, s);
       }
-      if (step % 1000 !== 999) continue;
-      const counts = new Map<string, number>();
-      for (const s of live.values()) counts.set(prefixOf(s.src), (counts.get(prefixOf(s.src)) ?? 0) + 1);
-      const got = attribution.topSources();
-      assert.ok(got.top.length <= 4);
-      let sum = 0;
-      for (const t of got.top) {
-        assert.equal(t.value, counts.get(t.labels.source), `step ${step}: ${t.labels.source}`);
-        sum += t.value;
-      }
-      const shown = new Set(got.top.map((t) => t.labels.source));
-      const least = Math.min(...got.top.map((t) => t.value));
-      for (const [k, n] of counts) if (!shown.has(k)) assert.ok(n <= least, `${k} (${n}) outranks the top`);
-      assert.equal(got.top.length, Math.min(4, counts.size));
-      assert.equal(got.other, live.size - sum);
-      assert.equal(sum + got.other, table.size);
+    };
+    for (let step = 0; step < 30_000; step++) {
+      churn(1 + rand(3000));
+      if (step % 1000 === 999) assertTop24(attribution.topSources(), 4, live, table.size, `step ${step}`);
     }
   });
 

@@ -46,6 +46,20 @@ describe('KeyInterner', () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return seed % n;
     };
+    /** Interns key `w` (a reference more if present, a new id if not), as the model does. */
+    const intern = (w: number[], at: string) => {
+      const k = w.join(',');
+      const m = model.get(k);
+      const id = key(i, ...w);
+      if (m) {
+        assert.equal(id, m.id, `${at}: key ${k} keeps its id`);
+        m.refs++;
+      } else {
+        for (const other of model.values()) assert.notEqual(other.id, id);
+        model.set(k, { id, refs: 1 });
+      }
+      assert.deepEqual([i.word(id, 0), i.word(id, 1), i.word(id, 2)], w);
+    };
     for (let step = 0; step < 200_000; step++) {
       const w = [rand(40), rand(40), rand(3) * 0x10000];
       const k = w.join(',');
@@ -53,17 +67,7 @@ describe('KeyInterner', () => {
       if (m && rand(2) === 0) {
         assert.equal(i.release(m.id), m.refs - 1);
         if (--m.refs === 0) model.delete(k);
-      } else {
-        const id = key(i, ...w);
-        if (m) {
-          assert.equal(id, m.id, `step ${step}: key ${k} keeps its id`);
-          m.refs++;
-        } else {
-          for (const other of model.values()) assert.notEqual(other.id, id);
-          model.set(k, { id, refs: 1 });
-        }
-        assert.deepEqual([i.word(id, 0), i.word(id, 1), i.word(id, 2)], w);
-      }
+      } else intern(w, `step ${step}`);
       assert.equal(i.size, model.size);
     }
     for (const m of model.values()) assert.equal(i.refsOf(m.id), m.refs);

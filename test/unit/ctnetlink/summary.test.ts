@@ -6,16 +6,44 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatIPv4, formatIPv6 } from '../../../src/ctnetlink/address.js';
 import { encodeFlow } from '../../../src/ctnetlink/encode.js';
-import { decodeFlow } from '../../../src/ctnetlink/flow.js';
+import { decodeFlow, type Flow } from '../../../src/ctnetlink/flow.js';
 import { TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
-import { bytes, flowFixtures } from '../helpers/fixtures.js';
+import { bytes, type FlowExpect, flowFixtures } from '../helpers/fixtures.js';
 import { tcp } from '../helpers/flows.js';
 
 function address(s: FlowSummary, at: number): string {
   return s.addrLen === 16 ? formatIPv6(s.buf, at) : formatIPv4(s.buf, at);
+}
+
+/** The summary against what conntrack-tools printed for the same message. */
+function assertMatchesTool(s: FlowSummary, e: FlowExpect): void {
+  assert.equal(s.family === AF_INET6 ? 'ipv6' : 'ipv4', e.family);
+  assert.equal(s.id, e.id);
+  assert.equal(s.proto, e.orig.proto);
+  assert.equal(address(s, s.srcAt), e.orig.src);
+  assert.equal(address(s, s.dstAt), e.orig.dst);
+  if (e.orig.srcPort !== undefined) assert.equal(s.srcPort, e.orig.srcPort);
+  if (e.orig.dstPort !== undefined) assert.equal(s.dstPort, e.orig.dstPort);
+  if (e.orig.icmpId !== undefined) assert.equal(s.srcPort, e.orig.icmpId);
+  if (e.orig.icmpType !== undefined) assert.equal(s.dstPort, (e.orig.icmpType << 8) | (e.orig.icmpCode ?? 0));
+  if (e.tcpState !== undefined) assert.equal(TCP_STATES[s.protoState], e.tcpState);
+  if (e.mark !== undefined) assert.equal(s.mark, e.mark);
+  assert.equal(s.zone, e.zone ?? 0);
+  if (e.timestampStartSec !== undefined) assert.equal(Math.floor(s.start), e.timestampStartSec);
+  else assert.ok(Number.isNaN(s.start));
+  if (e.timestampStopSec !== undefined) assert.equal(Math.floor(s.stop), e.timestampStopSec);
+}
+
+/** The summary against the strict decoder, on everything both read. */
+function assertMatchesStrict(s: FlowSummary, f: Flow): void {
+  assert.equal(s.status, f.status ?? -1);
+  assert.equal(s.mark, f.mark ?? -1);
+  assert.equal(s.protoState, f.tcp?.state ?? f.sctp?.state ?? f.dccp?.state ?? -1);
+  assert.equal(s.start, f.timestampStart === undefined ? Number.NaN : Number(f.timestampStart) / 1e9);
+  assert.equal(s.eventTime, f.timestampEvent === undefined ? Number.NaN : Number(f.timestampEvent) / 1e9);
 }
 
 describe('summarizeFlow', () => {
@@ -24,34 +52,11 @@ describe('summarizeFlow', () => {
       const buf = bytes(fx);
       const s = new FlowSummary();
       summarizeFlow(buf, 0, buf.length, s);
-      const e = fx.expect;
-      assert.equal(s.family === AF_INET6 ? 'ipv6' : 'ipv4', e.family);
-      assert.equal(s.id, e.id);
-      assert.equal(s.proto, e.orig.proto);
-      assert.equal(address(s, s.srcAt), e.orig.src);
-      assert.equal(address(s, s.dstAt), e.orig.dst);
-      if (e.orig.srcPort !== undefined) assert.equal(s.srcPort, e.orig.srcPort);
-      if (e.orig.dstPort !== undefined) assert.equal(s.dstPort, e.orig.dstPort);
-      if (e.orig.icmpId !== undefined) assert.equal(s.srcPort, e.orig.icmpId);
-      if (e.orig.icmpType !== undefined)
-        assert.equal(s.dstPort, (e.orig.icmpType << 8) | (e.orig.icmpCode ?? 0));
-      if (e.tcpState !== undefined) assert.equal(TCP_STATES[s.protoState], e.tcpState);
-      if (e.mark !== undefined) assert.equal(s.mark, e.mark);
-      assert.equal(s.zone, e.zone ?? 0);
-      if (e.timestampStartSec !== undefined) assert.equal(Math.floor(s.start), e.timestampStartSec);
-      else assert.ok(Number.isNaN(s.start));
-      if (e.timestampStopSec !== undefined) assert.equal(Math.floor(s.stop), e.timestampStopSec);
-
-      // and agrees with the strict decoder on everything both read
-      const f = decodeFlow(buf, 0, buf.length);
-      assert.equal(s.status, f.status ?? -1);
-      assert.equal(s.mark, f.mark ?? -1);
-      assert.equal(s.protoState, f.tcp?.state ?? f.sctp?.state ?? f.dccp?.state ?? -1);
-      assert.equal(s.start, f.timestampStart === undefined ? Number.NaN : Number(f.timestampStart) / 1e9);
-      assert.equal(s.eventTime, f.timestampEvent === undefined ? Number.NaN : Number(f.timestampEvent) / 1e9);
-      if (e.eventReceivedAt !== undefined) {
+      assertMatchesTool(s, fx.expect);
+      assertMatchesStrict(s, decodeFlow(buf, 0, buf.length));
+      if (fx.expect.eventReceivedAt !== undefined) {
         // the kernel stamps the event just before conntrack -E received it
-        const lag = Number(e.eventReceivedAt) - s.eventTime;
+        const lag = Number(fx.expect.eventReceivedAt) - s.eventTime;
         assert.ok(lag >= 0 && lag < 1, `event stamped ${lag} s before it was received`);
       }
     });

@@ -339,21 +339,28 @@ describe('ShadowTable row extension', () => {
         table.apply('new', summary(udp(id, 'UNREPLIED')));
       }
     };
-    for (let round = 0; round < 40; round++) {
-      for (let i = 0; i < 3000; i++) event(1 + rand(5000));
-      // Lost events: the kernel changes without telling, then a resync with events meanwhile.
-      for (let i = 0; i < 200; i++) {
+    /** Lost events: the kernel changes without telling. */
+    const loseEvents = (n: number) => {
+      for (let i = 0; i < n; i++) {
         const id = 1 + rand(5000);
         if (kernel.has(id)) kernel.delete(id);
         else kernel.add(id);
       }
+    };
+    /** A resync, with events while the dump runs. */
+    const resync = () => {
       table.beginSync();
       const dump = [...kernel];
       for (const [i, id] of dump.entries()) {
-        if (i % 500 === 0) event(1 + rand(5000)); // events while the dump runs
+        if (i % 500 === 0) event(1 + rand(5000));
         if (kernel.has(id)) table.stage(summary(udp(id, 'REPLIED')));
       }
       table.commitSync();
+    };
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 3000; i++) event(1 + rand(5000));
+      loseEvents(200);
+      resync();
       assert.equal(table.size, kernel.size, `round ${round}: table size`);
       assert.deepEqual([...ext.live].sort(), [...kernel].sort(), `round ${round}: extension's flows`);
     }
