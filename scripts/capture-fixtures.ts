@@ -459,16 +459,19 @@ function role(e: ToolEntry, expectedIds: ReadonlySet<number>): Role {
   const dport = e.orig.dstPort;
   if (e.proto === 1) return 'icmp';
   if (e.proto === 58) return 'icmpv6';
-  if (e.proto === 6) {
-    if (dport === PORT.ftp) return 'ftp-control';
-    if (dport === PORT.dnat) return 'dnat';
-    if (dport === PORT.closed) return 'refused';
-    if (expectedIds.has(e.id)) return 'ftp-data';
-    return e.family === 'ipv6' ? 'tcp6' : 'tcp4';
-  }
+  if (e.proto === 6) return tcpRole(e, expectedIds);
   if (dport === PORT.tagged) return 'tagged';
   if (dport === PORT.snat) return 'snat';
   return e.family === 'ipv6' ? 'udp6-unreplied' : 'udp4-replied';
+}
+
+function tcpRole(e: ToolEntry, expectedIds: ReadonlySet<number>): Role {
+  const dport = e.orig.dstPort;
+  if (dport === PORT.ftp) return 'ftp-control';
+  if (dport === PORT.dnat) return 'dnat';
+  if (dport === PORT.closed) return 'refused';
+  if (expectedIds.has(e.id)) return 'ftp-data';
+  return e.family === 'ipv6' ? 'tcp6' : 'tcp4';
 }
 
 /** A representative subset: the whole TCP walk once, and one message for every other feature. */
@@ -525,145 +528,190 @@ function childProcessDone(c: ChildProcess, what: string): Promise<string> {
 const headerType = (buf: Buffer) => readU16h(buf, 4);
 const headerFlags = (buf: Buffer) => readU16h(buf, 6);
 
+/** The capture's flows as conntrack -L saw them, and what each fixture says about them. */
+interface FlowContext {
+  captured: Fixture<unknown>['captured'];
+  listed: Map<number, ToolEntry>;
+  expectedIds: Set<number>;
+  /** The ftp control connection's tuple for a flow created from its expectation. */
+  masterOf(id: number): TupleExpect | undefined;
+  /** Which of the filterable statuses conntrack -L -u listed the flow under. */
+  statusEvidence(id: number): string;
+}
+
+function flowContext(report: ChildReport): FlowContext {
+  const listed = new Map(report.listing.flatMap((l) => parseToolLine(l) ?? []).map((e) => [e.id, e]));
+  const expectedIds = new Set(report.byStatus['EXPECTED'] ?? []);
+  const ftpControl = [...listed.values()].find((e) => e.fields.get('helper') === 'ftp');
+  return {
+    captured: { kernel: release(), date: new Date().toISOString().slice(0, 10) },
+    listed,
+    expectedIds,
+    masterOf: (id) => (expectedIds.has(id) ? ftpControl?.orig : undefined),
+    statusEvidence: (id) =>
+      FILTERABLE_STATUS.map(
+        (s) => `${s}: ${report.byStatus[s]?.includes(id) ? 'listed' : 'not listed'}`,
+      ).join(', '),
+  };
+}
+
+function dumpFixtures(report: ChildReport, ctx: FlowContext): Fixture<FlowExpect>[] {
+  const dump: Fixture<FlowExpect>[] = [];
+  for (const raw of report.raws.filter((r) => r.kind === 'dump')) {
+    const buf = Buffer.from(raw.hex, 'hex');
+    const id = decodeFlow(buf, 0, buf.length).id;
+    const e = id === undefined ? undefined : ctx.listed.get(id);
+    if (!e) throw new Error(`dump entry ${id} is not in conntrack -L`);
+    const r = role(e, ctx.expectedIds);
+    if (!KEEP_DUMP.has(r)) continue;
+    dump.push({
+      name: `dump: ${r}${e.state ? ` ${e.state}` : ''}`,
+      description:
+        `${ROLES[r]}. CT_NEW with NLM_F_MULTI, from CT_GET|NLM_F_DUMP (AF_UNSPEC). ` +
+        `conntrack -L -o extended,id,ktimestamp,labels: ${e.line} | conntrack -L -o id -u <status>: ${ctx.statusEvidence(e.id)}`,
+      captured: ctx.captured,
+      hex: raw.hex,
+      // ctnetlink_fill_info dumps the master tuple of every related flow.
+      expect: flowExpect(e, { expected: ctx.expectedIds.has(e.id), master: ctx.masterOf(e.id) }),
+    });
+  }
+  return dump;
+}
+
+const EVENT_MESSAGES = {
+  new: 'IPCTNL_MSG_CT_NEW with NLM_F_CREATE|NLM_F_EXCL',
+  update: 'IPCTNL_MSG_CT_NEW without NLM_F_CREATE|NLM_F_EXCL',
+  destroy: 'IPCTNL_MSG_CT_DELETE',
+} as const;
+
+/** Pairs the k-th event (id, type) we received with the k-th the tool printed. */
+function eventFixtures(
+  report: ChildReport,
+  toolEvents: ToolEntry[],
+  ctx: FlowContext,
+): Fixture<FlowExpect>[] {
+  const seen = new Map<string, number>();
+  const events: Fixture<FlowExpect>[] = [];
+  for (const raw of report.raws.filter((r) => r.kind === 'event')) {
+    const buf = Buffer.from(raw.hex, 'hex');
+    const type = eventType(headerType(buf), headerFlags(buf));
+    const id = decodeFlow(buf, 0, buf.length).id;
+    const key = `${id}/${type}`;
+    const k = seen.get(key) ?? 0;
+    seen.set(key, k + 1);
+    const e = toolEvents.filter((t) => t.id === id && t.event === type)[k];
+    if (!e || type === undefined) throw new Error(`event ${key} #${k} was not printed by conntrack -E`);
+    const r = role(e, ctx.expectedIds);
+    if (!KEEP_EVENTS.has(`${r}/${type}`) && !KEEP_EVENTS.has(`${r}/*`)) continue;
+    // The kernel sends CTA_TUPLE_MASTER in an event only with IPCT_RELATED: the NEW event of a
+    // flow created from an expectation (ctnetlink_conntrack_event). The tool does not print it.
+    const master = type === 'new' ? ctx.masterOf(e.id) : undefined;
+    events.push({
+      name: `${type}: ${r}${e.state ? ` ${e.state}` : ''}`,
+      description:
+        `${ROLES[r]}. ${EVENT_MESSAGES[type]} on the NEW/UPDATE/DESTROY groups. ` +
+        `conntrack -E -o extended,id,timestamp,ktimestamp,labels: ${e.line.replace(/\t/g, ' ')}`,
+      captured: ctx.captured,
+      hex: raw.hex,
+      expect: flowExpect(e, { expected: ctx.expectedIds.has(e.id), master }),
+    });
+  }
+  return events;
+}
+
+function statsFixtures(report: ChildReport, captured: FlowContext['captured']): Fixture<StatsExpect>[] {
+  const stats: Fixture<StatsExpect>[] = [];
+  const toolCpu = new Map(
+    report.cpuStats.flatMap((l) => {
+      const c = parseCpuStatsLine(l);
+      if (!c) return [];
+      // the tool prints `chaintoolong`; stats.ts names CTA_STATS_CHAIN_TOOLONG `chain_toolong`
+      const values = Object.fromEntries(
+        [...c.stats].map(([k, v]) => [k === 'chaintoolong' ? 'chain_toolong' : k, v]),
+      );
+      return [[c.cpu, { line: l.trim(), values }] as const];
+    }),
+  );
+  for (const raw of report.raws.filter((r) => r.kind === 'cpu-stats')) {
+    const buf = Buffer.from(raw.hex, 'hex');
+    const cpu = decodeCpuStats(buf, 0, buf.length).cpu;
+    const t = toolCpu.get(cpu);
+    if (!t) throw new Error(`cpu ${cpu} is not in conntrack -S`);
+    stats.push({
+      name: `per-CPU statistics, cpu ${cpu}`,
+      description: `IPCTNL_MSG_CT_GET_STATS_CPU reply (nfgenmsg.res_id = cpu). conntrack -S: ${t.line}`,
+      captured,
+      hex: raw.hex,
+      expect: { cpu, values: t.values },
+    });
+  }
+  for (const raw of report.raws.filter((r) => r.kind === 'global-stats')) {
+    stats.push({
+      name: 'global statistics',
+      description: `IPCTNL_MSG_CT_GET_STATS reply. conntrack -C: ${report.count}; sysctl net.netfilter.nf_conntrack_max: ${report.max}`,
+      captured,
+      hex: raw.hex,
+      expect: { entries: report.count, maxEntries: report.max },
+    });
+  }
+  return stats;
+}
+
+/**
+ * Runs the capture child in namespace `ns` under `conntrack -E`: the child's report and the
+ * events the tool printed. Started processes go into `started`, for the caller to end.
+ */
+async function capture(
+  ns: string,
+  tmp: string,
+  started: ChildProcess[],
+): Promise<{ report: ChildReport; toolEvents: ToolEntry[] }> {
+  const inNs = (cmd: string, args: string[], input?: string) =>
+    run('ip', ['netns', 'exec', ns, cmd, ...args], input);
+  inNs('ip', ['link', 'set', 'lo', 'up']);
+  inNs('sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1', 'net.netfilter.nf_conntrack_timestamp=1']);
+  inNs('nft', ['-f', '-'], RULESET);
+
+  const tool = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      ...withLabelMap(tmp, ['conntrack', '-E', '-o', 'extended,id,timestamp,ktimestamp,labels']),
+    ],
+    { env: { ...process.env, TZ: 'UTC' } },
+  );
+  started.push(tool);
+  const toolDone = childProcessDone(tool, 'conntrack -E');
+  await sleep(500); // subscribed before the first packet
+
+  const worker = spawn(
+    'ip',
+    ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), '--child', tmp],
+    {
+      env: { ...process.env, TZ: 'UTC' },
+    },
+  );
+  started.push(worker);
+  const report = JSON.parse(await childProcessDone(worker, 'capture child')) as ChildReport;
+  await sleep(300);
+  tool.kill('SIGINT');
+  const toolEvents = (await toolDone).split('\n').flatMap((l) => parseToolLine(l) ?? []);
+  return { report, toolEvents };
+}
+
 async function parent(outDir: string): Promise<void> {
   const ns = `ctfix-${process.pid}`;
   const tmp = mkdtempSync(join(tmpdir(), 'ctfix-'));
-  let tool: ChildProcess | undefined;
-  let worker: ChildProcess | undefined;
+  const started: ChildProcess[] = [];
   run('ip', ['netns', 'add', ns]);
   try {
-    const inNs = (cmd: string, args: string[], input?: string) =>
-      run('ip', ['netns', 'exec', ns, cmd, ...args], input);
-    inNs('ip', ['link', 'set', 'lo', 'up']);
-    inNs('sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1', 'net.netfilter.nf_conntrack_timestamp=1']);
-    inNs('nft', ['-f', '-'], RULESET);
-
-    tool = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        ...withLabelMap(tmp, ['conntrack', '-E', '-o', 'extended,id,timestamp,ktimestamp,labels']),
-      ],
-      { env: { ...process.env, TZ: 'UTC' } },
-    );
-    const toolDone = childProcessDone(tool, 'conntrack -E');
-    await sleep(500); // subscribed before the first packet
-
-    worker = spawn(
-      'ip',
-      ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), '--child', tmp],
-      {
-        env: { ...process.env, TZ: 'UTC' },
-      },
-    );
-    const report = JSON.parse(await childProcessDone(worker, 'capture child')) as ChildReport;
-    worker = undefined;
-    await sleep(300);
-    tool.kill('SIGINT');
-    const toolEvents = (await toolDone).split('\n').flatMap((l) => parseToolLine(l) ?? []);
-    tool = undefined;
-
-    const captured = { kernel: release(), date: new Date().toISOString().slice(0, 10) };
-    const listed = new Map(report.listing.flatMap((l) => parseToolLine(l) ?? []).map((e) => [e.id, e]));
-    const expectedIds = new Set(report.byStatus['EXPECTED'] ?? []);
-    const ftpControl = [...listed.values()].find((e) => e.fields.get('helper') === 'ftp');
-    const masterOf = (id: number) => (expectedIds.has(id) ? ftpControl?.orig : undefined);
-    const statusEvidence = (id: number) =>
-      FILTERABLE_STATUS.map(
-        (s) => `${s}: ${report.byStatus[s]?.includes(id) ? 'listed' : 'not listed'}`,
-      ).join(', ');
-
-    const roleOf = (e: ToolEntry) => role(e, expectedIds);
-
-    const dump: Fixture<FlowExpect>[] = [];
-    for (const raw of report.raws.filter((r) => r.kind === 'dump')) {
-      const buf = Buffer.from(raw.hex, 'hex');
-      const id = decodeFlow(buf, 0, buf.length).id;
-      const e = id === undefined ? undefined : listed.get(id);
-      if (!e) throw new Error(`dump entry ${id} is not in conntrack -L`);
-      if (!KEEP_DUMP.has(roleOf(e))) continue;
-      dump.push({
-        name: `dump: ${roleOf(e)}${e.state ? ` ${e.state}` : ''}`,
-        description:
-          `${ROLES[roleOf(e)]}. CT_NEW with NLM_F_MULTI, from CT_GET|NLM_F_DUMP (AF_UNSPEC). ` +
-          `conntrack -L -o extended,id,ktimestamp,labels: ${e.line} | conntrack -L -o id -u <status>: ${statusEvidence(e.id)}`,
-        captured,
-        hex: raw.hex,
-        // ctnetlink_fill_info dumps the master tuple of every related flow.
-        expect: flowExpect(e, { expected: expectedIds.has(e.id), master: masterOf(e.id) }),
-      });
-    }
-
-    // Events: pair the k-th (id, type) we received with the k-th the tool printed.
-    const seen = new Map<string, number>();
-    const events: Fixture<FlowExpect>[] = [];
-    for (const raw of report.raws.filter((r) => r.kind === 'event')) {
-      const buf = Buffer.from(raw.hex, 'hex');
-      const type = eventType(headerType(buf), headerFlags(buf));
-      const id = decodeFlow(buf, 0, buf.length).id;
-      const key = `${id}/${type}`;
-      const k = seen.get(key) ?? 0;
-      seen.set(key, k + 1);
-      const e = toolEvents.filter((t) => t.id === id && t.event === type)[k];
-      if (!e) throw new Error(`event ${key} #${k} was not printed by conntrack -E`);
-      const r = roleOf(e);
-      if (!KEEP_EVENTS.has(`${r}/${type}`) && !KEEP_EVENTS.has(`${r}/*`)) continue;
-      // The kernel sends CTA_TUPLE_MASTER in an event only with IPCT_RELATED: the NEW event of a
-      // flow created from an expectation (ctnetlink_conntrack_event). The tool does not print it.
-      const master = type === 'new' ? masterOf(e.id) : undefined;
-      events.push({
-        name: `${type}: ${r}${e.state ? ` ${e.state}` : ''}`,
-        description:
-          `${ROLES[r]}. ${
-            type === 'new'
-              ? 'IPCTNL_MSG_CT_NEW with NLM_F_CREATE|NLM_F_EXCL'
-              : type === 'update'
-                ? 'IPCTNL_MSG_CT_NEW without NLM_F_CREATE|NLM_F_EXCL'
-                : 'IPCTNL_MSG_CT_DELETE'
-          } on the NEW/UPDATE/DESTROY groups. ` +
-          `conntrack -E -o extended,id,timestamp,ktimestamp,labels: ${e.line.replace(/\t/g, ' ')}`,
-        captured,
-        hex: raw.hex,
-        expect: flowExpect(e, { expected: expectedIds.has(e.id), master }),
-      });
-    }
-
-    const stats: Fixture<StatsExpect>[] = [];
-    const toolCpu = new Map(
-      report.cpuStats.flatMap((l) => {
-        const c = parseCpuStatsLine(l);
-        if (!c) return [];
-        // the tool prints `chaintoolong`; stats.ts names CTA_STATS_CHAIN_TOOLONG `chain_toolong`
-        const values = Object.fromEntries(
-          [...c.stats].map(([k, v]) => [k === 'chaintoolong' ? 'chain_toolong' : k, v]),
-        );
-        return [[c.cpu, { line: l.trim(), values }] as const];
-      }),
-    );
-    for (const raw of report.raws.filter((r) => r.kind === 'cpu-stats')) {
-      const buf = Buffer.from(raw.hex, 'hex');
-      const cpu = decodeCpuStats(buf, 0, buf.length).cpu;
-      const t = toolCpu.get(cpu);
-      if (!t) throw new Error(`cpu ${cpu} is not in conntrack -S`);
-      stats.push({
-        name: `per-CPU statistics, cpu ${cpu}`,
-        description: `IPCTNL_MSG_CT_GET_STATS_CPU reply (nfgenmsg.res_id = cpu). conntrack -S: ${t.line}`,
-        captured,
-        hex: raw.hex,
-        expect: { cpu, values: t.values },
-      });
-    }
-    for (const raw of report.raws.filter((r) => r.kind === 'global-stats')) {
-      stats.push({
-        name: 'global statistics',
-        description: `IPCTNL_MSG_CT_GET_STATS reply. conntrack -C: ${report.count}; sysctl net.netfilter.nf_conntrack_max: ${report.max}`,
-        captured,
-        hex: raw.hex,
-        expect: { entries: report.count, maxEntries: report.max },
-      });
-    }
+    const { report, toolEvents } = await capture(ns, tmp, started);
+    const ctx = flowContext(report);
+    const dump = dumpFixtures(report, ctx);
+    const events = eventFixtures(report, toolEvents, ctx);
+    const stats = statsFixtures(report, ctx.captured);
 
     mkdirSync(outDir, { recursive: true });
     const write = (file: string, data: unknown) =>
@@ -676,8 +724,8 @@ async function parent(outDir: string): Promise<void> {
         `conntrack -E printed ${toolEvents.length} events\n`,
     );
   } finally {
-    for (const p of [worker, tool])
-      if (p?.pid !== undefined && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    for (const p of started)
+      if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     spawnSync('ip', ['netns', 'del', ns]);
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -82,6 +82,14 @@ function readTuple(tok: readonly string[], i: number, proto: number, flags: Set<
     if (!keys.includes(k) || seen.has(k)) break;
     seen.set(k, t.slice(k.length + 1));
   }
+  const counters = seen.has('packets')
+    ? { packets: seen.get('packets')!, bytes: seen.get('bytes') ?? '' }
+    : undefined;
+  return { tuple: toolTuple(seen, proto), counters, next: i };
+}
+
+/** A tuple from its `key=value` fields; a port or ICMP field only when the tool printed it. */
+function toolTuple(seen: ReadonlyMap<string, string>, proto: number): ToolTuple {
   const num = (k: string) => (seen.has(k) ? Number(seen.get(k)) : undefined);
   const tuple: ToolTuple = { src: seen.get('src') ?? '', dst: seen.get('dst') ?? '', proto };
   const sport = num('sport');
@@ -94,10 +102,7 @@ function readTuple(tok: readonly string[], i: number, proto: number, flags: Set<
   if (id !== undefined) tuple.icmpId = id;
   if (type !== undefined) tuple.icmpType = type;
   if (code !== undefined) tuple.icmpCode = code;
-  const counters = seen.has('packets')
-    ? { packets: seen.get('packets')!, bytes: seen.get('bytes') ?? '' }
-    : undefined;
-  return { tuple, counters, next: i };
+  return tuple;
 }
 
 /**

@@ -107,6 +107,24 @@ function attributeHeaders(buf: Buffer): AttrHeader[] {
   return out;
 }
 
+/**
+ * Message `s` with the length of attribute header `h` replaced by each lie around its true length
+ * and its room, and with its nested flag flipped (a scalar that claims to be a nest, a nest that
+ * claims to be a scalar).
+ */
+function headerLies(s: Buffer, h: AttrHeader, what: string, tally: Tally): void {
+  const room = h.parentEnd - h.at;
+  for (const lie of [0, 1, 3, 4, h.len - 1, h.len + 1, h.len + 4, room, room + 1, room + 4, 0xffff]) {
+    if (lie < 0 || lie > 0xffff || lie === h.len) continue;
+    const b = Buffer.from(s);
+    writeU16h(b, lie, h.at);
+    check(b, `${what} nla_len at ${h.at}: ${h.len} -> ${lie}`, tally);
+  }
+  const b = Buffer.from(s);
+  writeU16h(b, readU16h(b, h.at + 2) ^ NLA_F_NESTED, h.at + 2);
+  check(b, `${what} nested flag flipped at ${h.at}`, tally);
+}
+
 describe(`fuzzing the decoders (FUZZ_SEED=${SEED_HEX})`, () => {
   const seeds = allFixtures.map(bytes);
   /** A generator of its own per test, so each test is the same alone or in the suite. */
@@ -175,19 +193,7 @@ describe(`fuzzing the decoders (FUZZ_SEED=${SEED_HEX})`, () => {
       check(b, `fixture ${k} u16 at ${at} := ${v}`, tally);
     }
     for (const [k, s] of seeds.entries()) {
-      for (const h of attributeHeaders(s)) {
-        const room = h.parentEnd - h.at;
-        for (const lie of [0, 1, 3, 4, h.len - 1, h.len + 1, h.len + 4, room, room + 1, room + 4, 0xffff]) {
-          if (lie < 0 || lie > 0xffff || lie === h.len) continue;
-          const b = Buffer.from(s);
-          writeU16h(b, lie, h.at);
-          check(b, `fixture ${k} nla_len at ${h.at}: ${h.len} -> ${lie}`, tally);
-        }
-        // a scalar that claims to be a nest, a nest that claims to be a scalar
-        const b = Buffer.from(s);
-        writeU16h(b, readU16h(b, h.at + 2) ^ NLA_F_NESTED, h.at + 2);
-        check(b, `fixture ${k} nested flag flipped at ${h.at}`, tally);
-      }
+      for (const h of attributeHeaders(s)) headerLies(s, h, `fixture ${k}`, tally);
     }
     t.diagnostic(`${tally.inputs} inputs, ${tally.threw} rejections`);
     for (const code of ['CT_ERR_TRUNCATED', 'CT_ERR_ATTR_LENGTH', 'CT_ERR_NESTING'] as const) {
@@ -226,17 +232,9 @@ describe(`fuzzing the decoders (FUZZ_SEED=${SEED_HEX})`, () => {
       ['summarizeFlow', (buf) => summarizeFlow(buf, 0, buf.length, summary)],
       ['forEachMessage', (buf) => forEachMessage(buf, () => {})],
     ];
-    let inputs = 0;
-    let rejected = 0;
-    const N = 1_000_000;
-    for (let i = 0; i < N; i++) {
-      const b = flows[int(flows.length)]!;
-      // mutate in place and restore: a million inputs without a million copies
-      const at = i & 1 ? int(b.length) : 2 * int(b.length >> 1);
-      const saved = i & 1 ? b[at]! : readU16h(b, at);
-      if (i & 1) b[at] = int(256);
-      else if (at + 2 <= b.length) writeU16h(b, int(0x10000), at);
-      inputs++;
+    /** How many of the decoders rejected input `i`; each rejection must be our own typed error. */
+    const rejections = (b: Buffer, i: number): number => {
+      let n = 0;
       for (const [name, decode] of hot) {
         try {
           decode(b);
@@ -246,11 +244,37 @@ describe(`fuzzing the decoders (FUZZ_SEED=${SEED_HEX})`, () => {
               `${name} (FUZZ_SEED=${SEED_HEX}, input ${i}): ${b.toString('hex')}\nthrew ${String(err)}`,
             );
           }
-          rejected++;
+          n++;
         }
       }
-      if (i & 1) b[at] = saved;
-      else if (at + 2 <= b.length) writeU16h(b, saved, at);
+      return n;
+    };
+    // Input i: a flow with a byte (odd i) or a u16 (even i) overwritten in place, decoded, then
+    // put back (a million inputs without a million copies). Each returns its rejections.
+    const byteMutated = (b: Buffer, i: number): number => {
+      const at = int(b.length);
+      const saved = b[at]!;
+      b[at] = int(256);
+      const n = rejections(b, i);
+      b[at] = saved;
+      return n;
+    };
+    const u16Mutated = (b: Buffer, i: number): number => {
+      const at = 2 * int(b.length >> 1);
+      const saved = readU16h(b, at);
+      if (at + 2 > b.length) return rejections(b, i);
+      writeU16h(b, int(0x10000), at);
+      const n = rejections(b, i);
+      writeU16h(b, saved, at);
+      return n;
+    };
+    let inputs = 0;
+    let rejected = 0;
+    const N = 1_000_000;
+    for (let i = 0; i < N; i++) {
+      inputs++;
+      const b = flows[int(flows.length)]!;
+      rejected += i & 1 ? byteMutated(b, i) : u16Mutated(b, i);
     }
     t.diagnostic(`${inputs} inputs, ${rejected} rejections, FUZZ_SEED=${SEED_HEX}`);
     assert.equal(inputs, N);

@@ -105,18 +105,36 @@ const one = <T extends K8sObject>(objs: Located[], kind: string): T => {
 const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) =>
   Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
+/** The directories that the sources under `dir` load native addons from, inside the image at `app`. */
+function addonLoadDirs(app: string, dir: string): string[] {
+  return readdirSync(`${ROOT}${dir}`, { withFileTypes: true }).flatMap((e) => {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory()) return addonLoadDirs(app, p);
+    if (!p.endsWith('.ts')) return [];
+    // src/x/y.ts runs as <app>/dist/src/x/y.js
+    const from = posix.dirname(posix.join(app, 'dist', p));
+    return [...read(p).matchAll(/['"]((?:\.\.\/)+native\/build\/Release\/[\w-]+\.node)['"]/g)].map((m) =>
+      posix.dirname(posix.resolve(from, m[1]!)),
+    );
+  });
+}
+
 /** Why a pod breaks Pod Security "baseline" (empty: it does not). */
 function baselineViolations(pod: PodSpec): string[] {
   const out: string[] = [];
   if (pod.hostNetwork) out.push('hostNetwork');
   if (pod.hostPID) out.push('hostPID');
   if (pod.hostIPC) out.push('hostIPC');
-  for (const c of pod.containers) {
-    if (c.securityContext?.privileged) out.push(`${c.name}: privileged`);
-    for (const p of c.ports ?? []) if (p.hostPort) out.push(`${c.name}: hostPort ${p.hostPort}`);
-    for (const cap of c.securityContext?.capabilities?.add ?? []) {
-      if (!BASELINE_CAPABILITIES.has(cap)) out.push(`${c.name}: capability ${cap}`);
-    }
+  for (const c of pod.containers) out.push(...containerViolations(c));
+  return out;
+}
+
+function containerViolations(c: PodSpec['containers'][number]): string[] {
+  const out: string[] = [];
+  if (c.securityContext?.privileged) out.push(`${c.name}: privileged`);
+  for (const p of c.ports ?? []) if (p.hostPort) out.push(`${c.name}: hostPort ${p.hostPort}`);
+  for (const cap of c.securityContext?.capabilities?.add ?? []) {
+    if (!BASELINE_CAPABILITIES.has(cap)) out.push(`${c.name}: capability ${cap}`);
   }
   return out;
 }
@@ -393,21 +411,7 @@ describe('deployment files agree with the code', () => {
     const dest = /^COPY --from=build \S+\/native\/build\/Release\/\*\.node (\S+)$/m.exec(dockerfile)?.[1];
     assert.ok(dest, 'addons copied');
     const copiedTo = posix.join(app, dest);
-    const loaders: string[] = [];
-    const walk = (dir: string) => {
-      for (const e of readdirSync(`${ROOT}${dir}`, { withFileTypes: true })) {
-        const p = `${dir}/${e.name}`;
-        if (e.isDirectory()) walk(p);
-        else if (p.endsWith('.ts')) {
-          for (const m of read(p).matchAll(/['"]((?:\.\.\/)+native\/build\/Release\/[\w-]+\.node)['"]/g)) {
-            // src/x/y.ts runs as <app>/dist/src/x/y.js
-            const from = posix.dirname(posix.join(app, 'dist', p));
-            loaders.push(posix.dirname(posix.resolve(from, m[1]!)));
-          }
-        }
-      }
-    };
-    walk('src');
+    const loaders = addonLoadDirs(app, 'src');
     assert.ok(loaders.length > 0, 'the code loads an addon from native/build/Release');
     for (const dir of loaders) assert.equal(`${dir}/`, copiedTo);
   });
