@@ -8,9 +8,9 @@ import { Gauge, type Registry } from '@prometheus-io/client';
 import type { Attribution, Ranked } from '../attribution/attribution.js';
 
 /** The remainder series' label value: everything outside the top K. */
-export const OTHER = 'other';
+const OTHER = 'other';
 
-export const ATTRIBUTION_METRICS = {
+const ATTRIBUTION_METRICS = {
   sources: 'conntrack_top_source_flows',
   destinations: 'conntrack_top_destination_flows',
   zones: 'conntrack_zone_flows',
