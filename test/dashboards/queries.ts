@@ -3,6 +3,7 @@
  * Grafana would) and every expression of the rule file. Used by the structure tests here and by
  * the end-to-end test against a real Prometheus.
  */
+import { parse } from 'yaml';
 import { ROOT } from '../paths.js';
 
 /** What the repository ships: the rule file and the Grafana dashboard. */
@@ -83,42 +84,16 @@ export interface RuleExpression {
   expr: string;
 }
 
-/**
- * Reads the rule file's `- record:`/`- alert:` entries and their `expr:` (one line, or a `|`
- * block). The file keeps that regular shape on purpose: no YAML parser is a dependency.
- */
+/** Every recording and alerting rule of a Prometheus rule file, in file order. */
 export function ruleExpressions(yaml: string): RuleExpression[] {
-  const lines = yaml.split('\n');
-  const out: RuleExpression[] = [];
-  let current: { name: string; kind: 'record' | 'alert' } | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const head = /^\s*- (record|alert):\s*(\S+)\s*$/.exec(line);
-    if (head) {
-      current = { kind: head[1] as 'record' | 'alert', name: head[2]! };
-      continue;
-    }
-    const ex = /^(\s*)expr:\s*(.*)$/.exec(line);
-    if (!ex || !current) continue;
-    let expr = ex[2]!.trim();
-    if (expr === '|' || expr === '|-' || expr === '>') {
-      const block = blockAfter(lines, i, ex[1]!.length);
-      i += block.length;
-      expr = block.join('\n').trim();
-    }
-    out.push({ ...current, expr });
-    current = undefined;
-  }
-  return out;
-}
-
-/** The lines of a YAML block scalar after line `at`: those indented deeper than `indent`, or blank. */
-function blockAfter(lines: readonly string[], at: number, indent: number): string[] {
-  const block: string[] = [];
-  for (let i = at + 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() !== '' && line.length - line.trimStart().length <= indent) break;
-    block.push(line.trim());
-  }
-  return block;
+  const file = parse(yaml) as {
+    groups?: { rules?: { record?: string; alert?: string; expr?: unknown }[] }[];
+  };
+  return (file.groups ?? []).flatMap((g) =>
+    (g.rules ?? []).map((r) => ({
+      kind: r.record === undefined ? ('alert' as const) : ('record' as const),
+      name: r.record ?? r.alert ?? '',
+      expr: String(r.expr ?? '').trim(),
+    })),
+  );
 }
