@@ -36,6 +36,7 @@ import {
   parseToolLine,
   type ToolEntry,
 } from '../test/integration/harness/conntrack-tool.js';
+import { finished } from '../test/integration/harness/netns.js';
 import { portOf, udpSocket } from '../test/integration/harness/traffic.js';
 import { ROOT } from '../test/paths.js';
 import type { Fixture, FlowExpect, StatsExpect, TupleExpect } from '../test/unit/helpers/fixtures.js';
@@ -506,23 +507,11 @@ const KEEP_DUMP = new Set<Role>([
 // ---------------------------------------------------------------------------------------------
 // The parent: namespace, tool, child, fixtures
 
-function childProcessDone(c: ChildProcess, what: string): Promise<string> {
-  let stdout = '';
-  let stderr = '';
-  c.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  c.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    c.on('error', reject);
-    c.on('exit', (code, signal) =>
-      code === 0 || signal === 'SIGINT'
-        ? resolve(stdout)
-        : reject(new Error(`${what} exited ${code ?? signal}: ${stderr}`)),
-    );
-  });
+/** The child's output, once it exits with 0 or was stopped with SIGINT (as the tool is). */
+async function childProcessDone(c: ChildProcess, what: string): Promise<string> {
+  const { code, signal, stdout, stderr } = await finished(c);
+  if (code === 0 || signal === 'SIGINT') return stdout;
+  throw new Error(`${what} exited ${code ?? signal}: ${stderr}`);
 }
 
 const headerType = (buf: Buffer) => readU16h(buf, 4);

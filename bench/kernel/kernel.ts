@@ -1,68 +1,14 @@
 /**
- * The bench's kernel side: the C programs built at bench time, the global conntrack limit (raised
- * only while needed, always put back), and the namespace the load runs in.
+ * The bench's kernel side: the C programs built at bench time and the namespace the load runs in.
+ * (The global conntrack limit is raised with the harness's ConntrackMax and always put back.)
  */
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { mustRun, Netns, ROOT, sleep, waitFor } from '../../test/integration/harness/netns.js';
+import { finished, mustRun, Netns, ROOT, sleep, waitFor } from '../../test/integration/harness/netns.js';
 
 /** Compiles bench/kernel/NAME.c into `outDir`; returns the binary's path. */
 export function buildC(name: string, outDir: string): string {
   const bin = `${outDir}/${name}`;
   mustRun('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, `${ROOT}bench/kernel/${name}.c`]);
   return bin;
-}
-
-const CONNTRACK_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
-
-/**
- * net.netfilter.nf_conntrack_max is global (a namespace only sees it), so a 1M-flow table needs
- * the host's limit raised. The previous value is kept and written back by restore(), which the
- * bench calls in `finally`, on SIGINT/SIGTERM and on exit.
- */
-export class ConntrackMax {
-  private saved: number | undefined;
-
-  static read(): number {
-    return Number(readFileSync(CONNTRACK_MAX, 'utf8'));
-  }
-
-  /** Raises the limit to at least `n`; returns the value in force. */
-  atLeast(n: number): number {
-    const current = ConntrackMax.read();
-    if (current >= n) return current;
-    this.saved ??= current;
-    writeFileSync(CONNTRACK_MAX, `${n}\n`);
-    return n;
-  }
-
-  restore(): void {
-    if (this.saved === undefined) return;
-    writeFileSync(CONNTRACK_MAX, `${this.saved}\n`);
-    this.saved = undefined;
-  }
-}
-
-export interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Collects a child's output until it exits. */
-export function finished(child: ChildProcess): Promise<Finished> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 /**

@@ -11,9 +11,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { DIST, ROOT, sleep } from '../../test/integration/harness/netns.js';
+import { ConntrackMax } from '../../test/integration/harness/conntrack-max.js';
+import { DIST, finished, ROOT, sleep } from '../../test/integration/harness/netns.js';
 import { ConntrackEvents, type Consumer, Exporter, Floor } from './consumers.js';
-import { BenchNamespace, buildC, ConntrackMax, type FloodReport, finished } from './kernel.js';
+import { BenchNamespace, buildC, type FloodReport } from './kernel.js';
 import { exporterFlags, type Options, parseOptions, USAGE, UsageError } from './options.js';
 import { cpuSeconds, rssBytes, waitQuiet } from './proc.js';
 import {
@@ -261,8 +262,8 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(existsSync('/dev/shm') ? '/dev/shm/ctx-bench-' : `${binDir}/tmp-`);
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
   const limit = new ConntrackMax();
-  cleanups.push(() => limit.restore());
-  const before = ConntrackMax.read();
+  cleanups.push(limit.restore);
+  const before = Number(limit.original);
   const max = limit.atLeast(Math.ceil(Math.max(opts.flows, opts.tcpConns) * 1.1) + 10_000);
   if (max !== before) log(`nf_conntrack_max raised from ${before} to ${max} for the bench`);
   const bench = BenchNamespace.create();

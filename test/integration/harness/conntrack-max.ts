@@ -1,6 +1,7 @@
 /**
- * The global net.netfilter.nf_conntrack_max, for tests that lower it: the value before the test is
- * kept and written back by restore(), and also when the test process exits in between.
+ * The global net.netfilter.nf_conntrack_max, for tests that lower it and the kernel bench that
+ * raises it: the value before is kept and written back by restore(), and also when the process
+ * exits in between (guard()).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -20,6 +21,14 @@ export class ConntrackMax {
 
   set(limit: number): void {
     writeFileSync(PATH, String(limit));
+  }
+
+  /** Raises the limit to at least `n`, never lowers it; returns the value in force. */
+  atLeast(n: number): number {
+    const current = Number(ConntrackMax.read());
+    if (current >= n) return current;
+    this.set(n);
+    return n;
   }
 
   readonly restore = (): void => {
