@@ -6,7 +6,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { type Attribution, attributionFor } from '../src/attribution/attribution.js';
-import { Collector, type Log } from '../src/collector.js';
 import { parseConfig } from '../src/config.js';
 import { CTA_ID } from '../src/ctnetlink/constants.js';
 import { decodeFlow } from '../src/ctnetlink/flow.js';
@@ -15,6 +14,7 @@ import { registerAttributionMetrics } from '../src/metrics/attribution.js';
 import { ExporterMetrics } from '../src/metrics/metrics.js';
 import { AttributeCursor, NFGENMSG_LEN } from '../src/netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../src/netlink/nlmsg.js';
+import { Collector, type Log } from '../src/sync/collector.js';
 import { ShadowTable } from '../src/table/table.js';
 
 // Captured from the kernel: a TCP NEW (SYN_SENT), a TCP UPDATE (ESTABLISHED), a UDP NEW, an

@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { attributionFor } from './attribution/attribution.js';
-import { Collector } from './collector.js';
 import type { Config } from './config.js';
 import { CtnetlinkClient } from './ctnetlink/client.js';
 import { ConntrackError } from './errors.js';
@@ -17,8 +16,9 @@ import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
 import { KernelStatsReader } from './kernel/stats.js';
 import { registerAttributionMetrics } from './metrics/attribution.js';
 import { ExporterMetrics } from './metrics/metrics.js';
+import { startAllNamespaces } from './namespace/app.js';
 import { RequestSocket, ResilientEventSocket } from './netlink/socket.js';
-import { startAllNamespaces } from './netns/app.js';
+import { Collector } from './sync/collector.js';
 import { ShadowTable } from './table/table.js';
 
 export function exporterVersion(): string {

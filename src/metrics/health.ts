@@ -4,7 +4,7 @@
  * kernel reads. An operator reads these to know whether the other metrics can be trusted.
  */
 import { Gauge, type Registry } from '@prometheus-io/client';
-import { type CollectorCounters, RESYNC_REASONS } from '../collector.js';
+import { type CollectorCounters, RESYNC_REASONS } from '../sync/collector.js';
 import type { ShadowTable } from '../table/table.js';
 import { mirroredCounter, mirroredCounterBy, ScrapeGauge } from './scrape.js';
 

@@ -11,8 +11,8 @@
  */
 import { release } from 'node:os';
 import { Gauge, Registry } from '@prometheus-io/client';
-import type { CollectorCounters } from '../collector.js';
 import type { KernelSnapshot } from '../kernel/stats.js';
+import type { CollectorCounters } from '../sync/collector.js';
 import type { ShadowTable } from '../table/table.js';
 import { FlowMetrics } from './flows.js';
 import { registerHealthMetrics } from './health.js';

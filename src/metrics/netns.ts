@@ -12,9 +12,9 @@
  * leaves no stale series behind.
  */
 import { Counter, Gauge, type Registry } from '@prometheus-io/client';
-import { type CollectorCounters, RESYNC_REASONS } from '../collector.js';
 import { CPU_STAT_NAMES } from '../ctnetlink/stats.js';
-import type { NamespacePipeline } from '../netns/pipeline.js';
+import type { NamespacePipeline } from '../namespace/pipeline.js';
+import { type CollectorCounters, RESYNC_REASONS } from '../sync/collector.js';
 import { STAT_HELP } from './kernel.js';
 import { EVENT_TYPES, eventCounts } from './shadow.js';
 

@@ -4,7 +4,7 @@
  * time.
  */
 import { Gauge, type Registry } from '@prometheus-io/client';
-import type { CollectorCounters } from '../collector.js';
+import type { CollectorCounters } from '../sync/collector.js';
 import type { ShadowTable } from '../table/table.js';
 import { mirroredCounterBy } from './scrape.js';
 

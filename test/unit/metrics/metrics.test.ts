@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CollectorCounters } from '../../../src/collector.js';
 import type { KernelSnapshot } from '../../../src/kernel/stats.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
+import { CollectorCounters } from '../../../src/sync/collector.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { destroyed, FakeClock, tcp, udp } from '../helpers/flows.js';
 import { cpu, kernelSnapshot } from '../helpers/kernel.js';

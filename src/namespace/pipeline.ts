@@ -7,11 +7,11 @@
  * count and per-CPU statistics read at scrape time.
  */
 import type { Logger } from 'pino';
-import { Collector } from '../collector.js';
 import { CtnetlinkClient } from '../ctnetlink/client.js';
 import { CPU_STAT_NAMES, type CpuStatName, type CpuStats } from '../ctnetlink/stats.js';
 import { ConntrackError } from '../errors.js';
 import { RequestSocket } from '../netlink/socket.js';
+import { Collector } from '../sync/collector.js';
 import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
 import { ShadowTable, type TableObserver } from '../table/table.js';
 import type { NamespaceRef } from './discovery.js';

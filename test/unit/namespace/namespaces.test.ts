@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
+import type { NamespaceRef } from '../../../src/namespace/discovery.js';
+import { AllNamespaces } from '../../../src/namespace/namespaces.js';
 import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
 import { encodeMessage, NLMSG_DONE, NLMSG_HDRLEN, readU16h, readU32h } from '../../../src/netlink/nlmsg.js';
 import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
-import type { NamespaceRef } from '../../../src/netns/discovery.js';
-import { AllNamespaces } from '../../../src/netns/namespaces.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
 import { ack, batchOf } from '../helpers/netlink.js';
 

@@ -8,6 +8,15 @@ import { closeSync, openSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConntrackError } from '../../../src/errors.js';
 import {
+  decodeNsidReply,
+  encodeNsidRequest,
+  NETNSA_FD,
+  NETNSA_NSID,
+  NsidClient,
+  RTM_GETNSID,
+  RTM_NEWNSID,
+} from '../../../src/namespace/nsid.js';
+import {
   NLM_F_ACK,
   NLM_F_REQUEST,
   NLMSG_HDRLEN,
@@ -16,15 +25,6 @@ import {
   writeU32h,
 } from '../../../src/netlink/nlmsg.js';
 import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
-import {
-  decodeNsidReply,
-  encodeNsidRequest,
-  NETNSA_FD,
-  NETNSA_NSID,
-  NsidClient,
-  RTM_GETNSID,
-  RTM_NEWNSID,
-} from '../../../src/netns/nsid.js';
 import { ack, batchOf } from '../helpers/netlink.js';
 
 // The kernel's reply to RTM_GETNSID (little-endian host), one datagram.

@@ -6,19 +6,15 @@
  * see sync/silent-schedule.ts) and, optionally, on a timer. The event socket must be open before
  * the first dump so nothing falls between the two.
  */
-import type { DumpResult, DumpSink } from './ctnetlink/client.js';
-import { type EventType, eventType } from './ctnetlink/event.js';
-import { FlowSummary, summarizeFlow } from './ctnetlink/summary.js';
-import { ConntrackError } from './errors.js';
-import { NLMSG_HDRLEN, readU16h, readU32h } from './netlink/nlmsg.js';
-import { type Batch, META_FIELDS } from './netlink/socket.js';
-import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from './sync/drift.js';
-import {
-  DEFAULT_SILENT_SCHEDULE,
-  type SilentScheduleOptions,
-  silentInterval,
-} from './sync/silent-schedule.js';
-import { type Clock, type ShadowTable, wallClock } from './table/table.js';
+import type { DumpResult, DumpSink } from '../ctnetlink/client.js';
+import { type EventType, eventType } from '../ctnetlink/event.js';
+import { FlowSummary, summarizeFlow } from '../ctnetlink/summary.js';
+import { ConntrackError } from '../errors.js';
+import { NLMSG_HDRLEN, readU16h, readU32h } from '../netlink/nlmsg.js';
+import { type Batch, META_FIELDS } from '../netlink/socket.js';
+import { type Clock, type ShadowTable, wallClock } from '../table/table.js';
+import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from './drift.js';
+import { DEFAULT_SILENT_SCHEDULE, type SilentScheduleOptions, silentInterval } from './silent-schedule.js';
 
 export type ResyncReason = 'startup' | 'overrun' | 'drift' | 'periodic' | 'silent';
 export const RESYNC_REASONS: readonly ResyncReason[] = ['startup', 'overrun', 'drift', 'periodic', 'silent'];

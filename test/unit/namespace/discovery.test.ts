@@ -14,7 +14,7 @@ import {
   type NamespaceRef,
   NamespaceWatcher,
   scanNamespaces,
-} from '../../../src/netns/discovery.js';
+} from '../../../src/namespace/discovery.js';
 
 const dirs: string[] = [];
 after(() => {
