@@ -1,0 +1,79 @@
+/**
+ * Namespaces without a kernel: each namespace answers CT_GET_STATS through a fake transport with
+ * its entry count (dumps are empty, CPU statistics absent), ids come from a fake source, and
+ * procfs has nothing (every sysctl absent).
+ */
+import pino from 'pino';
+import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
+import { OwnProcFiles } from '../../../src/kernel/proc.js';
+import { Namespaces } from '../../../src/namespace/namespaces.js';
+import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
+import { encodeMessage, NLMSG_DONE, readU16h, readU32h } from '../../../src/netlink/nlmsg.js';
+import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import type { TableObserver } from '../../../src/table/table.js';
+import { ack, batchOf } from './netlink.js';
+
+/** One namespace's kernel: its entry count; dumps are empty, CPU statistics absent. */
+export class FakeCt implements Transport {
+  private onBatch: ((b: Batch, lost: number) => void) | undefined;
+  closed = false;
+  constructor(readonly kernel: { entries: number }) {}
+  send(m: Buffer): void {
+    const type = readU16h(m, 4);
+    const seq = readU32h(m, 8);
+    const out: Buffer[] = [];
+    if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
+      const p = Buffer.alloc(4 + 8);
+      p.writeUInt16LE(8, 4); // nla_len
+      p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
+      p.writeUInt32BE(this.kernel.entries, 8);
+      out.push(encodeMessage(type, 0, seq, p), ack(seq));
+    } else out.push(encodeMessage(NLMSG_DONE, 0, seq, Buffer.alloc(4)));
+    queueMicrotask(() => this.onBatch?.(batchOf([Buffer.concat(out)]), 0));
+  }
+  start(onBatch: (b: Batch, lost: number) => void): void {
+    this.onBatch = onBatch;
+  }
+  ref(): void {}
+  close(): void {
+    this.closed = true;
+  }
+}
+
+export interface FakeNamespacesOptions {
+  /** Namespace ids by label. */
+  ids?: Record<string, number>;
+  /** Labels whose sockets cannot be opened. */
+  refuse?: Set<string>;
+  labelled: boolean;
+  observer?: TableObserver;
+  topK?: number;
+}
+
+export function fakeNamespaces(o: FakeNamespacesOptions) {
+  const kernels = new Map<string, { entries: number }>();
+  const transports: FakeCt[] = [];
+  const ids = o.ids ?? {};
+  const all = new Namespaces({
+    observer: o.observer ?? { transition() {}, stateLeft() {}, flowEnded() {} },
+    log: pino({ level: 'silent' }),
+    labelled: o.labelled,
+    resyncIntervalMs: 0,
+    silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
+    attribution: { topK: o.topK ?? 0, topSourcePrefixV4: 32, topSourcePrefixV6: 64 },
+    openProc: () => new OwnProcFiles('/nonexistent-proc'),
+    nsids: {
+      ensure: async (path) => ids[path.split('/').pop()!] ?? -1,
+      get: async () => -1,
+    },
+    openSocket: (timeout, netns) => {
+      const label = netns === undefined ? 'home' : netns.split('/').pop()!;
+      if (o.refuse?.has(label)) throw new Error('EPERM');
+      if (!kernels.has(label)) kernels.set(label, { entries: 0 });
+      const t = new FakeCt(kernels.get(label)!);
+      transports.push(t);
+      return new RequestSocket(t, timeout);
+    },
+  });
+  return { all, kernels, transports };
+}
