@@ -41,14 +41,14 @@ export class OwnProcFiles implements ProcFiles {
   close(): void {}
 }
 
-/** Statistics lines grow with CPUs (~150 bytes each); sysctls are a few bytes. */
-const READ_BYTES = 65536;
+/** Statistics lines grow with CPUs (~150 bytes each); a sysctl is a few bytes. */
+const STAT_BYTES = 65536;
+const SYSCTL_BYTES = 256;
 
 /** Another namespace's files, opened inside it on first read and kept open. */
 export class NamespaceProcFiles implements ProcFiles {
   /** fd, or null: the kernel has no such file there. */
   private readonly fds = new Map<ProcPath, number | null>();
-  private readonly buf = Buffer.alloc(READ_BYTES);
   private closed = false;
 
   /** `netnsFd`: the namespace, kept open by its owner for as long as this object lives. */
@@ -57,9 +57,11 @@ export class NamespaceProcFiles implements ProcFiles {
   async read(path: ProcPath): Promise<string | undefined> {
     const fd = this.open(path);
     if (fd === null) return undefined;
-    // pread at 0: procfs regenerates the text on every read from the start.
-    const { bytesRead } = await pread(fd, this.buf, 0, READ_BYTES, 0);
-    return this.buf.toString('utf8', 0, bytesRead);
+    // A buffer per read: a scrape reads several files at once. pread at 0: procfs makes the
+    // text anew on every read from the start.
+    const buf = Buffer.allocUnsafe(path === 'net/stat/nf_conntrack' ? STAT_BYTES : SYSCTL_BYTES);
+    const { bytesRead } = await pread(fd, buf, 0, buf.length, 0);
+    return buf.toString('utf8', 0, bytesRead);
   }
 
   close(): void {

@@ -129,6 +129,42 @@ describe('--netns.all: one exporter for every namespace', () => {
     assert.equal(s.value('conntrack_entries_limit'), Number(max.original));
   });
 
+  it("reports each namespace's own event mode, timestamp and accounting switches", async () => {
+    busy.run('sysctl', [
+      '-qw',
+      'net.netfilter.nf_conntrack_acct=1',
+      'net.netfilter.nf_conntrack_timestamp=1',
+    ]);
+    quiet.run('sysctl', [
+      '-qw',
+      'net.netfilter.nf_conntrack_acct=0',
+      'net.netfilter.nf_conntrack_timestamp=0',
+    ]);
+    const sysctl = (ns: Netns, name: string) =>
+      Number(ns.run('sysctl', ['-n', `net.netfilter.${name}`]).trim());
+    for (const ns of [busy, quiet]) {
+      const s = await waitFor(`the switches of ${ns.name}`, () => {
+        const s = exp.scrape();
+        return s.all('conntrack_kernel_accounting_enabled', { netns: ns.name }).length === 1 &&
+          s.value('conntrack_kernel_accounting_enabled', { netns: ns.name }) ===
+            sysctl(ns, 'nf_conntrack_acct')
+          ? s
+          : undefined;
+      });
+      for (const [metric, name] of [
+        ['conntrack_kernel_event_mode', 'nf_conntrack_events'],
+        ['conntrack_kernel_timestamps_enabled', 'nf_conntrack_timestamp'],
+        ['conntrack_kernel_accounting_enabled', 'nf_conntrack_acct'],
+      ] as const) {
+        assert.equal(s.value(metric, { netns: ns.name }), sysctl(ns, name), `${metric} of ${ns.name}`);
+      }
+    }
+    assert.notEqual(
+      exp.scrape().value('conntrack_kernel_accounting_enabled', { netns: busy.name }),
+      exp.scrape().value('conntrack_kernel_accounting_enabled', { netns: quiet.name }),
+    );
+  });
+
   it('a namespace created and deleted while the exporter runs appears, then disappears', async () => {
     const late = Netns.create('nsall-late');
     try {
