@@ -11,8 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NETNS_ROW } from '../../scripts/dashboard.js';
-import { RULES_FILE } from '../dashboards/queries.js';
+import { NETNS_ROW, RULES_FILE } from '../dashboards/queries.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';

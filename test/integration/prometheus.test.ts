@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { NETNS_ROW } from '../../scripts/dashboard.js';
-import { RULES_FILE } from '../dashboards/queries.js';
+import { NETNS_ROW, RULES_FILE } from '../dashboards/queries.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, sleep, waitFor } from './harness/netns.js';
