@@ -17,7 +17,13 @@ import {
   rulesFile,
 } from '../../scripts/mixin.js';
 import { ROOT } from '../paths.js';
-import { vectorSelectors } from './queries.js';
+import {
+  allPanels,
+  annotationQueries,
+  dashboardQueries,
+  variableQueries,
+  vectorSelectors,
+} from './queries.js';
 import { needTool, promtool, run } from './tools.js';
 
 let defaults: Mixin | undefined;
@@ -39,6 +45,15 @@ function ruleExprs(m: Mixin): Expression[] {
   return ruleGroups(m).flatMap((g) =>
     g.rules.map((r) => ({ where: `${g.name}/${r.record ?? r.alert}`, expr: r.expr })),
   );
+}
+
+/** Every panel query, annotation and query variable of every dashboard, as written. */
+function dashboardExprs(m: Mixin): Expression[] {
+  return Object.entries(m.grafanaDashboards).flatMap(([file, d]) => [
+    ...dashboardQueries(d, {}).map((q) => ({ where: `${file}: panel ${q.panel}`, expr: q.expr })),
+    ...annotationQueries(d, {}).map((a) => ({ where: `${file}: annotation ${a.name}`, expr: a.expr })),
+    ...variableQueries(d).map((v) => ({ where: `${file}: variable ${v.name}`, expr: v.expr })),
+  ]);
 }
 
 function recorded(m: Mixin): Set<string> {
@@ -86,12 +101,15 @@ describe('monitoring mixin', () => {
     assert.deepEqual(committed.sort(), rendered.sort());
   });
 
-  it('a custom selector reaches every vector selector of every rule and alert', (t) => {
+  it('a custom selector reaches every vector selector of every rule, alert, panel, variable and annotation', (t) => {
     if (!needTool(t, 'jsonnet')) return;
     const m = evaluateMixin({ conntrackExporterSelector: CUSTOM });
     const records = recorded(m);
-    const exprs = ruleExprs(m);
-    assert.ok(exprs.length >= 13, `rules: ${exprs.length}`);
+    const rules = ruleExprs(m);
+    const queries = dashboardExprs(m);
+    assert.ok(rules.length >= 13, `rules: ${rules.length}`);
+    assert.ok(queries.length >= 30, `dashboard queries: ${queries.length}`);
+    const exprs = [...rules, ...queries];
     for (const { where, expr } of exprs) {
       const selectors = vectorSelectors(expr);
       assert.ok(selectors.length > 0, `${where}: selects something: ${expr}`);
@@ -134,6 +152,25 @@ describe('monitoring mixin', () => {
     const drift = rule(m, 'ConntrackExporterDrift');
     assert.equal(drift.for, '30m');
     assert.match(drift.annotations?.['description'] ?? '', /for 30 minutes;/);
+  });
+
+  it('the fill thresholds from _config reach the dashboards', (t) => {
+    if (!needTool(t, 'jsonnet')) return;
+    const m = evaluateMixin({ fillWarningRatio: 0.7, fillCriticalRatio: 0.9 });
+    interface Thresholds {
+      title?: string;
+      fieldConfig?: { defaults?: { unit?: string; thresholds?: { steps: { value: number | null }[] } } };
+    }
+    const panels = Object.values(m.grafanaDashboards).flatMap((d) => allPanels(d) as Thresholds[]);
+    // the fill ratio is the only ratio with thresholds
+    const fill = panels.filter(
+      (p) => p.fieldConfig?.defaults?.unit === 'percentunit' && p.fieldConfig.defaults.thresholds,
+    );
+    assert.ok(fill.length >= 2, `panels with fill thresholds: ${fill.map((p) => p.title)}`);
+    for (const p of fill) {
+      const steps = p.fieldConfig!.defaults!.thresholds!.steps.map((s) => s.value);
+      assert.deepEqual(steps, [null, 0.7, 0.9], String(p.title));
+    }
   });
 
   it('rendered with another selector and thresholds, the rules pass promtool check rules', (t) => {

@@ -80,6 +80,22 @@ export function annotationQueries(dashboard: unknown, vars: Record<string, strin
     .map((a) => ({ name: a.name ?? '', expr: substitute(a.expr!, vars) }));
 }
 
+/**
+ * The series selector of each query variable (`label_values(<selector>, label)`), or the whole
+ * query when it is PromQL.
+ */
+export function variableQueries(dashboard: unknown): AnnotationQuery[] {
+  const list = (
+    dashboard as { templating?: { list?: { name?: string; type?: string; definition?: string }[] } }
+  ).templating?.list;
+  return (list ?? [])
+    .filter((v) => v.type === 'query')
+    .map((v) => ({
+      name: v.name ?? '',
+      expr: (v.definition ?? '').replace(/^label_values\((.*),\s*\w+\)$/s, '$1'),
+    }));
+}
+
 export interface RuleExpression {
   name: string;
   kind: 'record' | 'alert';

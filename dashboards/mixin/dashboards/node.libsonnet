@@ -6,7 +6,8 @@ local format = import '../lib/format.libsonnet';
   grafanaDashboards+:: {
     'conntrack-exporter.json':
       local c = $._config;
-      local sel = 'job=~"$job",instance=~"$instance"';
+      // The mixin's selector, then the dashboard's variables.
+      local sel = '%s,job=~"$job",instance=~"$instance"' % c.conntrackExporterSelector;
       local t = d.target;
       // Entries (of the namespaces `entries` selects) over the one global nf_conntrack_max.
       local fillRatio(entries) =
@@ -352,8 +353,8 @@ local format = import '../lib/format.libsonnet';
         templating: {
           list: [
             d.datasourceVariable,
-            d.variable('job', 'Job', 'label_values(conntrack_exporter_build_info, job)'),
-            d.variable('instance', 'Instance', 'label_values(conntrack_exporter_build_info{job=~"$job"}, instance)'),
+            d.variable('job', 'Job', 'label_values(conntrack_exporter_build_info{%s}, job)' % c.conntrackExporterSelector),
+            d.variable('instance', 'Instance', 'label_values(conntrack_exporter_build_info{%s,job=~"$job"}, instance)' % c.conntrackExporterSelector),
           ],
         },
         // Exporter restarts (a new process start time) and table resyncs: the moments when the
