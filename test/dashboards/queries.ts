@@ -9,6 +9,8 @@ import { ROOT } from '../paths.js';
 /** What the repository ships: the rule file and the Grafana dashboard. */
 export const RULES_FILE = `${ROOT}dashboards/rules/conntrack-exporter.rules.yml`;
 export const DASHBOARD_FILE = `${ROOT}dashboards/conntrack-exporter.json`;
+/** The fleet dashboard: every node, from the fleet recording rules. */
+export const FLEET_DASHBOARD_FILE = `${ROOT}dashboards/conntrack-exporter-fleet.json`;
 /** The dashboard's row whose panels have data only with --netns.all (collapsed by default). */
 export const NETNS_ROW = 'Namespaces (--netns.all)';
 

@@ -1,1 +1,2 @@
-(import 'node.libsonnet')
+(import 'node.libsonnet') +
+(import 'fleet.libsonnet')

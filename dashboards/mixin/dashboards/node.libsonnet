@@ -12,12 +12,7 @@ local format = import '../lib/format.libsonnet';
       // Entries (of the namespaces `entries` selects) over the one global nf_conntrack_max.
       local fillRatio(entries) =
         'conntrack_entries{%s} / ignoring(netns) group_left conntrack_entries_limit{%s}' % [entries, sel];
-      // The fill alerts' thresholds.
-      local fillThresholds = [
-        { color: 'green', value: null },
-        { color: 'orange', value: c.fillWarningRatio },
-        { color: 'red', value: c.fillCriticalRatio },
-      ];
+      local fillThresholds = d.fillThresholds(c);
       // Resyncs that recur by design (every --resync.interval, and the re-dumps that follow silent
       // flows while any remain): an annotation each time would bury the others.
       local scheduledResyncs = 'periodic|silent';
@@ -336,20 +331,11 @@ local format = import '../lib/format.libsonnet';
         },
       ];
 
-      {
+      d.base {
         uid: 'conntrack-exporter',
         title: 'Conntrack',
         description: "Netfilter connection tracking: table fill against nf_conntrack_max, drops, who fills the table (top sources, destinations, creators, zones, marks), flows by state, and the exporter's health. From conntrack-exporter.",
         tags: c.dashboardTags,
-        // 42: the last schema version of Grafana's v1 dashboard API (Grafana 12); later Grafana
-        // versions read it as it is.
-        schemaVersion: 42,
-        version: 1,
-        editable: true,
-        graphTooltip: 1,
-        refresh: '30s',
-        time: { from: 'now-6h', to: 'now' },
-        timezone: '',
         templating: {
           list: [
             d.datasourceVariable,
@@ -389,18 +375,8 @@ local format = import '../lib/format.libsonnet';
           ],
         },
         links: [
-          {
-            title: 'Runbooks',
-            tooltip: 'What each conntrack alert means, how to diagnose and mitigate it',
-            type: 'link',
-            icon: 'doc',
-            url: c.runbookIndexURL,
-            targetBlank: true,
-            asDropdown: false,
-            includeVars: false,
-            keepTime: false,
-            tags: [],
-          },
+          d.runbooksLink(c),
+          d.dashboardLink($.grafanaDashboards['conntrack-exporter-fleet.json'], 'Every node: closest to full, dropping, fill over time'),
         ],
         panels: d.layout(rows, c.runbookURLPattern),
       },

@@ -7,12 +7,62 @@
 
   target(expr, legend):: { expr: expr, legend: legend },
 
+  // What every dashboard of the mixin shares.
+  base:: {
+    // 42: the last schema version of Grafana's v1 dashboard API (Grafana 12); later Grafana
+    // versions read it as it is.
+    schemaVersion: 42,
+    version: 1,
+    editable: true,
+    graphTooltip: 1,
+    refresh: '30s',
+    time: { from: 'now-6h', to: 'now' },
+    timezone: '',
+  },
+
+  // A dashboard link to another dashboard of the mixin, keeping the time range and the variables
+  // they share (data source, job).
+  dashboardLink(dashboard, tooltip):: {
+    title: dashboard.title,
+    tooltip: tooltip,
+    type: 'link',
+    icon: 'dashboard',
+    url: '/d/%s' % dashboard.uid,
+    targetBlank: false,
+    asDropdown: false,
+    includeVars: true,
+    keepTime: true,
+    tags: [],
+  },
+
+  runbooksLink(c):: {
+    title: 'Runbooks',
+    tooltip: 'What each conntrack alert means, how to diagnose and mitigate it',
+    type: 'link',
+    icon: 'doc',
+    url: c.runbookIndexURL,
+    targetBlank: true,
+    asDropdown: false,
+    includeVars: false,
+    keepTime: false,
+    tags: [],
+  },
+
+  // Colours of a fill ratio: the fill alerts' thresholds.
+  fillThresholds(c):: [
+    { color: 'green', value: null },
+    { color: 'orange', value: c.fillWarningRatio },
+    { color: 'red', value: c.fillCriticalRatio },
+  ],
+
   // A panel from its description (fields below); id and position come from layout().
-  //   title, description, type ('timeseries' | 'gauge' | 'stat'), unit, w, targets
+  //   title, description, type ('timeseries' | 'gauge' | 'stat' | 'bargauge'), unit, w, targets
   //   h (default 8), stack, min, max, thresholds ([{ color, value }]),
   //   limitSeries: a series drawn as a dashed red line (the limit),
   //   runbooks: alerts whose runbooks the panel links to, at runbookURLPattern
-  //   (_config.runbookURLPattern).
+  //   (_config.runbookURLPattern),
+  //   dataLinks: links on each series ([{ title, url }], url with ${__field.labels.x}),
+  //   instant: query the last value only (a ranking, not a history).
   panel(p, id, x, y, runbookURLPattern)::
     local has(f) = std.objectHas(p, f);
     local stack = has('stack') && p.stack;
@@ -21,6 +71,7 @@
       + (if has('min') then { min: p.min } else {})
       + (if has('max') then { max: p.max } else {})
       + (if has('thresholds') then { thresholds: { mode: 'absolute', steps: p.thresholds } } else {})
+      + (if has('dataLinks') then { links: p.dataLinks } else {})
       + (if p.type == 'timeseries' then {
            custom: {
              drawStyle: 'line',
@@ -56,15 +107,18 @@
         tooltip: { mode: 'multi' },
       } else {
         reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
-      },
+      } + (if p.type == 'bargauge' then {
+             orientation: 'horizontal',
+             displayMode: 'gradient',
+             showUnfilled: true,
+           } else {}),
       targets: [
         {
           refId: std.char(65 + i),
           datasource: $.datasource,
           expr: p.targets[i].expr,
           legendFormat: p.targets[i].legend,
-          range: true,
-        }
+        } + (if has('instant') && p.instant then { instant: true, range: false } else { range: true })
         for i in std.range(0, std.length(p.targets) - 1)
       ],
     } + (if std.length(links) > 0 then { links: links } else {}),
