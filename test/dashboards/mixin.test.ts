@@ -4,10 +4,19 @@
  * thresholds) reaches every expression.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import {
   evaluateMixin,
   MIXIN_DIR,
@@ -182,6 +191,40 @@ describe('monitoring mixin', () => {
       const r = promtool(['check', 'rules', join(dir, 'rules.yml')]);
       assert.equal(r.status, 0, r.output);
       assert.match(r.output, new RegExp(`SUCCESS: ${ruleExprs(m).length} rules found`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the example of dashboards/README.md renders, vendored as jsonnet-bundler would', (t) => {
+    if (!needTool(t, 'jsonnet') || !needTool(t, 'promtool')) return;
+    const readme = readFileSync(`${ROOT}dashboards/README.md`, 'utf8');
+    const example = /```jsonnet\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(example, 'a Jsonnet example');
+    const imported = /import '([^']+)\/mixin\.libsonnet'/.exec(example)?.[1];
+    assert.ok(imported, 'it imports the mixin');
+    const dir = mkdtempSync(join(tmpdir(), 'ctx-mixin-'));
+    try {
+      mkdirSync(join(dir, 'vendor', dirname(imported)), { recursive: true });
+      symlinkSync(MIXIN_DIR, join(dir, 'vendor', imported));
+      writeFileSync(join(dir, 'conntrack.jsonnet'), example);
+      mkdirSync(join(dir, 'out'));
+      const r = run('jsonnet', ['-J', 'vendor', '-S', '-m', 'out', 'conntrack.jsonnet'], dir);
+      assert.equal(r.status, 0, r.output);
+      const written = readdirSync(join(dir, 'out')).sort();
+      assert.deepEqual(
+        written,
+        [...Object.keys(mixin().grafanaDashboards), 'conntrack-exporter.rules.yml'].sort(),
+      );
+      const check = promtool(['check', 'rules', join(dir, 'out', 'conntrack-exporter.rules.yml')]);
+      assert.equal(check.status, 0, check.output);
+      // the example's selector, not the default, in the rules and the dashboards
+      const selector = /conntrackExporterSelector: '([^']+)'/.exec(example)?.[1] ?? '';
+      assert.notEqual(selector, '', 'the example sets a selector');
+      for (const f of written) {
+        const text = JSON.stringify(parse(readFileSync(join(dir, 'out', f), 'utf8')));
+        assert.ok(text.includes(JSON.stringify(selector).slice(1, -1)), `${f} has the example's selector`);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -81,6 +81,25 @@ describe('Prometheus rules', () => {
     }
   });
 
+  it('the Alertmanager inhibition in dashboards/README.md mutes node-mixin’s alert by our fill alerts', () => {
+    const readme = readFileSync(`${ROOT}dashboards/README.md`, 'utf8');
+    const block = /```yaml\n(inhibit_rules:[\s\S]*?)```/.exec(readme);
+    assert.ok(block, 'an inhibit_rules example');
+    const [rule] = (
+      parse(block[1]!) as {
+        inhibit_rules: { source_matchers: string[]; target_matchers: string[]; equal: string[] }[];
+      }
+    ).inhibit_rules;
+    const fillAlerts = alertRules
+      .filter((a) => /^instance:conntrack_entries:fill_ratio\{[^}]*\} > [\d.]+$/.test(a.expr))
+      .map((a) => a.alert);
+    assert.equal(fillAlerts.length, 2, `the fill alerts: ${fillAlerts}`);
+    const source = /^alertname=~"(.*)"$/.exec(rule?.source_matchers[0] ?? '');
+    assert.deepEqual(source?.[1]?.split('|').sort(), fillAlerts.sort());
+    assert.deepEqual(rule?.target_matchers, ['alertname="NodeHighNumberConntrackEntriesUsed"']);
+    assert.deepEqual(rule?.equal, ['instance']);
+  });
+
   it('deploy/kubernetes/base/prometheusrule.yaml holds the same groups as the rule file', () => {
     const committed = parse(readFileSync(`${ROOT}${PROMETHEUS_RULE_PATH}`, 'utf8')) as {
       kind: string;
