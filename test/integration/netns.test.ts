@@ -11,13 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NETNS_ROW } from '../../scripts/dashboard.js';
-import { RULES_FILE } from '../dashboards/queries.js';
+import { FLEET_DASHBOARD_FILE, NETNS_ROW, RULES_FILE } from '../dashboards/queries.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, waitFor } from './harness/netns.js';
-import { PrometheusProcess, shippedDashboardQueries } from './harness/prometheus.js';
+import { PrometheusProcess, type Series, shippedDashboardQueries } from './harness/prometheus.js';
 import type { Scrape } from './harness/promtext.js';
 
 /** conntrack_flows of one namespace as family/protocol/state -> value, zero series left out. */
@@ -231,6 +230,19 @@ describe('--netns.all: one exporter for every namespace', () => {
         top.some((x) => x.metric['netns'] === full.name),
         'the full namespace is among the top namespaces by fill',
       );
+      // The fleet ranks the node by its fullest namespace, in one series without a netns label.
+      const closest = shippedDashboardQueries(FLEET_DASHBOARD_FILE).find(
+        (q) => q.panel === 'Nodes closest to full',
+      );
+      let node: Series[] = [];
+      await waitFor('the fleet to rank the node as full as its full namespace', () => {
+        full.traffic(`udp-burst=${limit}`);
+        node = prom.query(closest!.expr);
+        return node.length === 1 && Number(node[0]!.value?.[1]) >= 0.9 ? true : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; fleet: ${JSON.stringify(node)}`);
+      });
+      assert.equal(node[0]!.metric['netns'], undefined, 'one series per node');
       const ratio = prom.query('instance:conntrack_entries:fill_ratio');
       const ours = new Set([busy.name, quiet.name, home.name]);
       for (const r of ratio.filter((x) => ours.has(x.metric['netns'] ?? ''))) {
