@@ -7,10 +7,10 @@
  * since the last scan goes back to idle: empty namespaces cost a probe per scan, no series and no
  * work per scrape.
  *
- * It is also the metrics' scope: the active units are the namespaces a scrape shows.
+ * It is also what the metrics read (metrics/scope.ts): the active units are the namespaces a
+ * scrape shows.
  */
 import type { Logger } from 'pino';
-import type { EventSocketMetrics, MetricScope } from '../metrics/scope.js';
 import { type Batch, forEachDatagram } from '../netlink/socket.js';
 import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespaceUnit, type UnitOptions } from './unit.js';
@@ -26,7 +26,7 @@ export interface NamespacesOptions extends UnitOptions {
   nsids?: NsidSource | undefined;
 }
 
-export class Namespaces implements MetricScope {
+export class Namespaces {
   private readonly byInode = new Map<string, NamespaceUnit>();
   private readonly byNsid = new Map<number, NamespaceUnit>();
   private ownUnit: NamespaceUnit | undefined;
@@ -60,7 +60,8 @@ export class Namespaces implements MetricScope {
     return this.ownUnit;
   }
 
-  get events(): EventSocketMetrics {
+  /** The event socket every namespace shares. */
+  get events(): { lost: number; receiveBuffer: number | undefined } {
     return { lost: this.eventsLost, receiveBuffer: this.receiveBuffer() };
   }
 

@@ -17,8 +17,6 @@ import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
 import type { ProcFiles } from '../kernel/proc.js';
 import { type KernelSnapshot, KernelStatsReader } from '../kernel/stats.js';
-import type { LabelSet } from '../metrics/family.js';
-import type { NamespaceMetrics } from '../metrics/scope.js';
 import { RequestSocket } from '../netlink/socket.js';
 import { Collector } from '../sync/collector.js';
 import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
@@ -64,8 +62,9 @@ interface Active {
   seeded: Promise<void>;
 }
 
-export class NamespaceUnit implements NamespaceMetrics {
-  readonly labels: LabelSet;
+export class NamespaceUnit {
+  /** What sets this namespace's series apart: nothing in default mode, `netns` under --netns.all. */
+  readonly labels: Readonly<Record<string, string>>;
   /** This scrape's read of the kernel. */
   kernel: KernelSnapshot | undefined;
   /** Entries at the last probe or scrape; undefined before the first or after a failure. */
