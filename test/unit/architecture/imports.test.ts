@@ -50,7 +50,7 @@ function sources(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;'"]*?(?:from\s+)?'(\.{1,2}\/[^']+)'/g)) {
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;'"()=]*?(?:from\s+)?'(\.{1,2}\/[^']+)'/g)) {
     out.push(normalize(join(dirname(file), m[1]!.replace(/\.js$/, '.ts'))));
   }
   return out;
