@@ -13,8 +13,9 @@ import { eventModeNotice } from './kernel/event-mode.js';
 import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
 import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
-import { NamespaceWatcher, ownNamespace } from './namespace/discovery.js';
+import { NamespaceWatcher } from './namespace/discovery.js';
 import { Namespaces } from './namespace/namespaces.js';
+import { ownNamespace } from './namespace/nsfs.js';
 import { NsidClient } from './namespace/nsid.js';
 import { ResilientEventSocket } from './netlink/socket.js';
 

@@ -20,12 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConntrackError } from '../../src/errors.js';
-import {
-  type DiscoveryRoots,
-  type NamespaceRef,
-  NamespaceWatcher,
-  nsfsNames,
-} from '../../src/namespace/discovery.js';
+import { type DiscoveryRoots, type NamespaceRef, NamespaceWatcher } from '../../src/namespace/discovery.js';
+import { nsfsNames } from '../../src/namespace/nsfs.js';
 import { NsidClient } from '../../src/namespace/nsid.js';
 
 const NAMES = ['a', 'b'].map((x) => `ctx-lc-${process.pid}-${x}`) as [string, string];

@@ -34,11 +34,10 @@ import {
   type FoundNamespace,
   type NamespaceRef,
   NamespaceWatcher,
-  nsfsNames,
-  openNamespace,
   scanNamespaces,
   type WatchOptions,
 } from '../../../src/namespace/discovery.js';
+import { nsfsNames, openNamespace, ownNamespace } from '../../../src/namespace/nsfs.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -50,6 +49,8 @@ function scratch(): string {
   dirs.push(root);
   return root;
 }
+
+const inodeOfFd = (fd: number): string => String(fstatSync(fd).ino);
 
 /** The fake kernel name of a store file: `<its content>:[<inode>]`, as nsfs names `net:[4026531840]`. */
 async function fakeName(fd: number): Promise<string> {
@@ -215,6 +216,29 @@ describe('openNamespace', () => {
   });
 });
 
+describe('ownNamespace', () => {
+  it("opens the exporter's own namespace (default mode) and names it by inode", () => {
+    const own = ownNamespace();
+    try {
+      const inode = String(statSync('/proc/self/ns/net').ino);
+      assert.equal(inodeOfFd(own.fd), inode);
+      assert.deepEqual(
+        { ...own, fd: 0 },
+        {
+          inode,
+          name: undefined,
+          foundAt: '/proc/self/ns/net',
+          own: true,
+          label: `inode:${inode}`,
+          fd: 0,
+        },
+      );
+    } finally {
+      closeSync(own.fd);
+    }
+  });
+});
+
 function found(inode: string, name?: string, own = false): FoundNamespace {
   return { inode, name, own, foundAt: `/x/${inode}`, label: name ?? `inode:${inode}` };
 }
@@ -342,8 +366,6 @@ function watcher(roots: DiscoveryRoots, max = 10, extra: Partial<WatchOptions> =
   const codes = (): string[] => errors.map((e) => (e instanceof ConntrackError ? e.code : String(e)));
   return { w, changes, errors, followed, codes };
 }
-
-const inodeOfFd = (fd: number): string => String(fstatSync(fd).ino);
 
 describe('NamespaceWatcher', () => {
   it('reports a namespace created and deleted between scans, and closes its descriptor after', async () => {
