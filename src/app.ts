@@ -3,7 +3,7 @@
  * HTTP. Order matters: the event socket is open before the first dump starts, so no event falls
  * between them, and the server listens before the dump so /healthz answers during a long one.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -13,8 +13,9 @@ import { eventModeNotice } from './kernel/event-mode.js';
 import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
 import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
-import { type NamespaceRef, NamespaceWatcher } from './namespace/discovery.js';
+import { NamespaceWatcher } from './namespace/discovery.js';
 import { Namespaces } from './namespace/namespaces.js';
+import { ownNamespace } from './namespace/nsfs.js';
 import { NsidClient } from './namespace/nsid.js';
 import { ResilientEventSocket } from './netlink/socket.js';
 
@@ -34,13 +35,6 @@ export interface RunningExporter {
   /** Resolves when the first dump of every namespace followed at start has been merged (readiness). */
   seeded: Promise<void>;
   close(): Promise<void>;
-}
-
-/** The exporter's own namespace, as discovery would name it. */
-function ownNamespace(): NamespaceRef {
-  const path = '/proc/self/ns/net';
-  const inode = String(statSync(path, { bigint: true }).ino);
-  return { inode, name: undefined, path, own: true, label: `inode:${inode}` };
 }
 
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {

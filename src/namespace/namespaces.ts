@@ -16,8 +16,8 @@ import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespaceUnit, type UnitOptions } from './unit.js';
 
 export interface NsidSource {
-  ensure(path: string): Promise<number>;
-  get(path: string): Promise<number>;
+  ensure(fd: number): Promise<number>;
+  get(fd: number): Promise<number>;
 }
 
 export interface NamespacesOptions extends UnitOptions {
@@ -100,12 +100,12 @@ export class Namespaces {
         // Gone before we could enter it, or not ours to enter: tried again at the next scan.
         this.unopened.set(ref.inode, ref);
         log.warn(
-          { netns: ref.label, path: ref.path, err },
+          { netns: ref.label, path: ref.foundAt, err },
           'cannot open a socket inside a network namespace (entering one needs CAP_SYS_ADMIN; it may also be gone)',
         );
         continue;
       }
-      log.info({ netns: ref.label, path: ref.path, own: ref.own }, 'following network namespace');
+      log.info({ netns: ref.label, path: ref.foundAt, own: ref.own }, 'following network namespace');
     }
     await Promise.all(this.followed.map((u) => this.rescan(u)));
   }
@@ -132,7 +132,7 @@ export class Namespaces {
     const { nsids } = this.options;
     if (!nsids) return;
     try {
-      const id = u.ref.own ? await nsids.get(u.ref.path) : await nsids.ensure(u.ref.path);
+      const id = u.ref.own ? await nsids.get(u.ref.fd) : await nsids.ensure(u.ref.fd);
       if (id !== u.nsid) {
         if (this.byNsid.get(u.nsid) === u) this.byNsid.delete(u.nsid);
         u.nsid = id;

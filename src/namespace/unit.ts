@@ -216,7 +216,8 @@ export class NamespaceUnit {
   }
 
   private open(timeoutMs: number, slots?: number, chunks?: number): RequestSocket {
-    const path = this.ref.own ? undefined : this.ref.path;
+    // Through the descriptor discovery keeps (until the addon takes an fd), never ref.foundAt.
+    const path = this.ref.own ? undefined : `/proc/self/fd/${this.ref.fd}`;
     return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path, slots, chunks);
   }
 }
