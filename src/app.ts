@@ -57,7 +57,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     resyncIntervalMs: config.resyncIntervalMs,
     silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
     attribution: config,
-    openProc: (ref) => (ref.own || ref.fd === undefined ? ownProc : new NamespaceProcFiles(ref.fd)),
+    openProc: (ref) => (ref.own ? ownProc : new NamespaceProcFiles(ref.fd)),
   });
   const watcher = config.netnsAll
     ? new NamespaceWatcher({
