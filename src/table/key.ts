@@ -12,7 +12,7 @@
  */
 
 /** Home slot of (id, tuple hash) in an index of 2^bits slots (multiplicative hashing). */
-export function homeSlot(id: number, tupleHash: number, bits: number): number {
+function homeSlot(id: number, tupleHash: number, bits: number): number {
   return Math.imul(id ^ Math.imul(tupleHash, 0x85ebca6b), 0x9e3779b1) >>> (32 - bits);
 }
 
