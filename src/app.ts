@@ -17,7 +17,7 @@ import { NamespaceWatcher } from './namespace/discovery.js';
 import { Namespaces } from './namespace/namespaces.js';
 import { ownNamespace } from './namespace/nsfs.js';
 import { NsidClient } from './namespace/nsid.js';
-import { ResilientEventSocket } from './netlink/socket.js';
+import { ResilientEventSocket } from './sync/resubscribe.js';
 
 export function exporterVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
