@@ -3,15 +3,10 @@
  * closed and reopened a second later (every second until it opens), and the consumer is told,
  * because whatever happened while nobody listened was not seen: it resyncs, and flows the dump
  * finds new may send no events (nf_conntrack_events=2), so they are followed as silent.
- * netlink/ only opens, reads and closes sockets.
+ * netlink/ only opens, reads and closes sockets; the caller says how to open one.
  */
 import type { ConntrackError } from '../errors.js';
-import {
-  type Batch,
-  EventSocket,
-  type EventSocketHandlers,
-  type EventSocketOptions,
-} from '../netlink/socket.js';
+import type { Batch, EventSocketHandlers } from '../netlink/socket.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 
 /** A consumer of events that can repair a gap by resynchronising. */
@@ -28,13 +23,8 @@ export interface OpenEventSocket {
   close(): void;
 }
 
-export interface ReconnectOptions {
-  /** Opens the socket (throws if it cannot); EventSocket with the given options by default. */
-  readonly open?: (handlers: EventSocketHandlers) => OpenEventSocket;
-  readonly timers?: Timers;
-  /** Wait before each reopening attempt. */
-  readonly retryMs?: number;
-}
+/** Opens an event socket that reports to `handlers`; throws if it cannot (netlink's EventSocket). */
+export type EventSocketFactory = (handlers: EventSocketHandlers) => OpenEventSocket;
 
 /** A second: long enough not to spin on a lasting failure, short next to a scrape interval. */
 const RETRY_MS = 1000;
@@ -44,19 +34,13 @@ export class ResilientEventSocket {
   private sock: OpenEventSocket | undefined;
   private retry: TimerHandle | undefined;
   private closed = false;
-  private readonly openSocket: (handlers: EventSocketHandlers) => OpenEventSocket;
-  private readonly timers: Timers;
-  private readonly retryMs: number;
 
   constructor(
     private readonly consumer: EventConsumer,
-    options: EventSocketOptions,
+    private readonly openSocket: EventSocketFactory,
     private readonly log: { error(obj: object, msg: string): void },
-    reconnect: ReconnectOptions = {},
+    private readonly timers: Timers = realTimers,
   ) {
-    this.openSocket = reconnect.open ?? ((handlers) => new EventSocket(handlers, options));
-    this.timers = reconnect.timers ?? realTimers;
-    this.retryMs = reconnect.retryMs ?? RETRY_MS;
     this.sock = this.open(); // the first failure is the caller's (start-up stops)
   }
 
@@ -105,6 +89,6 @@ export class ResilientEventSocket {
         return;
       }
       this.consumer.onResubscribed();
-    }, this.retryMs);
+    }, RETRY_MS);
   }
 }

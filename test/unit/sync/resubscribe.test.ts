@@ -66,7 +66,7 @@ function setup(consumer: EventConsumer = new CountingConsumer()) {
   const sockets = new FakeSocketFactory();
   const timers = new FakeTimers();
   const log = new RecordingLog();
-  const events = new ResilientEventSocket(consumer, {}, log, { open: sockets.open, timers });
+  const events = new ResilientEventSocket(consumer, sockets.open, log, timers);
   return { sockets, timers, log, events };
 }
 
@@ -129,11 +129,7 @@ describe('ResilientEventSocket (the reconnect policy)', () => {
     sockets.failures = 1;
     const timers = new FakeTimers();
     assert.throws(
-      () =>
-        new ResilientEventSocket(new CountingConsumer(), {}, new RecordingLog(), {
-          open: sockets.open,
-          timers,
-        }),
+      () => new ResilientEventSocket(new CountingConsumer(), sockets.open, new RecordingLog(), timers),
       (e: unknown) => e instanceof ConntrackError && e.code === 'CT_ERR_SOCKET',
     );
     assert.equal(timers.pending, 0);
@@ -159,7 +155,7 @@ describe('ResilientEventSocket (the reconnect policy)', () => {
     const log = new RecordingLog();
     const collector = new Collector({ table, dumper, log, timers, cpuClock: () => 0 });
     const sockets = new FakeSocketFactory();
-    new ResilientEventSocket(collector, {}, log, { open: sockets.open, timers });
+    new ResilientEventSocket(collector, sockets.open, log, timers);
     await collector.start();
     sockets.last.handlers.onBatch(batchOf([encodeFlow(tcp(1, 'SYN_SENT'), { type: 'new' })]));
     assert.deepEqual([table.size, table.silentFlows], [1, 0]);
