@@ -17,7 +17,8 @@ import { NamespaceWatcher } from './namespace/discovery.js';
 import { Namespaces } from './namespace/namespaces.js';
 import { ownNamespace } from './namespace/nsfs.js';
 import { NsidClient } from './namespace/nsid.js';
-import { ResilientEventSocket } from './netlink/socket.js';
+import { EventSocket } from './netlink/socket.js';
+import { ResilientEventSocket } from './sync/resubscribe.js';
 
 export function exporterVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -73,7 +74,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     if (!watcher) namespaces.add(ownNamespace());
     events = new ResilientEventSocket(
       namespaces,
-      { rcvbuf: config.rcvbuf, listenAllNsid: config.netnsAll },
+      (handlers) => new EventSocket(handlers, { rcvbuf: config.rcvbuf, listenAllNsid: config.netnsAll }),
       log,
     );
   } catch (err) {

@@ -279,68 +279,6 @@ export class EventSocket {
   }
 }
 
-/** A consumer of events that can repair a gap by resynchronising. */
-export interface EventConsumer {
-  onBatch(batch: Batch): void;
-  onOverrun(lost: number): void;
-  /** The socket was reopened after a failure: whatever happened meanwhile was not seen. */
-  onResubscribed(): void;
-}
-
-/** An EventSocket that reopens itself a second after it fails (and retries until it can). */
-export class ResilientEventSocket {
-  private sock: EventSocket | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly consumer: EventConsumer,
-    private readonly options: EventSocketOptions,
-    private readonly log: { error(obj: object, msg: string): void },
-  ) {
-    this.sock = this.open(); // the first failure is the caller's (start-up stops)
-  }
-
-  /** The effective SO_RCVBUF; undefined while the socket is being reopened. */
-  get receiveBufferSize(): number | undefined {
-    return this.sock?.receiveBufferSize;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.sock?.close();
-  }
-
-  private open(): EventSocket {
-    return new EventSocket(
-      {
-        onBatch: (batch) => this.consumer.onBatch(batch),
-        onOverrun: (lost) => this.consumer.onOverrun(lost),
-        onError: (err) => {
-          this.log.error({ err }, 'event socket failed; reopening it and resynchronising');
-          this.sock?.close();
-          this.sock = undefined;
-          this.reopenLater();
-        },
-      },
-      this.options,
-    );
-  }
-
-  private reopenLater(): void {
-    setTimeout(() => {
-      if (this.closed) return;
-      try {
-        this.sock = this.open();
-      } catch (err) {
-        this.log.error({ err }, 'reopening the event socket failed; trying again');
-        this.reopenLater();
-        return;
-      }
-      this.consumer.onResubscribed();
-    }, 1000).unref();
-  }
-}
-
 export interface RequestResult {
   /** The kernel flagged the dump as inconsistent (NLM_F_DUMP_INTR): the table changed under it. */
   interrupted: boolean;
