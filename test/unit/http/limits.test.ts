@@ -22,19 +22,11 @@ import { type Served, serve } from '../../../src/http/serve.js';
 import { buildServer, type ServerDeps } from '../../../src/http/server.js';
 import { parseWebConfig, type WebConfig } from '../../../src/http/web-config.js';
 import { Pki } from '../helpers/pki.js';
+import { deps, heldRender } from './server-deps.js';
 
 const log = pino({ level: 'silent' });
 const SLACK_MS = 5000;
 const HEADERS_TIMEOUT_MS = 500;
-
-const deps = (over: Partial<ServerDeps> = {}): ServerDeps => ({
-  telemetryPath: '/metrics',
-  version: '9.9.9',
-  render: async () => 'x 1\n',
-  contentType: 'text/plain; version=0.0.4; charset=utf-8',
-  isReady: () => true,
-  ...over,
-});
 
 /** Rejects if `p` has not settled within `ms`: a generous upper bound, not a measurement. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
@@ -126,19 +118,6 @@ async function until(what: string, cond: () => boolean): Promise<void> {
       while (!cond()) await new Promise((r) => setTimeout(r, 5));
     })(),
   );
-}
-
-function heldRender() {
-  const held = { calls: 0, release: () => {} };
-  const gate = new Promise<void>((resolve) => {
-    held.release = resolve;
-  });
-  const render = async () => {
-    held.calls++;
-    await gate;
-    return '# TYPE x gauge\nx 1\n';
-  };
-  return { held, render };
 }
 
 describe('HTTP limits on the listening sockets', () => {

@@ -3,22 +3,9 @@ import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import bcrypt from 'bcryptjs';
 import { BasicAuth } from '../../../src/http/basic-auth.js';
-import { acceptsGzip, buildServer, type ServerDeps } from '../../../src/http/server.js';
+import { acceptsGzip, buildServer } from '../../../src/http/server.js';
 import { TokenBucket } from '../../../src/http/token-bucket.js';
-
-/** A render that waits until the test lets it finish, counting its calls. */
-function heldRender(body = 'x 1\n') {
-  const held = { calls: 0, release: () => {} };
-  const gate = new Promise<void>((resolve) => {
-    held.release = resolve;
-  });
-  const render = async () => {
-    held.calls++;
-    await gate;
-    return body;
-  };
-  return { held, render };
-}
+import { deps, heldRender } from './server-deps.js';
 
 /** Lets the event loop turn until `cond` holds (bounded in turns, not in time). */
 async function until(cond: () => boolean): Promise<void> {
@@ -26,17 +13,6 @@ async function until(cond: () => boolean): Promise<void> {
     if (turn > 10_000) throw new Error('the condition never held');
     await new Promise((r) => setImmediate(r));
   }
-}
-
-function deps(over: Partial<ServerDeps> = {}): ServerDeps {
-  return {
-    telemetryPath: '/metrics',
-    version: '9.9.9',
-    render: async () => '# HELP x y\n# TYPE x gauge\nx 1\n',
-    contentType: 'text/plain; version=0.0.4; charset=utf-8',
-    isReady: () => true,
-    ...over,
-  };
 }
 
 describe('HTTP server', () => {
