@@ -53,7 +53,7 @@ export class CtnetlinkClient {
     await this.send(globalStatsRequest(), (buf, _type, _flags, start, end) => {
       out = decodeGlobalStats(buf, start, end);
     });
-    if (!out) throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no message');
+    if (!out) throw new ConntrackError('CT_ERR_MISSING_ATTR', 'CT_GET_STATS reply carried no message');
     return out;
   }
 

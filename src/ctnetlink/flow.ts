@@ -3,7 +3,8 @@
  * or a dump). Every field is present on the object, undefined when the kernel did not send it, so
  * that all flows share one shape.
  */
-import { AttributeCursor, attributesStart } from '../netlink/nfnetlink.js';
+import { AttributeCursor } from '../netlink/attributes.js';
+import { attributesStart } from '../netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../netlink/nlmsg.js';
 import { formatIPv4, formatIPv6 } from './address.js';
 import {
@@ -188,15 +189,16 @@ export function emptyFlow(family: number): Flow {
   };
 }
 
+const cursor = new AttributeCursor('big-endian');
+
 /**
  * Decodes the ctnetlink message in buf[start, end) (netlink header included). Throws
  * ConntrackError, and nothing else, on malformed input; attributes it does not know (at any depth)
  * are skipped.
  */
 export function decodeFlow(buf: Buffer, start: number, end: number): Flow {
-  const first = attributesStart(start, end);
+  const c = cursor.reset(buf, attributesStart(start, end), end, 'conntrack message');
   const f = emptyFlow(buf[start + NLMSG_HDRLEN]!);
-  const c = new AttributeCursor(buf, first, end, 'conntrack message');
   while (c.next()) {
     switch (c.type) {
       case CTA_TUPLE_ORIG:
@@ -312,14 +314,14 @@ function decodeTcp(c: AttributeCursor): TcpInfo {
         break;
       case CTA_PROTOINFO_TCP_FLAGS_ORIGINAL: {
         const at = c.fixed('CTA_PROTOINFO_TCP_FLAGS_ORIGINAL', 2);
-        t.flagsOrig = c.buffer[at]!;
-        t.flagsOrigMask = c.buffer[at + 1]!;
+        t.flagsOrig = c.buf[at]!;
+        t.flagsOrigMask = c.buf[at + 1]!;
         break;
       }
       case CTA_PROTOINFO_TCP_FLAGS_REPLY: {
         const at = c.fixed('CTA_PROTOINFO_TCP_FLAGS_REPLY', 2);
-        t.flagsReply = c.buffer[at]!;
-        t.flagsReplyMask = c.buffer[at + 1]!;
+        t.flagsReply = c.buf[at]!;
+        t.flagsReplyMask = c.buf[at + 1]!;
         break;
       }
     }
@@ -408,16 +410,16 @@ function decodeNat(c: AttributeCursor): NatRange {
   while (c.next()) {
     switch (c.type) {
       case CTA_NAT_V4_MINIP:
-        n.minIp = formatIPv4(c.buffer, c.fixed('CTA_NAT_V4_MINIP', 4));
+        n.minIp = formatIPv4(c.buf, c.fixed('CTA_NAT_V4_MINIP', 4));
         break;
       case CTA_NAT_V4_MAXIP:
-        n.maxIp = formatIPv4(c.buffer, c.fixed('CTA_NAT_V4_MAXIP', 4));
+        n.maxIp = formatIPv4(c.buf, c.fixed('CTA_NAT_V4_MAXIP', 4));
         break;
       case CTA_NAT_V6_MINIP:
-        n.minIp = formatIPv6(c.buffer, c.fixed('CTA_NAT_V6_MINIP', 16));
+        n.minIp = formatIPv6(c.buf, c.fixed('CTA_NAT_V6_MINIP', 16));
         break;
       case CTA_NAT_V6_MAXIP:
-        n.maxIp = formatIPv6(c.buffer, c.fixed('CTA_NAT_V6_MAXIP', 16));
+        n.maxIp = formatIPv6(c.buf, c.fixed('CTA_NAT_V6_MAXIP', 16));
         break;
       case CTA_NAT_PROTO: {
         const p = c.enter('CTA_NAT_PROTO');

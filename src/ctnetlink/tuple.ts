@@ -1,5 +1,5 @@
 /** CTA_TUPLE_* (orig, reply, master): addresses, layer-4 protocol and its ids, tuple zone. */
-import type { AttributeCursor } from '../netlink/nfnetlink.js';
+import type { AttributeCursor } from '../netlink/attributes.js';
 import { AF_INET, AF_INET6 } from '../netlink/nfnetlink.js';
 import { formatIPv4, formatIPv6 } from './address.js';
 import * as K from './constants.js';
@@ -68,7 +68,7 @@ function decodeIP(c: AttributeCursor, t: Tuple): void {
     const m = IP_MEMBERS[c.type];
     if (m === undefined) continue;
     const at = c.fixed(m.name, m.size);
-    const text = m.size === 4 ? formatIPv4(c.buffer, at) : formatIPv6(c.buffer, at);
+    const text = m.size === 4 ? formatIPv4(c.buf, at) : formatIPv6(c.buf, at);
     if (m.src) t.src = text;
     else t.dst = text;
     t.family = m.family;

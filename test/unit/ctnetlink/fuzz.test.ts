@@ -12,7 +12,7 @@ import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
-import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/nfnetlink.js';
+import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/attributes.js';
 import {
   align4,
   forEachMessage,

@@ -91,7 +91,7 @@ describe('nsid messages', () => {
     assert.equal(code(short), 'CT_ERR_ATTR_LENGTH');
     const none = Buffer.from(REPLY);
     none.writeUInt16LE(2, 22); // NETNSA_PID instead
-    assert.equal(code(none), 'CT_ERR_TRUNCATED');
+    assert.equal(code(none), 'CT_ERR_MISSING_ATTR');
   });
 });
 
