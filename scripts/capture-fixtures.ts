@@ -28,8 +28,10 @@ import { eventType } from '../src/ctnetlink/event.js';
 import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ctnetlink/requests.js';
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
+import { EventSocket } from '../src/netlink/events.js';
 import { forEachMessage, readU16h } from '../src/netlink/nlmsg.js';
-import { EventSocket, forEachDatagram, RequestSocket } from '../src/netlink/socket.js';
+import { RequestSocket } from '../src/netlink/request.js';
+import { forEachDatagram } from '../src/netlink/transport.js';
 import {
   numericField,
   parseCpuStatsLine,

@@ -17,7 +17,8 @@ import { KernelStatsReader } from './kernel/stats.js';
 import { registerAttributionMetrics } from './metrics/attribution.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { startAllNamespaces } from './namespace/app.js';
-import { RequestSocket, ResilientEventSocket } from './netlink/socket.js';
+import { ResilientEventSocket } from './netlink/events.js';
+import { RequestSocket } from './netlink/request.js';
 import { Collector } from './sync/collector.js';
 import { ShadowTable } from './table/table.js';
 

@@ -4,7 +4,7 @@
  * the reply buffer: the sink decodes what it needs (and counts and skips what it cannot).
  */
 import { ConntrackError } from '../errors.js';
-import type { ReplyHandler, RequestSocket } from '../netlink/socket.js';
+import type { ReplyHandler, RequestSocket } from '../netlink/request.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest, type Request } from './requests.js';
 import { type CpuStats, decodeCpuStats, decodeGlobalStats, type GlobalStats } from './stats.js';
 

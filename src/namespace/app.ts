@@ -12,7 +12,7 @@ import { serve } from '../http/serve.js';
 import type { WebConfig } from '../http/web-config.js';
 import type { ExporterMetrics } from '../metrics/metrics.js';
 import { registerNamespaceMetrics } from '../metrics/netns.js';
-import { ResilientEventSocket } from '../netlink/socket.js';
+import { ResilientEventSocket } from '../netlink/events.js';
 import { NamespaceWatcher } from './discovery.js';
 import { AllNamespaces } from './namespaces.js';
 import { NsidClient } from './nsid.js';

@@ -10,7 +10,8 @@ import { closeSync, openSync } from 'node:fs';
 import { ConntrackError } from '../errors.js';
 import { AttributeCursor } from '../netlink/attributes.js';
 import { NLMSG_ERROR, NLMSG_HDRLEN, readU16h, writeU16h, writeU32h } from '../netlink/nlmsg.js';
-import { NetlinkSocket, RequestSocket } from '../netlink/socket.js';
+import { RequestSocket } from '../netlink/request.js';
+import { NetlinkSocket } from '../netlink/transport.js';
 
 const NETLINK_ROUTE = 0;
 export const RTM_NEWNSID = 88;

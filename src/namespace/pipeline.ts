@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { CtnetlinkClient } from '../ctnetlink/client.js';
 import { CPU_STAT_NAMES, type CpuStatName, type CpuStats } from '../ctnetlink/stats.js';
 import { ConntrackError } from '../errors.js';
-import { RequestSocket } from '../netlink/socket.js';
+import { RequestSocket } from '../netlink/request.js';
 import { Collector } from '../sync/collector.js';
 import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
 import { ShadowTable, type TableObserver } from '../table/table.js';

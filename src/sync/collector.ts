@@ -11,7 +11,7 @@ import { type EventType, eventType } from '../ctnetlink/event.js';
 import { FlowSummary, summarizeFlow } from '../ctnetlink/summary.js';
 import { ConntrackError } from '../errors.js';
 import { NLMSG_HDRLEN, readU16h, readU32h } from '../netlink/nlmsg.js';
-import { type Batch, META_FIELDS } from '../netlink/socket.js';
+import { type Batch, META_FIELDS } from '../netlink/transport.js';
 import { type Clock, type ShadowTable, wallClock } from '../table/table.js';
 import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from './drift.js';
 import { DEFAULT_SILENT_SCHEDULE, type SilentScheduleOptions, silentInterval } from './silent-schedule.js';

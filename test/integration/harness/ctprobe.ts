@@ -9,8 +9,10 @@ import { CtnetlinkClient } from '../../../src/ctnetlink/client.js';
 import { decodeEvent } from '../../../src/ctnetlink/event.js';
 import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { ConntrackError } from '../../../src/errors.js';
+import { EventSocket } from '../../../src/netlink/events.js';
 import { forEachMessage } from '../../../src/netlink/nlmsg.js';
-import { EventSocket, forEachDatagram, RequestSocket } from '../../../src/netlink/socket.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import { forEachDatagram } from '../../../src/netlink/transport.js';
 import { summarize } from './summary.js';
 
 const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);

@@ -3,7 +3,7 @@
  * addon lays them out, and the kernel's NLMSG_ERROR acknowledgement.
  */
 import { encodeMessage, NLMSG_ERROR, NLMSG_HDRLEN } from '../../../src/netlink/nlmsg.js';
-import { type Batch, META_FIELDS } from '../../../src/netlink/socket.js';
+import { type Batch, META_FIELDS } from '../../../src/netlink/transport.js';
 
 /**
  * Datagrams as one batch, each in its own 4 KiB slot as the addon receives them. `nsids` are the

@@ -8,7 +8,8 @@ import pino from 'pino';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { REPLACED_METRICS, registerNamespaceMetrics } from '../../../src/metrics/netns.js';
 import { NamespacePipeline } from '../../../src/namespace/pipeline.js';
-import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import type { Batch, Transport } from '../../../src/netlink/transport.js';
 
 /** A transport that never answers: these tests only look at the metrics layer. */
 class Silent implements Transport {

@@ -11,7 +11,8 @@ import type { NamespaceRef } from '../../../src/namespace/discovery.js';
 import { AllNamespaces } from '../../../src/namespace/namespaces.js';
 import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
 import { encodeMessage, NLMSG_DONE, NLMSG_HDRLEN, readU16h, readU32h } from '../../../src/netlink/nlmsg.js';
-import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import type { Batch, Transport } from '../../../src/netlink/transport.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
 import { ack, batchOf } from '../helpers/netlink.js';
 

@@ -24,7 +24,8 @@ import {
   readU32h,
   writeU32h,
 } from '../../../src/netlink/nlmsg.js';
-import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import type { Batch, Transport } from '../../../src/netlink/transport.js';
 import { ack, batchOf } from '../helpers/netlink.js';
 
 // The kernel's reply to RTM_GETNSID (little-endian host), one datagram.

@@ -18,7 +18,8 @@ import {
   readU16h,
   readU32h,
 } from '../../../src/netlink/nlmsg.js';
-import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import type { Batch, Transport } from '../../../src/netlink/transport.js';
 import { ack, batchOf } from '../helpers/netlink.js';
 
 const CT_GET = 0x101;
