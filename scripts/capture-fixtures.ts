@@ -29,9 +29,9 @@ import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ctnetlink/requests.js';
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
 import { EventSocket } from '../src/netlink/events.js';
-import { forEachMessage, readU16h } from '../src/netlink/nlmsg.js';
+import { DatagramCursor, MessageCursor } from '../src/netlink/framing.js';
+import { readU16h } from '../src/netlink/nlmsg.js';
 import { RequestSocket } from '../src/netlink/request.js';
-import { forEachDatagram } from '../src/netlink/transport.js';
 import {
   numericField,
   parseCpuStatsLine,
@@ -291,16 +291,13 @@ async function child(tmp: string): Promise<void> {
   const events = new EventSocket(
     {
       onBatch: (batch) => {
-        const truncated = forEachDatagram(batch, (buf, from, to) =>
-          forEachMessage(
-            buf,
-            (_t, _f, _s, start, end) =>
-              raws.push({ kind: 'event', hex: buf.subarray(start, end).toString('hex') }),
-            from,
-            to,
-          ),
-        );
-        if (truncated > 0) throw new Error('truncated event datagram while capturing');
+        const d = new DatagramCursor().reset(batch);
+        const m = new MessageCursor();
+        while (d.next()) {
+          m.reset(d.buf, d.start, d.end);
+          while (m.next()) raws.push({ kind: 'event', hex: d.buf.subarray(m.start, m.end).toString('hex') });
+        }
+        if (d.truncated > 0) throw d.truncation('event');
       },
       onOverrun: () => {
         throw new Error('events lost while capturing');

@@ -7,7 +7,8 @@
  * back to idle: empty namespaces cost a probe per scan, no series and no work per scrape.
  */
 import type { Logger } from 'pino';
-import { type Batch, forEachDatagram } from '../netlink/transport.js';
+import { forEachDatagram } from '../netlink/framing.js';
+import type { Batch } from '../netlink/transport.js';
 import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespacePipeline, type PipelineOptions } from './pipeline.js';
 

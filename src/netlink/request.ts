@@ -5,9 +5,9 @@
  * kernel replies.
  */
 import { ConntrackError } from '../errors.js';
+import { DatagramCursor, MessageCursor } from './framing.js';
 import {
   encodeMessage,
-  forEachMessage,
   NLM_F_ACK,
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
@@ -61,6 +61,8 @@ export class RequestSocket {
   private pending: Pending | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly datagrams = new DatagramCursor();
+  private readonly messages = new MessageCursor();
 
   constructor(
     private readonly transport: Transport,
@@ -152,46 +154,36 @@ export class RequestSocket {
   }
 
   private receive(batch: Batch): void {
-    const { buf, meta } = batch;
-    for (let i = 0; i < batch.count && this.pending; i++) {
-      const start = meta[i * 3]!;
-      const len = meta[i * 3 + 1]!;
-      if (len < 0) {
-        this.fail(new ConntrackError('CT_ERR_TRUNCATED', `reply datagram of ${-len} bytes truncated`));
-        return;
-      }
-      this.receiveDatagram(buf, start, start + len);
-    }
+    const d = this.datagrams.reset(batch);
+    // A reply with a datagram lost must not complete from the datagrams after it.
+    while (this.pending && d.next() && d.truncated === 0) this.receiveDatagram(d.buf, d.start, d.end);
+    if (d.truncated > 0) this.fail(d.truncation('reply'));
   }
 
   private receiveDatagram(buf: Buffer, from: number, to: number): void {
     const p = this.pending;
     if (!p) return; // a late reply to a request that already timed out
+    const m = this.messages.reset(buf, from, to);
     try {
-      forEachMessage(
-        buf,
-        (type, flags, seq, start, end) => {
-          if (this.pending !== p || seq !== p.seq) return;
-          // The deadline is for silence, not for the whole reply: a big dump keeps it alive.
-          p.timer.refresh();
-          if (flags & NLM_F_DUMP_INTR) p.interrupted = true;
-          switch (type) {
-            case NLMSG_ERROR:
-              this.acked(p, buf, start, end, from);
-              break;
-            case NLMSG_DONE:
-              this.dumpDone(p, buf, start, end);
-              break;
-            case NLMSG_NOOP:
-              break;
-            default:
-              p.messages++;
-              p.onMessage(buf, type, flags, start, end);
-          }
-        },
-        from,
-        to,
-      );
+      while (this.pending === p && m.next()) {
+        if (m.seq !== p.seq) continue;
+        // The deadline is for silence, not for the whole reply: a big dump keeps it alive.
+        p.timer.refresh();
+        if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
+        switch (m.type) {
+          case NLMSG_ERROR:
+            this.acked(p, buf, m.start, m.end, from);
+            break;
+          case NLMSG_DONE:
+            this.dumpDone(p, buf, m.start, m.end);
+            break;
+          case NLMSG_NOOP:
+            break;
+          default:
+            p.messages++;
+            p.onMessage(buf, m.type, m.flags, m.start, m.end);
+        }
+      }
     } catch (err) {
       this.fail(
         err instanceof ConntrackError

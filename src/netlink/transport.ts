@@ -34,22 +34,6 @@ export interface Batch {
   count: number;
 }
 
-/** Calls `fn` for each datagram of a batch that arrived whole; returns how many were truncated. */
-export function forEachDatagram(
-  batch: Batch,
-  fn: (buf: Buffer, start: number, end: number, nsid: number) => void,
-): number {
-  let truncated = 0;
-  for (let i = 0; i < batch.count; i++) {
-    const at = i * META_FIELDS;
-    const start = batch.meta[at]!;
-    const len = batch.meta[at + 1]!;
-    if (len < 0) truncated++;
-    else fn(batch.buf, start, start + len, batch.meta[at + 2]!);
-  }
-  return truncated;
-}
-
 /** Maps an errno failure from the addon to our error, with the permission case spelled out. */
 export function socketError(err: unknown, what: string): ConntrackError {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { errno?: unknown; message?: unknown };

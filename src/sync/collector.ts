@@ -10,8 +10,8 @@ import type { DumpResult, DumpSink } from '../ctnetlink/client.js';
 import { type EventType, eventType } from '../ctnetlink/event.js';
 import { FlowSummary, summarizeFlow } from '../ctnetlink/summary.js';
 import { ConntrackError } from '../errors.js';
-import { NLMSG_HDRLEN, readU16h, readU32h } from '../netlink/nlmsg.js';
-import { type Batch, META_FIELDS } from '../netlink/transport.js';
+import { DatagramCursor, MessageCursor } from '../netlink/framing.js';
+import type { Batch } from '../netlink/transport.js';
 import { type Clock, type ShadowTable, wallClock } from '../table/table.js';
 import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from './drift.js';
 import { DEFAULT_SILENT_SCHEDULE, type SilentScheduleOptions, silentInterval } from './silent-schedule.js';
@@ -117,6 +117,8 @@ export class Collector {
   private lastDriftReadLog = 0;
   /** Reused for every message: the hot path allocates nothing per event. */
   private readonly summary = new FlowSummary();
+  private readonly datagrams = new DatagramCursor();
+  private readonly messages = new MessageCursor();
   /** True once the first dump has been merged: the table then mirrors the kernel. */
   ready = false;
 
@@ -154,43 +156,24 @@ export class Collector {
 
   /** The hot path: a batch of event datagrams from the event socket. */
   onBatch(batch: Batch): void {
-    const { buf, meta } = batch;
-    for (let i = 0; i < batch.count; i++) {
-      const at = i * META_FIELDS;
-      const len = meta[at + 1]!;
-      if (len < 0) {
-        this.decodeFailed(
-          new ConntrackError('CT_ERR_TRUNCATED', `event datagram of ${-len} bytes truncated`),
-          buf.subarray(meta[at]!, meta[at]! + 64),
-        );
-        continue;
-      }
-      this.onDatagram(buf, meta[at]!, meta[at]! + len);
-    }
+    const d = this.datagrams.reset(batch);
+    while (d.next()) this.onDatagram(d.buf, d.start, d.end);
+    // Each datagram cut short by its receive slot lost at least one event.
+    for (let i = 0; i < d.truncated; i++) this.decodeFailed(d.truncation('event'));
   }
 
   /** One event datagram, buf[from, to); usually one message. */
   onDatagram(buf: Buffer, from = 0, to = buf.length): void {
-    let off = from;
-    while (off < to) {
-      const len = to - off >= NLMSG_HDRLEN ? readU32h(buf, off) : 0;
-      if (len < NLMSG_HDRLEN || off + len > to) {
-        this.decodeFailed(
-          new ConntrackError(
-            'CT_ERR_TRUNCATED',
-            `netlink message at offset ${off - from} declares length ${len}`,
-            {
-              offset: off - from,
-            },
-          ),
-          buf.subarray(from, to),
-        );
-        return;
+    const m = this.messages.reset(buf, from, to);
+    try {
+      while (m.next()) {
+        const et = eventType(m.type, m.flags);
+        // Expectation events and the like are not ours.
+        if (et !== undefined) this.onEvent(et, buf, m.start, m.end);
       }
-      const et = eventType(readU16h(buf, off + 4), readU16h(buf, off + 6));
-      // Expectation events and the like are not ours.
-      if (et !== undefined) this.onEvent(et, buf, off, off + len);
-      off += (len + 3) & ~3;
+    } catch (err) {
+      // Broken framing: the rest of the datagram cannot be trusted.
+      this.decodeFailed(err, buf.subarray(from, to));
     }
   }
 

@@ -152,6 +152,15 @@ describe('RequestSocket', () => {
     await assert.rejects(result, kernelError('CT_ERR_TRUNCATED'));
   });
 
+  it('fails, and does not complete, a reply whose lost datagram comes before its end', async () => {
+    const t = new FakeTransport();
+    const { values, result } = collect(new RequestSocket(t), NLM_F_DUMP);
+    await tick();
+    t.deliver([[entry(t.lastSeq, 1)], [entry(t.lastSeq, 2), done(t.lastSeq)]], 0);
+    await assert.rejects(result, kernelError('CT_ERR_TRUNCATED'));
+    assert.deepEqual(values, [], 'nothing after the lost datagram was delivered');
+  });
+
   it('fails a request whose reply is malformed', async () => {
     const t = new FakeTransport();
     const { result } = collect(new RequestSocket(t), NLM_F_DUMP);

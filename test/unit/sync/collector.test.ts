@@ -8,6 +8,7 @@ import { Collector, type CollectorOptions, type Dumper, type Log } from '../../.
 import { DEFAULT_DRIFT_OPTIONS, maxDriftResyncs } from '../../../src/sync/drift.js';
 import { ShadowTable, type TableObserver, wallClock } from '../../../src/table/table.js';
 import { FakeClock, tcp, udp } from '../helpers/flows.js';
+import { batchOf } from '../helpers/netlink.js';
 
 const quiet: Log = { debug() {}, info() {}, warn() {}, error() {} };
 const noObserver: TableObserver = { transition() {}, stateLeft() {}, flowEnded() {} };
@@ -95,6 +96,16 @@ describe('Collector', () => {
     assert.equal(collector.counters.decodeErrors, 3);
     collector.onDatagram(good);
     assert.equal(table.size, 1);
+  });
+
+  it('takes a batch from the socket: whole datagrams applied, truncated ones counted', async () => {
+    const { table, collector } = setup(new ScriptedDumper([]));
+    await collector.start();
+    const datagrams = [1, 2, 3].map((id) => encodeFlow(tcp(id, 'SYN_SENT'), { type: 'new' }));
+    collector.onBatch(batchOf(datagrams, { truncated: 1 }));
+    assert.equal(collector.counters.eventsNew, 2);
+    assert.equal(collector.counters.decodeErrors, 1);
+    assert.equal(table.size, 2);
   });
 
   it('events that arrive while the start-up dump runs are merged, destroys not resurrected', async () => {
