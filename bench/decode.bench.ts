@@ -8,7 +8,6 @@ import { performance } from 'node:perf_hooks';
 import { type Attribution, attributionFor } from '../src/attribution/attribution.js';
 import { parseConfig } from '../src/config.js';
 import { CTA_ID } from '../src/ctnetlink/constants.js';
-import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { FlowSummary, summarizeFlow } from '../src/ctnetlink/summary.js';
 import { registerAttributionMetrics } from '../src/metrics/attribution.js';
 import { ExporterMetrics } from '../src/metrics/metrics.js';
@@ -17,6 +16,7 @@ import { NFGENMSG_LEN } from '../src/netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../src/netlink/nlmsg.js';
 import { Collector, type Log } from '../src/sync/collector.js';
 import { ShadowTable } from '../src/table/table.js';
+import { decodeFlow } from '../test/support/codec/flow.js';
 
 // Captured from the kernel: a TCP NEW (SYN_SENT), a TCP UPDATE (ESTABLISHED), a UDP NEW, an
 // ICMPv6 NEW, and a TCP DESTROY derived from the UPDATE by its message type.

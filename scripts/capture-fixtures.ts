@@ -25,7 +25,6 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventType } from '../src/ctnetlink/event.js';
-import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ctnetlink/requests.js';
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
 import { EventSocket } from '../src/netlink/events.js';
@@ -41,6 +40,7 @@ import {
 import { finished } from '../test/integration/harness/netns.js';
 import { portOf, udpSocket } from '../test/integration/harness/traffic.js';
 import { ROOT } from '../test/paths.js';
+import { decodeFlow } from '../test/support/codec/flow.js';
 import type { Fixture, FlowExpect, StatsExpect, TupleExpect } from '../test/unit/helpers/fixtures.js';
 
 /** Ports with a meaning in RULESET. */

@@ -1,9 +1,10 @@
 /**
  * The lean decoder of the event and dump paths: from one ctnetlink flow message it reads only what
  * the shadow table needs, into one reused FlowSummary of plain numbers (no strings, no objects,
- * no bigints per message). Lengths and nesting are checked like the strict decoder (flow.ts) does,
- * and malformed input throws ConntrackError, which callers count and skip; attributes the table
- * does not need are stepped over unread. flow.ts remains the full decoder for tests and tools.
+ * no bigints per message). Lengths and nesting are checked by the attribute cursor
+ * (netlink/attributes.ts), and malformed input throws ConntrackError, which callers count and
+ * skip; attributes the table does not need are stepped over unread. The full decoder, for tests
+ * and tools, is test/support/codec/flow.ts.
  */
 import { ConntrackError } from '../errors.js';
 import { AttributeCursor, NLA_HDRLEN } from '../netlink/attributes.js';

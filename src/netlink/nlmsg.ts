@@ -15,6 +15,7 @@ export const NLMSG_DONE = 0x3;
 export const NLMSG_OVERRUN = 0x4;
 
 export const NLM_F_REQUEST = 0x01;
+/** @internal marks dump replies: the exporter ends them by DONE or ACK; tests build them with it */
 export const NLM_F_MULTI = 0x02;
 export const NLM_F_ACK = 0x04;
 /** @kernel unused here, kept so that the list reads like the header */

@@ -6,12 +6,12 @@
  * - `stats`: `{"cpu":[...],"global":{...}}`.
  */
 import { CtnetlinkClient } from '../../../src/ctnetlink/client.js';
-import { decodeEvent } from '../../../src/ctnetlink/event.js';
-import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { EventSocket } from '../../../src/netlink/events.js';
 import { DatagramCursor, MessageCursor } from '../../../src/netlink/framing.js';
 import { RequestSocket } from '../../../src/netlink/request.js';
+import { decodeEvent } from '../../support/codec/event.js';
+import { decodeFlow } from '../../support/codec/flow.js';
 import { summarize } from './summary.js';
 
 const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);

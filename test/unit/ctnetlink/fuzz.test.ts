@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEvent } from '../../../src/ctnetlink/event.js';
-import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
 import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/attributes.js';
 import { MessageCursor } from '../../../src/netlink/framing.js';
 import { align4, readU16h, readU32h, writeU16h, writeU32h } from '../../../src/netlink/nlmsg.js';
+import { decodeEvent } from '../../support/codec/event.js';
+import { decodeFlow } from '../../support/codec/flow.js';
 import { allFixtures, bytes, mulberry32 } from '../helpers/fixtures.js';
 
 /** FUZZ_SEED=... reproduces a run; every test derives its own generator from it. */

@@ -6,14 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatIPv4, formatIPv6 } from '../../../src/ctnetlink/address.js';
 import { CTA_PROTO_NUM, CTA_TUPLE_ORIG, CTA_TUPLE_PROTO } from '../../../src/ctnetlink/constants.js';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
-import { decodeFlow, type Flow } from '../../../src/ctnetlink/flow.js';
 import { TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { AttributeCursor } from '../../../src/netlink/attributes.js';
 import { AF_INET6, NFGENMSG_LEN } from '../../../src/netlink/nfnetlink.js';
 import { NLMSG_HDRLEN, writeU16h } from '../../../src/netlink/nlmsg.js';
+import { decodeFlow, encodeFlow, type Flow } from '../../support/codec/flow.js';
 import { bytes, type FlowExpect, flowFixtures } from '../helpers/fixtures.js';
 import { tcp } from '../helpers/flows.js';
 

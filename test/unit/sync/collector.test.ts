@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DumpSink } from '../../../src/ctnetlink/client.js';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
-import type { Flow } from '../../../src/ctnetlink/flow.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { Collector, type CollectorOptions, type Dumper, type Log } from '../../../src/sync/collector.js';
-import { DEFAULT_DRIFT_OPTIONS, maxDriftResyncs } from '../../../src/sync/drift.js';
+import { DEFAULT_DRIFT_OPTIONS } from '../../../src/sync/drift.js';
 import { ShadowTable, type TableObserver, wallClock } from '../../../src/table/table.js';
+import { encodeFlow, type Flow } from '../../support/codec/flow.js';
+import { maxDriftResyncs } from '../../support/drift.js';
 import { FakeClock, tcp, udp } from '../helpers/flows.js';
 import { batchOf } from '../helpers/netlink.js';
 
