@@ -33,7 +33,8 @@ export interface EventSocketHandlers {
 export interface EventSocketOptions {
   /** Receive buffer in bytes; set with SO_RCVBUFFORCE, so net.core.rmem_max does not cap it. */
   rcvbuf?: number | undefined;
-  netns?: string | undefined;
+  /** A network namespace's file descriptor, as OpenOptions.netns. */
+  netns?: number | undefined;
   /**
    * Also receive the events of every namespace that has an id as seen from this one (--netns.all);
    * each datagram's id is in the batch meta. Needs CAP_NET_BROADCAST here, and the kernel checks

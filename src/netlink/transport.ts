@@ -56,8 +56,12 @@ export interface OpenOptions {
   slots: number;
   /** Room per datagram: a larger datagram arrives truncated (length negative in the meta). */
   slotSize: number;
-  /** Open the socket inside this network namespace (a path like /var/run/netns/NAME). */
-  netns?: string | undefined;
+  /**
+   * Open the socket inside the network namespace open as this file descriptor. The caller owns it
+   * (keeps it open as long as it names the namespace it means, and closes it): a path reopened
+   * later, such as /proc/PID/ns/net, may by then name another process's namespace.
+   */
+  netns?: number | undefined;
   /**
    * After draining the socket, wait this long before reading again, so that a stream of events
    * arrives in large batches (a wake-up per pause, not per event). The receive buffer absorbs
