@@ -9,15 +9,7 @@ import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { REPLACED_METRICS, registerNamespaceMetrics } from '../../../src/metrics/netns.js';
 import { NamespacePipeline } from '../../../src/namespace/pipeline.js';
 import { RequestSocket } from '../../../src/netlink/request.js';
-import type { Batch, Transport } from '../../../src/netlink/transport.js';
-
-/** A transport that never answers: these tests only look at the metrics layer. */
-class Silent implements Transport {
-  send(): void {}
-  start(_b: (b: Batch, lost: number) => void): void {}
-  ref(): void {}
-  close(): void {}
-}
+import { FakeTransport } from '../../support/fake-transport.js';
 
 function pipeline(label: string, own = false): NamespacePipeline {
   return new NamespacePipeline(
@@ -27,7 +19,8 @@ function pipeline(label: string, own = false): NamespacePipeline {
       log: pino({ level: 'silent' }),
       resyncIntervalMs: 0,
       silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
-      openSocket: () => new RequestSocket(new Silent(), 60_000),
+      // A kernel that never answers: these tests only look at the metrics layer.
+      openSocket: () => new RequestSocket(new FakeTransport(), 60_000),
     },
   );
 }

@@ -10,37 +10,23 @@ import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
 import type { NamespaceRef } from '../../../src/namespace/discovery.js';
 import { AllNamespaces } from '../../../src/namespace/namespaces.js';
 import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
-import { encodeMessage, NLMSG_DONE, NLMSG_HDRLEN, readU16h, readU32h } from '../../../src/netlink/nlmsg.js';
+import { encodeMessage, NLMSG_DONE, NLMSG_HDRLEN } from '../../../src/netlink/nlmsg.js';
 import { RequestSocket } from '../../../src/netlink/request.js';
-import type { Batch, Transport } from '../../../src/netlink/transport.js';
+import { ack, batchOf, FakeTransport } from '../../support/fake-transport.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
-import { ack, batchOf } from '../helpers/netlink.js';
 
 /** One namespace's kernel: its entry count; dumps are empty, CPU statistics absent. */
-class FakeCt implements Transport {
-  private onBatch: ((b: Batch, lost: number) => void) | undefined;
-  closed = false;
-  constructor(readonly kernel: { entries: number }) {}
-  send(m: Buffer): void {
-    const type = readU16h(m, 4);
-    const seq = readU32h(m, 8);
-    const out: Buffer[] = [];
-    if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
-      const p = Buffer.alloc(4 + 8);
-      p.writeUInt16LE(8, 4); // nla_len
-      p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
-      p.writeUInt32BE(this.kernel.entries, 8);
-      out.push(encodeMessage(type, 0, seq, p), ack(seq));
-    } else out.push(encodeMessage(NLMSG_DONE, 0, seq, Buffer.alloc(4)));
-    queueMicrotask(() => this.onBatch?.(batchOf([Buffer.concat(out)]), 0));
-  }
-  start(onBatch: (b: Batch, lost: number) => void): void {
-    this.onBatch = onBatch;
-  }
-  ref(): void {}
-  close(): void {
-    this.closed = true;
-  }
+function fakeCt(kernel: { entries: number }): FakeTransport {
+  return new FakeTransport((req) => {
+    if (req.type !== ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
+      return [[encodeMessage(NLMSG_DONE, 0, req.seq, Buffer.alloc(4))]];
+    }
+    const p = Buffer.alloc(4 + 8);
+    p.writeUInt16LE(8, 4); // nla_len
+    p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
+    p.writeUInt32BE(kernel.entries, 8);
+    return [[encodeMessage(req.type, 0, req.seq, p), ack(req.seq)]];
+  });
 }
 
 const ref = (label: string, own = false): NamespaceRef => ({
@@ -53,7 +39,7 @@ const ref = (label: string, own = false): NamespaceRef => ({
 
 function setup(ids: Record<string, number>, refuse = new Set<string>()) {
   const kernels = new Map<string, { entries: number }>();
-  const transports: FakeCt[] = [];
+  const transports: FakeTransport[] = [];
   const all = new AllNamespaces({
     observer: { transition() {}, stateLeft() {}, flowEnded() {} },
     log: pino({ level: 'silent' }),
@@ -67,7 +53,7 @@ function setup(ids: Record<string, number>, refuse = new Set<string>()) {
       const label = netns === undefined ? 'home' : netns.split('/').pop()!;
       if (refuse.has(label)) throw new Error('EPERM');
       if (!kernels.has(label)) kernels.set(label, { entries: 0 });
-      const t = new FakeCt(kernels.get(label)!);
+      const t = fakeCt(kernels.get(label)!);
       transports.push(t);
       return new RequestSocket(t, timeout);
     },

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { ConntrackError } from '../../../src/errors.js';
 import { DatagramCursor, forEachDatagram, MessageCursor } from '../../../src/netlink/framing.js';
 import { encodeMessage, NLM_F_MULTI, NLMSG_DONE, writeU32h } from '../../../src/netlink/nlmsg.js';
-import { batchOf } from '../helpers/netlink.js';
+import { batchOf } from '../../support/fake-transport.js';
 
 const msg = (type: number, seq: number, payload = 4) =>
   encodeMessage(type, NLM_F_MULTI, seq, Buffer.alloc(payload));

@@ -7,8 +7,8 @@ import { DEFAULT_DRIFT_OPTIONS } from '../../../src/sync/drift.js';
 import { ShadowTable, type TableObserver, wallClock } from '../../../src/table/table.js';
 import { encodeFlow, type Flow } from '../../support/codec/flow.js';
 import { maxDriftResyncs } from '../../support/drift.js';
+import { batchOf } from '../../support/fake-transport.js';
 import { FakeClock, tcp, udp } from '../helpers/flows.js';
-import { batchOf } from '../helpers/netlink.js';
 
 const quiet: Log = { debug() {}, info() {}, warn() {}, error() {} };
 const noObserver: TableObserver = { transition() {}, stateLeft() {}, flowEnded() {} };
