@@ -9,7 +9,7 @@ import { type Attribution, attributionFor } from '../src/attribution/attribution
 import { parseConfig } from '../src/config.js';
 import { CTA_ID } from '../src/ctnetlink/constants.js';
 import { FlowSummary, summarizeFlow } from '../src/ctnetlink/summary.js';
-import { registerAttributionMetrics } from '../src/metrics/attribution.js';
+import { FlowMetrics } from '../src/metrics/flows.js';
 import { ExporterMetrics } from '../src/metrics/metrics.js';
 import { AttributeCursor } from '../src/netlink/attributes.js';
 import { NFGENMSG_LEN } from '../src/netlink/nfnetlink.js';
@@ -17,6 +17,7 @@ import { NLMSG_HDRLEN } from '../src/netlink/nlmsg.js';
 import { Collector, type Log } from '../src/sync/collector.js';
 import { ShadowTable } from '../src/table/table.js';
 import { decodeFlow } from '../test/support/codec/flow.js';
+import { FakeNamespace, FakeScope } from '../test/unit/helpers/scope.js';
 
 // Captured from the kernel: a TCP NEW (SYN_SENT), a TCP UPDATE (ESTABLISHED), a UDP NEW, an
 // ICMPv6 NEW, and a TCP DESTROY derived from the UPDATE by its message type.
@@ -106,9 +107,8 @@ const mix = [message(TCP_NEW), message(TCP_UPDATE), message(UDP_NEW), message(IC
 //    NEW, UPDATE, DESTROY per TCP flow (the kernel's minimum for a short connection), each flow
 //    from its own source; attribution off (--top.k=0) and on (the default), side by side.
 for (const topK of ['0', '10']) {
-  const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
   const attribution = attributionFor(parseConfig([`--top.k=${topK}`]));
-  const table = new ShadowTable(metrics.flows, undefined, attribution);
+  const table = new ShadowTable(new FlowMetrics(false), undefined, attribution);
   const collector = new Collector({
     table,
     dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
@@ -135,10 +135,9 @@ for (const topK of ['0', '10']) {
 //    it at 1,000,000 distinct sources (and then also 1,000,000 distinct destinations, the worst
 //    case: every key is its own row).
 for (const variant of ['off', 'distinct sources', 'distinct sources and destinations'] as const) {
-  const metrics = new ExporterMetrics({ version: 'bench', kernelTimestamps: false, processMetrics: false });
+  const flows = new FlowMetrics(false);
   const attribution = variant === 'off' ? undefined : attributionFor(parseConfig([]));
-  if (attribution) registerAttributionMetrics(metrics.registry, attribution);
-  const table = new ShadowTable(metrics.flows, undefined, attribution);
+  const table = new ShadowTable(flows, undefined, attribution);
   const collector = new Collector({
     table,
     dumper: { dumpTable: async () => ({ flows: 0, attempts: 1 }) },
@@ -162,10 +161,11 @@ for (const variant of ['off', 'distinct sources', 'distinct sources and destinat
   }
   await settle();
   const perFlow = (used() - before) / table.size;
-  metrics.attach({
+  const scope = new FakeScope();
+  const ns = new FakeNamespace(
+    {},
     table,
-    counters: collector.counters,
-    readKernel: async () => ({
+    async () => ({
       entries: table.size,
       limit: 2_000_000,
       buckets: 65536,
@@ -175,8 +175,11 @@ for (const variant of ['off', 'distinct sources', 'distinct sources and destinat
       accounting: 0,
       errors: 0,
     }),
-    rcvbuf: () => undefined,
-  });
+    attribution,
+  );
+  Object.assign(ns.counters, collector.counters);
+  scope.namespaces.push(ns);
+  const metrics = new ExporterMetrics({ version: 'bench', scope, flows, processMetrics: false, attribution });
   await metrics.render();
   const R = 20;
   let worst = 0;

@@ -659,13 +659,53 @@ static napi_value nl_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* openFileIn(netnsFd, path) -> fd: opens `path` read-only from inside the namespace open as
+ * `netnsFd`, by switching this thread there and back. /proc/sys/net/... and /proc/thread-self/net/...
+ * resolve to the opener's namespace when opened and keep reading that namespace afterwards, so a
+ * namespace's sysctls are read later from any thread without entering it again. */
+static napi_value nl_open_file_in(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t argc = 2;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, NULL, "openFileIn(netnsFd, path)");
+    return NULL;
+  }
+  int32_t nsfd;
+  if (!int_arg(env, argv[0], &nsfd)) return NULL;
+  char path[4096];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[1], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1) {
+    napi_throw_type_error(env, NULL, "path must be a string shorter than 4095 bytes");
+    return NULL;
+  }
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return throw_errno(env, "open /proc/thread-self/ns/net", errno);
+  int fd = -1, err = 0;
+  if (setns(nsfd, CLONE_NEWNET) != 0) {
+    err = errno;
+  } else {
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) err = errno;
+    /* The main thread must never stay in another namespace: everything it opens later would. */
+    if (setns(self, CLONE_NEWNET) != 0) abort();
+  }
+  close(self);
+  if (fd < 0) return throw_errno(env, "open in network namespace", err);
+  napi_value out;
+  if (napi_create_int32(env, fd, &out) != napi_ok) {
+    close(fd);
+    return NULL;
+  }
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
     napi_callback fn;
   } fns[] = {
       {"open", nl_open}, {"setInt", nl_set_int}, {"getInt", nl_get_int}, {"send", nl_send},
-      {"start", nl_start}, {"ref", nl_ref},       {"close", nl_close},
+      {"start", nl_start}, {"ref", nl_ref},       {"close", nl_close}, {"openFileIn", nl_open_file_in},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

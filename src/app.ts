@@ -1,26 +1,22 @@
 /**
- * Builds the running exporter from a Config: sockets -> collector -> shadow table -> metrics ->
+ * Builds the running exporter from a Config: namespaces (one, or discovery of all) -> metrics ->
  * HTTP. Order matters: the event socket is open before the first dump starts, so no event falls
  * between them, and the server listens before the dump so /healthz answers during a long one.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { attributionFor } from './attribution/attribution.js';
 import type { Config } from './config.js';
-import { CtnetlinkClient } from './ctnetlink/client.js';
-import { ConntrackError } from './errors.js';
 import { serve } from './http/serve.js';
 import { loadWebConfig } from './http/web-config.js';
-import { eventModeNotice, readEventMode } from './kernel/event-mode.js';
-import { KernelStatsReader } from './kernel/stats.js';
-import { registerAttributionMetrics } from './metrics/attribution.js';
+import { eventModeNotice } from './kernel/event-mode.js';
+import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
+import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
-import { startAllNamespaces } from './namespace/app.js';
+import { type NamespaceRef, NamespaceWatcher } from './namespace/discovery.js';
+import { Namespaces } from './namespace/namespaces.js';
+import { NsidClient } from './namespace/nsid.js';
 import { ResilientEventSocket } from './netlink/events.js';
-import { RequestSocket } from './netlink/request.js';
-import { Collector } from './sync/collector.js';
-import { ShadowTable } from './table/table.js';
 
 export function exporterVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -29,67 +25,69 @@ export function exporterVersion(): string {
   return pkg.version;
 }
 
-function kernelTimestampsOn(): boolean {
-  try {
-    return readFileSync('/proc/sys/net/netfilter/nf_conntrack_timestamp', 'utf8').trim() === '1';
-  } catch {
-    return false;
-  }
-}
-
 export interface RunningExporter {
   server: FastifyInstance;
   /** host:port of every listening socket. */
   addresses: string[];
   /** Whether the sockets speak TLS (--web.config.file with tls_server_config). */
   tls: boolean;
-  collector: Collector;
-  /** Resolves when the first dump has been merged (readiness). */
+  /** Resolves when the first dump of every namespace followed at start has been merged (readiness). */
   seeded: Promise<void>;
   close(): Promise<void>;
+}
+
+/** The exporter's own namespace, as discovery would name it. */
+function ownNamespace(): NamespaceRef {
+  const path = '/proc/self/ns/net';
+  const inode = String(statSync(path, { bigint: true }).ino);
+  return { inode, name: undefined, path, own: true, label: `inode:${inode}` };
 }
 
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {
   // Read and checked before any socket opens: a bad web config is a config error (exit 2).
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   const version = exporterVersion();
-  const metrics = new ExporterMetrics({ version, kernelTimestamps: kernelTimestampsOn() });
-  if (config.netnsAll) return startAllNamespaces(config, web, log, metrics, version);
-  // --top.k=0: no extension at all, so attribution costs nothing per flow.
-  const attribution = attributionFor(config);
-  if (attribution) registerAttributionMetrics(metrics.registry, attribution);
-  const table = new ShadowTable(metrics.flows, undefined, attribution);
-  // Dumps and scrapes get a socket each, so a long dump never delays a scrape.
-  const dumpSocket = RequestSocket.open(30_000);
-  let statsSocket: RequestSocket;
-  try {
-    statsSocket = RequestSocket.open(5_000);
-  } catch (err) {
-    dumpSocket.close();
-    throw err;
-  }
-  const statsClient = new CtnetlinkClient(statsSocket);
-  const collector = new Collector({
-    table,
-    dumper: new CtnetlinkClient(dumpSocket),
+  const ownProc = new OwnProcFiles();
+  const [eventMode, timestamps] = await Promise.all(
+    ['nf_conntrack_events', 'nf_conntrack_timestamp'].map((n) =>
+      readSysctl(ownProc, n).catch(() => undefined),
+    ),
+  );
+  const flows = new FlowMetrics(timestamps === 1);
+  const nsids = config.netnsAll ? NsidClient.open() : undefined;
+  const namespaces = new Namespaces({
+    observer: flows,
     log,
+    nsids,
+    labelled: config.netnsAll,
+    resyncIntervalMs: config.resyncIntervalMs,
     silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
-    kernelCount: async () => {
-      const n = (await statsClient.globalStats()).entries;
-      if (n === undefined)
-        throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no entry count');
-      return n;
-    },
+    attribution: config,
+    openProc: (ref) => (ref.own || ref.fd === undefined ? ownProc : new NamespaceProcFiles(ref.fd)),
   });
+  const watcher = config.netnsAll
+    ? new NamespaceWatcher({
+        max: config.netnsMax,
+        intervalMs: config.netnsScanMs,
+        onChange: (change) => namespaces.apply(change),
+        onError: (err) => log.error({ err }, 'network namespace scan failed'),
+      })
+    : undefined;
 
   let events: ResilientEventSocket;
   try {
-    events = new ResilientEventSocket(collector, { rcvbuf: config.rcvbuf }, log);
+    if (!watcher) namespaces.add(ownNamespace());
+    events = new ResilientEventSocket(
+      namespaces,
+      { rcvbuf: config.rcvbuf, listenAllNsid: config.netnsAll },
+      log,
+    );
   } catch (err) {
-    dumpSocket.close();
-    statsSocket.close();
+    namespaces.close();
+    nsids?.close();
     throw err;
   }
+  namespaces.receiveBuffer = () => events.receiveBufferSize;
   // SO_RCVBUF reports twice what was granted; less than asked means net.core.rmem_max capped it
   // (SO_RCVBUFFORCE was refused: no CAP_NET_ADMIN over this namespace).
   const granted = (events.receiveBufferSize ?? 0) / 2;
@@ -100,32 +98,52 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     );
   }
 
-  const reader = new KernelStatsReader(statsClient);
-  metrics.attach({
-    table,
-    counters: collector.counters,
-    readKernel: async () => {
-      const k = await reader.read();
-      if (k.entries !== undefined) collector.observeKernelCount(k.entries);
-      return k;
-    },
-    rcvbuf: () => events.receiveBufferSize,
+  const metrics = new ExporterMetrics({
+    version,
+    scope: namespaces,
+    flows,
+    attribution:
+      config.topK > 0
+        ? {
+            k: config.topK,
+            sourcePrefixV4: config.topSourcePrefixV4,
+            sourcePrefixV6: config.topSourcePrefixV6,
+          }
+        : undefined,
+    discovery: config.netnsAll
+      ? {
+          followed: () => namespaces.followed.length,
+          skipped: () => namespaces.skipped,
+          eventsUnmatched: () => namespaces.eventsUnmatched,
+          identities: () =>
+            namespaces.active.map((u) => ({ netns: u.ref.label, inode: u.ref.inode, own: u.ref.own })),
+        }
+      : undefined,
   });
-
+  let ready = false;
   const served = await serve(config, web, log, {
     version,
     render: () => metrics.render(),
     contentType: metrics.contentType,
-    isReady: () => collector.ready,
+    isReady: () => ready,
     onClose: () => {
-      collector.stop();
+      watcher?.stop();
       events.close();
-      dumpSocket.close();
-      statsSocket.close();
+      namespaces.close();
+      nsids?.close();
     },
   });
-  const notice = eventModeNotice(readEventMode());
+  const notice = eventModeNotice(eventMode);
   log[notice.level]({ nf_conntrack_events: notice.mode }, notice.msg);
-  const seeded = collector.start(config.resyncIntervalMs);
-  return { ...served, tls: web?.tls !== undefined, collector, seeded };
+  // Ready once every namespace followed at start is seeded. The exporter's own namespace must
+  // seed (its failure stops start-up); one that dies during its first dump must not.
+  const first = watcher ? watcher.start() : namespaces.own()!.activate();
+  const seeded = Promise.resolve(first)
+    .then(() =>
+      Promise.all(namespaces.active.map((u) => (u.ref.own ? u.seeded : u.seeded.catch(() => undefined)))),
+    )
+    .then(() => {
+      ready = true;
+    });
+  return { ...served, tls: web?.tls !== undefined, seeded };
 }

@@ -6,7 +6,6 @@
  * that moment (anywhere on the host: listeners are tracked globally), with mode 0 never. A flow without it sends no UPDATE or DESTROY, ever: a silent
  * flow, followed only by re-dumps. The sysctl is per network namespace.
  */
-import { readFileSync } from 'node:fs';
 
 export interface EventModeNotice {
   level: 'info' | 'warn';
@@ -40,15 +39,5 @@ export function eventModeNotice(mode: number | undefined): EventModeNotice {
         mode,
         msg: 'net.netfilter.nf_conntrack_events could not be read; flows created while no process listened may send no events',
       };
-  }
-}
-
-/** The sysctl of the namespace this process runs in; undefined if it cannot be read. */
-export function readEventMode(procRoot = '/proc'): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(`${procRoot}/sys/net/netfilter/nf_conntrack_events`, 'utf8'), 10);
-    return Number.isFinite(n) ? n : undefined;
-  } catch {
-    return undefined;
   }
 }

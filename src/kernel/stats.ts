@@ -14,9 +14,9 @@
  * another door and keeps the fill level (what the table-full alerts need) when the request socket
  * fails; the netlink failure is still counted.
  */
-import { readFile } from 'node:fs/promises';
 import type { CtnetlinkClient } from '../ctnetlink/client.js';
 import type { CpuStatName, CpuStats } from '../ctnetlink/stats.js';
+import { type ProcFiles, readSysctl } from './proc.js';
 
 export interface KernelSnapshot {
   entries: number | undefined;
@@ -33,8 +33,6 @@ export interface KernelSnapshot {
   /** Reads that failed during this one (netlink requests, including those procfs stood in for). */
   errors: number;
 }
-
-const SYSCTL = 'sys/net/netfilter';
 
 export interface KernelSource {
   globalStats: CtnetlinkClient['globalStats'];
@@ -74,7 +72,8 @@ function parseProcStat(text: string): CpuStats[] {
 export class KernelStatsReader {
   constructor(
     private readonly source: KernelSource,
-    private readonly procRoot = '/proc',
+    /** The namespace's procfs files (the one the source's socket lives in). */
+    private readonly proc: ProcFiles,
   ) {}
 
   async read(): Promise<KernelSnapshot> {
@@ -83,24 +82,25 @@ export class KernelStatsReader {
       errors++;
       return undefined;
     };
+    const sysctl = (name: string) => readSysctl(this.proc, name).catch(failed);
     const [global, perCpu, buckets, eventsMode, timestamps, accounting] = await Promise.all([
       this.source.globalStats().catch(async () => {
         errors++;
         const [entries, maxEntries] = await Promise.all([
-          this.readNumber(`${SYSCTL}/nf_conntrack_count`).catch(failed),
-          this.readNumber(`${SYSCTL}/nf_conntrack_max`).catch(failed),
+          sysctl('nf_conntrack_count'),
+          sysctl('nf_conntrack_max'),
         ]);
         return { entries, maxEntries };
       }),
       this.source.cpuStats().catch(async () => {
         errors++;
-        const text = await this.readText('net/stat/nf_conntrack').catch(failed);
+        const text = await this.proc.read('net/stat/nf_conntrack').catch(failed);
         return text === undefined ? [] : parseProcStat(text);
       }),
-      this.readNumber(`${SYSCTL}/nf_conntrack_buckets`).catch(failed),
-      this.readNumber(`${SYSCTL}/nf_conntrack_events`).catch(failed),
-      this.readNumber(`${SYSCTL}/nf_conntrack_timestamp`).catch(failed),
-      this.readNumber(`${SYSCTL}/nf_conntrack_acct`).catch(failed),
+      sysctl('nf_conntrack_buckets'),
+      sysctl('nf_conntrack_events'),
+      sysctl('nf_conntrack_timestamp'),
+      sysctl('nf_conntrack_acct'),
     ]);
     return {
       entries: global.entries,
@@ -112,23 +112,5 @@ export class KernelStatsReader {
       accounting,
       errors,
     };
-  }
-
-  /** A procfs file; undefined if the kernel has no such file (no data); throws otherwise. */
-  private async readText(path: string): Promise<string | undefined> {
-    try {
-      return await readFile(`${this.procRoot}/${path}`, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-  }
-
-  private async readNumber(path: string): Promise<number | undefined> {
-    const text = await this.readText(path);
-    if (text === undefined) return undefined;
-    const n = Number.parseInt(text, 10);
-    if (!Number.isFinite(n)) throw new Error(`${path}: not a number: ${JSON.stringify(text)}`);
-    return n;
   }
 }

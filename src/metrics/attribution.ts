@@ -1,81 +1,100 @@
 /**
- * The attribution metrics ("who fills the table"), names and HELP in one place. Each gauge is
- * reset and refilled at every scrape from the current ranking: at most K series plus one
- * remainder (`other`) per metric, and a key that left the top K (or the table) is gone from the
- * very next scrape, never left behind as a stale series.
+ * The attribution metrics ("who fills the table"). Every namespace ranks its own keys (its top K
+ * and the rest); the series are the top K over all shown namespaces together, each with its
+ * namespace's labels, plus one remainder (`other`) for everything else. That ranking is exact (a
+ * key in the joint top K is in its own namespace's top K) and bounds the whole exporter at
+ * 5 x (K + 1) attribution series however many namespaces it follows. Made at every scrape from
+ * the current ranking, so a key that left the top K is gone from the very next scrape.
  */
-import { Gauge, type Registry } from '@prometheus-io/client';
+import type { Registry } from '@prometheus-io/client';
 import type { Attribution, Ranked } from '../attribution/attribution.js';
+import { Family, type LabelSet } from './family.js';
+import type { MetricScope } from './scope.js';
 
 /** The remainder series' label value: everything outside the top K. */
 const OTHER = 'other';
 
-const ATTRIBUTION_METRICS = {
-  sources: 'conntrack_top_source_flows',
-  destinations: 'conntrack_top_destination_flows',
-  zones: 'conntrack_zone_flows',
-  marks: 'conntrack_mark_flows',
-  creators: 'conntrack_top_source_new_flows_per_second',
-} as const;
-
-function fill<L extends object>(
-  gauge: Gauge<string>,
-  ranked: Ranked<L>,
-  other: Record<string, string>,
-): void {
-  gauge.reset();
-  for (const t of ranked.top) gauge.set(t.labels as Record<string, string>, t.value);
-  gauge.set(other, ranked.other);
+interface Entry {
+  base: LabelSet;
+  labels: object;
+  value: number;
 }
 
-export function registerAttributionMetrics(registry: Registry, attribution: Attribution): void {
-  const registers = [registry];
-  const k = attribution.k;
-  const v4 = attribution.sourcePrefixV4;
-  const v6 = attribution.sourcePrefixV6;
-  new Gauge({
-    name: ATTRIBUTION_METRICS.sources,
-    help: `Flows in the table by source, aggregated to /${v4} (IPv4) and /${v6} (IPv6) prefixes: the top ${k}, and source="${OTHER}" for the rest.`,
-    labelNames: ['family', 'source'] as const,
-    registers,
-    collect() {
-      fill(this, attribution.topSources(), { source: OTHER });
-    },
-  });
-  new Gauge({
-    name: ATTRIBUTION_METRICS.destinations,
-    help: `Flows in the table by destination address, protocol and port (ICMP: type): the top ${k}, and destination="${OTHER}" for the rest.`,
-    labelNames: ['family', 'protocol', 'destination', 'port'] as const,
-    registers,
-    collect() {
-      fill(this, attribution.topDestinations(), { destination: OTHER });
-    },
-  });
-  new Gauge({
-    name: ATTRIBUTION_METRICS.zones,
-    help: `Flows in the table by conntrack zone: the top ${k}, and zone="${OTHER}" for the rest.`,
-    labelNames: ['zone'] as const,
-    registers,
-    collect() {
-      fill(this, attribution.topZones(), { zone: OTHER });
-    },
-  });
-  new Gauge({
-    name: ATTRIBUTION_METRICS.marks,
-    help: `Flows in the table by conntrack mark (decimal, as conntrack -L prints it): the top ${k}, and mark="${OTHER}" for the rest.`,
-    labelNames: ['mark'] as const,
-    registers,
-    collect() {
-      fill(this, attribution.topMarks(), { mark: OTHER });
-    },
-  });
-  new Gauge({
-    name: ATTRIBUTION_METRICS.creators,
-    help: `New flows per second over the last minute by source prefix (/${v4}, /${v6}): the top ${k} creators, and source="${OTHER}" for the rest.`,
-    labelNames: ['family', 'source'] as const,
-    registers,
-    collect() {
-      fill(this, attribution.topCreators(), { source: OTHER });
-    },
-  });
+/** The joint top `k` of every namespace's ranking, largest first, and the remainder. */
+function jointTop(
+  scope: MetricScope,
+  k: number,
+  rank: (a: Attribution) => Ranked<object>,
+): { top: Entry[]; other: number } {
+  const all: Entry[] = [];
+  let total = 0;
+  for (const ns of scope.shown()) {
+    if (!ns.attribution) continue;
+    const r = rank(ns.attribution);
+    total += r.other;
+    for (const t of r.top) {
+      total += t.value;
+      all.push({ base: ns.labels, labels: t.labels, value: t.value });
+    }
+  }
+  // Stable: equal values keep each namespace's own order (its ranking breaks ties).
+  const top = all.sort((a, b) => b.value - a.value).slice(0, k);
+  let shown = 0;
+  for (const t of top) shown += t.value;
+  return { top, other: total - shown };
+}
+
+export interface AttributionSettings {
+  k: number;
+  sourcePrefixV4: number;
+  sourcePrefixV6: number;
+}
+
+export function registerAttributionMetrics(
+  registry: Registry,
+  scope: MetricScope,
+  s: AttributionSettings,
+): void {
+  const { k, sourcePrefixV4: v4, sourcePrefixV6: v6 } = s;
+  const ranking = (
+    name: string,
+    help: string,
+    otherLabel: string,
+    rank: (a: Attribution) => Ranked<object>,
+  ) =>
+    new Family(registry, name, help, 'gauge', (f) => {
+      const { top, other } = jointTop(scope, k, rank);
+      for (const t of top) f.add(t.base, t.labels as Record<string, string>, t.value);
+      f.add({}, { [otherLabel]: OTHER }, other);
+    });
+  ranking(
+    'conntrack_top_source_flows',
+    `Flows in the table by source, aggregated to /${v4} (IPv4) and /${v6} (IPv6) prefixes: the top ${k}, and source="${OTHER}" for the rest.`,
+    'source',
+    (a) => a.topSources(),
+  );
+  ranking(
+    'conntrack_top_destination_flows',
+    `Flows in the table by destination address, protocol and port (ICMP: type): the top ${k}, and destination="${OTHER}" for the rest.`,
+    'destination',
+    (a) => a.topDestinations(),
+  );
+  ranking(
+    'conntrack_zone_flows',
+    `Flows in the table by conntrack zone: the top ${k}, and zone="${OTHER}" for the rest.`,
+    'zone',
+    (a) => a.topZones(),
+  );
+  ranking(
+    'conntrack_mark_flows',
+    `Flows in the table by conntrack mark (decimal, as conntrack -L prints it): the top ${k}, and mark="${OTHER}" for the rest.`,
+    'mark',
+    (a) => a.topMarks(),
+  );
+  ranking(
+    'conntrack_top_source_new_flows_per_second',
+    `New flows per second over the last minute by source prefix (/${v4}, /${v6}): the top ${k} creators, and source="${OTHER}" for the rest.`,
+    'source',
+    (a) => a.topCreators(),
+  );
 }

@@ -1,12 +1,13 @@
 /**
  * What flows do over time, observed on the event path (TableObserver) and rendered at scrape
- * time: lifetimes of destroyed flows, time spent per state, and state transitions. Observing is
- * a map lookup by the table's StateGroup object and a few additions; the client sees these
- * numbers only when a scrape renders them. Several tables (--netns.all) may share one observer:
- * their observations add up per label set.
+ * time: lifetimes of destroyed flows, time spent per state, and state transitions. Observing is a
+ * map lookup by the group's labelKey (a number naming protocol and state) and a few additions.
+ * Every table (one per namespace) shares this observer: observations add up per label set, and
+ * since series are keyed by label values, not by table objects, tables that come and go add none.
  */
-import { Counter, type Registry } from '@prometheus-io/client';
+import type { Registry } from '@prometheus-io/client';
 import type { StateGroup, TableObserver } from '../table/table.js';
+import { Family } from './family.js';
 import { type BucketCounts, FilledHistogram } from './histogram.js';
 
 /**
@@ -20,84 +21,74 @@ export const DURATION_BUCKETS = [
 /** Lifetimes of these protocols are exported before the first flow ends, as conntrack_flows is. */
 const COMMON_PROTOCOLS = ['tcp', 'udp', 'icmp', 'icmpv6'] as const;
 
-/** Transitions between two states, counted on the event path and added to the counter at scrape time. */
 interface TransitionCount {
   readonly labels: { protocol: string; from: string; to: string };
   count: number;
-  reported: number;
 }
 
 export class FlowMetrics implements TableObserver {
-  private readonly lifetime: FilledHistogram<'protocol'>;
-  private readonly stateDuration: FilledHistogram<'protocol' | 'state'>;
-  private readonly lifetimeOf = new Map<string, BucketCounts>();
-  private readonly durationOf = new Map<StateGroup, BucketCounts>();
-  private readonly transitionOf = new Map<StateGroup, Map<StateGroup, TransitionCount>>();
-  /** Every pair seen; pairs of several tables with the same labels add up in one series. */
-  private readonly transitionCounts: TransitionCount[] = [];
+  private readonly lifetime = new FilledHistogram<'protocol'>(DURATION_BUCKETS);
+  private readonly stateDuration = new FilledHistogram<'protocol' | 'state'>(DURATION_BUCKETS);
+  /** By protocol number. */
+  private readonly lifetimeOf = new Map<number, BucketCounts>();
+  /** By labelKey. */
+  private readonly durationOf = new Map<number, BucketCounts>();
+  /** By from.labelKey * 2^16 + to.labelKey, in the order first seen. */
+  private readonly transitionOf = new Map<number, TransitionCount>();
 
-  constructor(registry: Registry, kernelTimestamps: boolean) {
-    this.lifetime = new FilledHistogram(
+  constructor(private readonly kernelTimestamps: boolean) {
+    for (const protocol of COMMON_PROTOCOLS) this.lifetime.series({ protocol });
+  }
+
+  /** Adds the three families to `registry` (the tables observe before and after). */
+  register(registry: Registry): void {
+    this.lifetime.register(
       registry,
       'conntrack_flow_lifetime_seconds',
-      kernelTimestamps
+      this.kernelTimestamps
         ? 'Lifetime of destroyed flows, from the kernel start timestamp to destruction (nf_conntrack_timestamp=1).'
         : 'Lifetime of destroyed flows, from the NEW event the exporter saw to destruction (nf_conntrack_timestamp=0: flows older than the exporter are not observed).',
-      ['protocol'],
-      DURATION_BUCKETS,
     );
-    for (const protocol of COMMON_PROTOCOLS) this.lifetime.series({ protocol });
-    this.stateDuration = new FilledHistogram(
+    this.stateDuration.register(
       registry,
       'conntrack_state_duration_seconds',
       'Time flows spent in a state, observed when they leave it (or are destroyed in it).',
-      ['protocol', 'state'],
-      DURATION_BUCKETS,
     );
-    const counts = this.transitionCounts;
-    new Counter({
-      name: 'conntrack_state_transitions_total',
-      help: 'State changes of flows, by protocol and the states left and entered.',
-      labelNames: ['protocol', 'from', 'to'] as const,
-      registers: [registry],
-      collect() {
-        for (const t of counts) {
-          this.inc(t.labels, t.count - t.reported);
-          t.reported = t.count;
-        }
+    new Family(
+      registry,
+      'conntrack_state_transitions_total',
+      'State changes of flows, by protocol and the states left and entered.',
+      'counter',
+      (f) => {
+        for (const t of this.transitionOf.values()) f.add({}, t.labels, t.count);
       },
-    });
+    );
   }
 
   transition(from: StateGroup, to: StateGroup): void {
-    let byTo = this.transitionOf.get(from);
-    if (!byTo) {
-      byTo = new Map();
-      this.transitionOf.set(from, byTo);
-    }
-    let t = byTo.get(to);
+    const key = from.labelKey * 65536 + to.labelKey;
+    let t = this.transitionOf.get(key);
     if (!t) {
-      t = { labels: { protocol: from.protocol, from: from.state, to: to.state }, count: 0, reported: 0 };
-      this.transitionCounts.push(t);
-      byTo.set(to, t);
+      t = { labels: { protocol: from.protocol, from: from.state, to: to.state }, count: 0 };
+      this.transitionOf.set(key, t);
     }
     t.count++;
   }
 
   stateLeft(group: StateGroup, seconds: number): void {
-    let s = this.durationOf.get(group);
+    let s = this.durationOf.get(group.labelKey);
     if (!s) {
       s = this.stateDuration.series({ protocol: group.protocol, state: group.state });
-      this.durationOf.set(group, s);
+      this.durationOf.set(group.labelKey, s);
     }
     s.observe(seconds);
   }
 
   flowEnded(group: StateGroup, seconds: number): void {
-    let s = this.lifetimeOf.get(group.protocol);
+    let s = this.lifetimeOf.get(group.proto);
     if (!s) {
       s = this.lifetime.series({ protocol: group.protocol });
-      this.lifetimeOf.set(group.protocol, s);
+      this.lifetimeOf.set(group.proto, s);
     }
     s.observe(seconds);
   }

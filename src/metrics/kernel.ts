@@ -1,14 +1,16 @@
 /**
- * What the kernel counts, read once per scrape (KernelSnapshot): table size and limit, the
- * conntrack sysctls, and the per-CPU statistics summed into counters. A value the kernel read
- * could not get is absent from that scrape, not 0.
+ * What the kernel counts, from each namespace's snapshot of this scrape: the table's entries and
+ * the conntrack switches per namespace, the limit and hash size once for the node (they are
+ * global), and the per-CPU statistics summed into counters. A value the read could not get is
+ * absent from that scrape, not 0.
  */
-import { Counter, type Registry } from '@prometheus-io/client';
-import { CPU_STAT_NAMES, type CpuStatName, type CpuStats } from '../ctnetlink/stats.js';
+import type { Registry } from '@prometheus-io/client';
+import { CPU_STAT_NAMES, type CpuStatName } from '../ctnetlink/stats.js';
 import type { KernelSnapshot } from '../kernel/stats.js';
-import { ScrapeGauge } from './scrape.js';
+import { Family } from './family.js';
+import type { MetricScope } from './scope.js';
 
-export const STAT_HELP: Readonly<Record<CpuStatName, string>> = {
+const STAT_HELP: Readonly<Record<CpuStatName, string>> = {
   searched: 'Hash table lookups (no longer counted by current kernels).',
   found: 'Lookups that found an existing conntrack entry.',
   new: 'Entries added (no longer counted by current kernels).',
@@ -27,12 +29,19 @@ export const STAT_HELP: Readonly<Record<CpuStatName, string>> = {
   chain_toolong: 'Entries refused because their hash chain grew beyond the kernel limit.',
 };
 
-const GAUGES: readonly (readonly [string, string, (k: KernelSnapshot) => number | undefined])[] = [
+type Read = (k: KernelSnapshot) => number | undefined;
+
+/** Per namespace: sysctls and counts the kernel keeps for each network namespace. */
+const PER_NAMESPACE: readonly (readonly [string, string, Read])[] = [
   [
     'conntrack_entries',
     'Entries in the conntrack table of this network namespace, as the kernel counts them.',
     (k) => k.entries,
   ],
+];
+
+/** Once for the node: nf_conntrack_max and the hash table are global. */
+const NODE_WIDE: readonly (readonly [string, string, Read])[] = [
   [
     'conntrack_entries_limit',
     'Maximum entries before the kernel drops packets (net.netfilter.nf_conntrack_max).',
@@ -43,6 +52,9 @@ const GAUGES: readonly (readonly [string, string, (k: KernelSnapshot) => number 
     'Size of the conntrack hash table (net.netfilter.nf_conntrack_buckets).',
     (k) => k.buckets,
   ],
+];
+
+const SWITCHES: readonly (readonly [string, string, Read])[] = [
   [
     'conntrack_kernel_event_mode',
     'net.netfilter.nf_conntrack_events: 0 no events, 1 events for every flow, 2 events only for flows created while some process on the host listens (the default; flows created while none does never send events).',
@@ -61,55 +73,40 @@ const GAUGES: readonly (readonly [string, string, (k: KernelSnapshot) => number 
 ];
 
 export class KernelMetrics {
-  /** The last snapshot read; undefined before the first scrape. */
-  snapshot: KernelSnapshot | undefined;
-  /** Kernel reads that failed, over all scrapes. */
-  readErrors = 0;
-  private readonly statCounters = new Map<CpuStatName, Counter>();
-  private readonly lastPerCpu = new Map<number, Partial<Record<CpuStatName, number>>>();
+  private readonly statFamilies = new Set<CpuStatName>();
 
-  constructor(private readonly registry: Registry) {
-    for (const [name, help, read] of GAUGES) {
-      new ScrapeGauge(registry, name, help, () =>
-        this.snapshot === undefined ? undefined : read(this.snapshot),
-      );
+  constructor(
+    private readonly registry: Registry,
+    private readonly scope: MetricScope,
+  ) {
+    const perNamespace = ([name, help, read]: readonly [string, string, Read]) =>
+      new Family(registry, name, help, 'gauge', (f) => {
+        for (const ns of scope.shown()) f.add(ns.labels, {}, ns.kernel && read(ns.kernel));
+      });
+    for (const g of PER_NAMESPACE) perNamespace(g);
+    for (const [name, help, read] of NODE_WIDE) {
+      new Family(registry, name, help, 'gauge', (f) => {
+        const own = scope.own()?.kernel;
+        f.add({}, {}, own && read(own));
+      });
     }
-  }
-
-  /** Takes one scrape's read of the kernel. */
-  update(snapshot: KernelSnapshot): void {
-    this.snapshot = snapshot;
-    this.readErrors += snapshot.errors;
-    this.mirrorPerCpu(snapshot.perCpu);
+    for (const g of SWITCHES) perNamespace(g);
   }
 
   /**
-   * The kernel keeps each counter per CPU as a wrapping u32; adding per-CPU differences modulo
-   * 2^32 keeps the exported counter monotonic across wraps.
+   * Registers the statistics the kernel reported for the first time, before the scrape renders:
+   * a counter this kernel does not keep is absent, not zero.
    */
-  private mirrorPerCpu(perCpu: readonly CpuStats[]): void {
-    for (const s of perCpu) {
-      const last = this.lastPerCpu.get(s.cpu) ?? {};
+  discover(): void {
+    for (const ns of this.scope.shown()) {
       for (const name of CPU_STAT_NAMES) {
-        const v = s.values[name];
-        if (v === undefined) continue;
-        this.statCounter(name).inc((v - (last[name] ?? 0)) >>> 0);
+        if (ns.cpuTotals[name] === undefined || this.statFamilies.has(name)) continue;
+        this.statFamilies.add(name);
+        const help = `${STAT_HELP[name]} Summed over CPUs.`;
+        new Family(this.registry, `conntrack_stat_${name}_total`, help, 'counter', (f) => {
+          for (const s of this.scope.shown()) f.add(s.labels, {}, s.cpuTotals[name]);
+        });
       }
-      this.lastPerCpu.set(s.cpu, { ...s.values });
     }
-  }
-
-  /** Registered on first sight: a counter this kernel does not keep is absent, not zero. */
-  private statCounter(name: CpuStatName): Counter {
-    let c = this.statCounters.get(name);
-    if (!c) {
-      c = new Counter({
-        name: `conntrack_stat_${name}_total`,
-        help: `${STAT_HELP[name]} Summed over CPUs.`,
-        registers: [this.registry],
-      });
-      this.statCounters.set(name, c);
-    }
-    return c;
   }
 }

@@ -1,42 +1,38 @@
 /**
  * What the shadow table holds and the events that keep it current: flows by family, protocol and
- * state, and events received by type. Read from the table and the collector's counters at scrape
- * time.
+ * state, and events received by type, per namespace.
  */
-import { Gauge, type Registry } from '@prometheus-io/client';
-import type { CollectorCounters } from '../sync/collector.js';
-import type { ShadowTable } from '../table/table.js';
-import { mirroredCounterBy } from './scrape.js';
+import type { Registry } from '@prometheus-io/client';
+import { Family } from './family.js';
+import type { MetricScope } from './scope.js';
 
-export const EVENT_TYPES = ['new', 'update', 'destroy'] as const;
-
-export function eventCounts(c: CollectorCounters): Record<(typeof EVENT_TYPES)[number], number> {
-  return { new: c.eventsNew, update: c.eventsUpdate, destroy: c.eventsDestroy };
-}
-
-export function registerShadowMetrics(
-  registry: Registry,
-  table: () => ShadowTable | undefined,
-  counters: () => CollectorCounters | undefined,
-): void {
-  new Gauge({
-    name: 'conntrack_flows',
-    help: 'Flows in the shadow table by family, protocol and state (TCP/SCTP/DCCP: kernel state; others: UNREPLIED, REPLIED or ASSURED).',
-    labelNames: ['family', 'protocol', 'state'] as const,
-    registers: [registry],
-    collect() {
-      for (const g of table()?.groups() ?? []) this.labels(g.family, g.protocol, g.state).set(g.count);
+export function registerShadowMetrics(registry: Registry, scope: MetricScope): void {
+  new Family(
+    registry,
+    'conntrack_flows',
+    'Flows in the shadow table by family, protocol and state (TCP/SCTP/DCCP: kernel state; others: UNREPLIED, REPLIED or ASSURED).',
+    'gauge',
+    (f) => {
+      for (const ns of scope.shown()) {
+        for (const g of ns.table?.groups() ?? []) {
+          f.add(ns.labels, { family: g.family, protocol: g.protocol, state: g.state }, g.count);
+        }
+      }
     },
-  });
-  mirroredCounterBy(
+  );
+  new Family(
     registry,
     'conntrack_events_total',
     'Conntrack events received from the kernel, by event type.',
-    'event',
-    EVENT_TYPES,
-    () => {
-      const c = counters();
-      return c && eventCounts(c);
+    'counter',
+    (f) => {
+      for (const ns of scope.shown()) {
+        const c = ns.counters;
+        if (!c) continue;
+        f.add(ns.labels, { event: 'new' }, c.eventsNew);
+        f.add(ns.labels, { event: 'update' }, c.eventsUpdate);
+        f.add(ns.labels, { event: 'destroy' }, c.eventsDestroy);
+      }
     },
   );
 }

@@ -24,6 +24,8 @@ export interface NamespaceRef {
   readonly own: boolean;
   /** The `netns` label value: the name, else `inode:<inode>`. */
   readonly label: string;
+  /** TEMPORARY until discovery keeps descriptors: an open descriptor of the namespace. */
+  readonly fd?: number;
 }
 
 export interface DiscoveryRoots {

@@ -31,6 +31,8 @@ export interface NetlinkAddon {
   ): void;
   ref(s: NativeHandle, on: boolean): void;
   close(s: NativeHandle): void;
+  /** Opens `path` read-only from inside the network namespace open as `netnsFd`; returns the fd. */
+  openFileIn(netnsFd: number, path: string): number;
 }
 
 /** dist/src/netlink/ -> native/build/Release/, built by `npm ci` (the package's install script). */

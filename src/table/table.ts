@@ -38,6 +38,11 @@ export interface StateGroup {
   readonly proto: number;
   readonly protocol: string;
   readonly state: string;
+  /**
+   * (protocol, state) as one number, the same in every table: observers key their series by it,
+   * so a table that is replaced (a namespace that goes idle and active again) adds no entries.
+   */
+  readonly labelKey: number;
   /** Flows in the table in this state now. */
   count: number;
 }
@@ -470,6 +475,7 @@ export class ShadowTable {
         proto,
         protocol: protocolName(proto),
         state: stateLabel(proto, code),
+        labelKey: k & 0xffff,
         count: 0,
       });
       this.groupOf.set(k, g);

@@ -4,14 +4,43 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { buildDashboard, RUNBOOK_BASE } from '../../scripts/dashboard.js';
 import { ROOT } from '../paths.js';
-import { needPromtool, promtool } from './promtool.js';
-import { allPanels, annotationQueries, DASHBOARD_FILE, dashboardQueries, RULES_FILE } from './queries.js';
+import {
+  allPanels,
+  annotationQueries,
+  DASHBOARD_FILE,
+  dashboardQueries,
+  FLEET_DASHBOARD_FILE,
+  NETNS_ROW,
+  type PanelQuery,
+  RULES_FILE,
+  ruleExpressions,
+  vectorSelectors,
+} from './queries.js';
+import { needTool, promtool } from './tools.js';
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
 const DS_UID = '${datasource}';
 const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Record<string, unknown>;
+const fleet = JSON.parse(readFileSync(FLEET_DASHBOARD_FILE, 'utf8')) as Record<string, unknown>;
+/** What Grafana would send for "All" selected, enough for PromQL to parse. */
+const ALL = { __rate_interval: '1m', job: '.+', instance: '.+' };
+
+/** Asserts that promtool parses every query, as the expression of a recording rule. */
+function assertParses(queries: { expr: string }[]): void {
+  const dir = mkdtempSync(join(tmpdir(), 'ctx-dash-'));
+  try {
+    const rules = queries.map(
+      (q, i) => `      - record: dashboard:query:${i}\n        expr: ${JSON.stringify(q.expr)}`,
+    );
+    writeFileSync(join(dir, 'q.yml'), `groups:\n  - name: dashboard\n    rules:\n${rules.join('\n')}\n`);
+    const r = promtool(['check', 'rules', join(dir, 'q.yml')]);
+    assert.equal(r.status, 0, r.output);
+    assert.match(r.output, new RegExp(`SUCCESS: ${queries.length} rules found`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 interface Panel {
   title?: string;
@@ -19,20 +48,49 @@ interface Panel {
   type?: string;
   description?: string;
   datasource?: { type?: string; uid?: string };
-  fieldConfig?: { defaults?: { unit?: string } };
-  targets?: { expr?: string; datasource?: { uid?: string } }[];
+  fieldConfig?: { defaults?: { unit?: string; links?: { title?: string; url?: string }[] } };
+  targets?: { expr?: string; instant?: boolean; datasource?: { uid?: string } }[];
 }
+
+interface DashboardLink {
+  title: string;
+  type: string;
+  url: string;
+  includeVars?: boolean;
+  keepTime?: boolean;
+}
+
+/** Grafana's data link variables: the series' labels and the dashboard's time range. */
+const LINK_VARS = {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
+  instance: '${__field.labels.instance}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
+  job: '${__field.labels.job}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template
+  timeRange: '${__url_time_range}',
+};
+
+/** A fleet panel's data link opens the node dashboard on the clicked node, with variables it has. */
+function assertNodeLink(panel: string, url: string): void {
+  const node = `/d/${dashboard['uid']}?`;
+  assert.ok(url.startsWith(node), `${panel}: ${url} opens the node dashboard`);
+  const params = new URLSearchParams(url.slice(node.length));
+  assert.equal(params.get('var-instance'), LINK_VARS.instance, `${panel}: the clicked node`);
+  assert.equal(params.get('var-job'), LINK_VARS.job, `${panel}: its job`);
+  assert.equal(params.get('var-datasource'), DS_UID, `${panel}: the same data source`);
+  assert.ok(url.includes(LINK_VARS.timeRange), `${panel}: the same time range`);
+  const nodeVars = variableNames(dashboard);
+  for (const name of params.keys()) {
+    if (name.startsWith('var-'))
+      assert.ok(nodeVars.includes(name.slice(4)), `${panel}: ${name} exists there`);
+  }
+}
+
+const variableNames = (d: Record<string, unknown>): string[] =>
+  (d['templating'] as { list: { name: string }[] }).list.map((v) => v.name);
 
 describe('Grafana dashboard', () => {
   const panels = allPanels(dashboard) as Panel[];
-
-  it('is what scripts/dashboard.ts builds', () => {
-    assert.deepEqual(
-      dashboard,
-      buildDashboard(),
-      'run: node dist/scripts/dashboard.js > dashboards/conntrack-exporter.json',
-    );
-  });
 
   it('has the current schemaVersion and datasource, job and instance variables', () => {
     // the last version of Grafana's v1 dashboard schema (DASHBOARD_SCHEMA_VERSION in Grafana 12)
@@ -43,6 +101,15 @@ describe('Grafana dashboard', () => {
     assert.equal(byName.get('datasource')?.query, 'prometheus');
     assert.equal(byName.get('job')?.type, 'query');
     assert.equal(byName.get('instance')?.type, 'query');
+  });
+
+  it('keeps the --netns.all row collapsed, with its panels inside', () => {
+    const rows = (
+      dashboard['panels'] as { type: string; title: string; collapsed?: boolean; panels?: Panel[] }[]
+    ).filter((p) => p.type === 'row');
+    const netns = rows.find((r) => r.title === NETNS_ROW);
+    assert.equal(netns?.collapsed, true, `row ${NETNS_ROW}, collapsed`);
+    assert.ok((netns.panels ?? []).length >= 3);
   });
 
   it('every panel has a description, a unit, the datasource variable and a query', () => {
@@ -92,17 +159,19 @@ describe('Grafana dashboard', () => {
   });
 
   it('links the runbooks: the folder from the dashboard, each alert’s from the panels that show it', () => {
+    // where the alert rules say the runbooks are
+    const rules = readFileSync(RULES_FILE, 'utf8');
+    const ruleUrls = [...rules.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]!);
+    assert.ok(ruleUrls.length > 0);
+    const RUNBOOK_BASE = ruleUrls[0]!.replace(/[^/]+\.md$/, '');
+    for (const u of ruleUrls) assert.ok(u.startsWith(RUNBOOK_BASE), u);
+
     const links = dashboard['links'] as { title: string; type: string; url: string }[];
     const runbooksDir = RUNBOOK_BASE.replace('/blob/', '/tree/').replace(/\/$/, '');
     assert.ok(
       links.some((l) => l.type === 'link' && l.url === runbooksDir),
       'a dashboard link to dashboards/runbooks',
     );
-    // the alert rules point at the same place
-    const rules = readFileSync(RULES_FILE, 'utf8');
-    const ruleUrls = [...rules.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]!);
-    assert.ok(ruleUrls.length > 0);
-    for (const u of ruleUrls) assert.ok(u.startsWith(RUNBOOK_BASE), u);
 
     const linked = new Set<string>();
     for (const p of panels) {
@@ -144,7 +213,7 @@ describe('Grafana dashboard', () => {
   });
 
   it('annotations fire at a restart and an unscheduled resync, and stay silent otherwise (promtool)', (t) => {
-    if (!needPromtool(t)) return;
+    if (!needTool(t, 'promtool')) return;
     const q = new Map(
       annotationQueries(dashboard, { __rate_interval: '2m', job: '.+', instance: '.+' }).map((a) => [
         a.name,
@@ -165,19 +234,19 @@ describe('Grafana dashboard', () => {
       'tests:',
       '  - interval: 1m',
       '    input_series:',
-      `      - series: 'process_start_time_seconds{job="ct",instance="a"}'`,
+      `      - series: 'process_start_time_seconds{job="conntrack",instance="a"}'`,
       "        values: '100x5 400x10'",
-      `      - series: 'process_start_time_seconds{job="ct",instance="b"}'`,
+      `      - series: 'process_start_time_seconds{job="conntrack",instance="b"}'`,
       "        values: '50x15'",
-      `      - series: 'conntrack_collector_resyncs_total{job="ct",instance="a",reason="overrun"}'`,
+      `      - series: 'conntrack_collector_resyncs_total{job="conntrack",instance="a",reason="overrun"}'`,
       "        values: '0x5 1x10'",
-      `      - series: 'conntrack_collector_resyncs_total{job="ct",instance="a",reason="silent"}'`,
+      `      - series: 'conntrack_collector_resyncs_total{job="conntrack",instance="a",reason="silent"}'`,
       "        values: '0+1x15'",
       '    promql_expr_test:',
-      at('Exporter restarts', 6, ['{job="ct",instance="a"}']),
+      at('Exporter restarts', 6, ['{job="conntrack",instance="a"}']),
       at('Exporter restarts', 4, []),
       at('Exporter restarts', 12, []),
-      at('Resyncs (overrun, drift, startup)', 6, ['{job="ct",instance="a",reason="overrun"}']),
+      at('Resyncs (overrun, drift, startup)', 6, ['{job="conntrack",instance="a",reason="overrun"}']),
       at('Resyncs (overrun, drift, startup)', 12, []),
       '',
     ].join('\n');
@@ -207,20 +276,96 @@ describe('Grafana dashboard', () => {
   });
 
   it('every query, panels’ and annotations’, parses as PromQL (promtool check rules)', (t) => {
-    if (!needPromtool(t)) return;
-    const vars = { __rate_interval: '1m', job: '.+', instance: '.+' };
-    const queries = [...dashboardQueries(dashboard, vars), ...annotationQueries(dashboard, vars)];
-    const dir = mkdtempSync(join(tmpdir(), 'ctx-dash-'));
-    try {
-      const rules = queries.map(
-        (q, i) => `      - record: dashboard:query:${i}\n        expr: ${JSON.stringify(q.expr)}`,
-      );
-      writeFileSync(join(dir, 'q.yml'), `groups:\n  - name: dashboard\n    rules:\n${rules.join('\n')}\n`);
-      const r = promtool(['check', 'rules', join(dir, 'q.yml')]);
-      assert.equal(r.status, 0, r.output);
-      assert.match(r.output, new RegExp(`SUCCESS: ${queries.length} rules found`));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    if (!needTool(t, 'promtool')) return;
+    assertParses([...dashboardQueries(dashboard, ALL), ...annotationQueries(dashboard, ALL)]);
+  });
+
+  it('links to the fleet dashboard, keeping the time range and the variables', () => {
+    const links = dashboard['links'] as DashboardLink[];
+    const toFleet = links.find((l) => l.url === `/d/${fleet['uid']}`);
+    assert.ok(toFleet, 'a link to the fleet dashboard');
+    assert.equal(toFleet.keepTime, true);
+    assert.equal(toFleet.includeVars, true);
+  });
+});
+
+describe('Grafana fleet dashboard', () => {
+  const panels = allPanels(fleet) as Panel[];
+  const queries: PanelQuery[] = dashboardQueries(fleet, {});
+  const byTitle = new Map(panels.map((p) => [p.title, p]));
+
+  it('every panel has a description, a unit, the datasource variable and a query of the job variable', () => {
+    assert.ok(panels.length >= 6);
+    assert.deepEqual(variableNames(fleet), ['datasource', 'job']);
+    for (const p of panels) {
+      assert.ok((p.description ?? '').length > 20, `${p.title}: description`);
+      assert.ok(p.fieldConfig?.defaults?.unit, `${p.title}: unit`);
+      assert.equal(p.datasource?.uid, DS_UID, `${p.title}: datasource`);
+      assert.ok((p.targets ?? []).length > 0, `${p.title}: a query`);
+      for (const t of p.targets ?? [])
+        assert.equal(t.datasource?.uid, DS_UID, `${p.title}: target datasource`);
     }
+    for (const q of queries) {
+      for (const s of vectorSelectors(q.expr))
+        assert.match(s.matchers, /job=~"\$job"/, `${q.panel}: ${q.expr}`);
+    }
+  });
+
+  it('reads one series per node: the fleet recording rules of the rule file, and build_info', () => {
+    const records = new Map(
+      ruleExpressions(readFileSync(RULES_FILE, 'utf8'))
+        .filter((r) => r.kind === 'record')
+        .map((r) => [r.name, r.expr]),
+    );
+    const read = new Set(queries.flatMap((q) => vectorSelectors(q.expr).map((s) => s.metric)));
+    for (const metric of read) {
+      if (metric === 'conntrack_exporter_build_info') continue;
+      assert.ok(records.has(metric), `${metric} is recorded by the rule file`);
+      // per node, not per namespace
+      assert.match(records.get(metric)!, /^(max|sum) without \(netns\) /, metric);
+    }
+    for (const m of [
+      'instance:conntrack_entries:max_fill_ratio',
+      'instance:conntrack_stat_drop:sum_rate5m',
+      'instance:conntrack_stat_early_drop:sum_rate5m',
+      'instance:conntrack_stat_insert_failed:sum_rate5m',
+    ]) {
+      assert.ok(read.has(m), `the fleet shows ${m}`);
+    }
+  });
+
+  it('ranks the nodes closest to full and dropping most, and draws fill over time by node', () => {
+    const ranked = (title: string, metric: string) => {
+      const p = byTitle.get(title);
+      assert.ok(p, title);
+      const [target] = p.targets ?? [];
+      assert.match(target?.expr ?? '', new RegExp(`^topk\\(10, .*${metric}`), title);
+      assert.equal(target?.instant, true, `${title}: the ranking now, not a history`);
+    };
+    ranked('Nodes closest to full', 'instance:conntrack_entries:max_fill_ratio');
+    ranked('Nodes dropping most', 'instance:conntrack_stat_drop:sum_rate5m');
+    const overTime = byTitle.get('Fill over time by node');
+    assert.equal(overTime?.type, 'timeseries');
+    assert.match(overTime?.targets?.[0]?.expr ?? '', /^instance:conntrack_entries:max_fill_ratio\{/);
+    assert.equal(byTitle.get('Nodes closest to full')?.fieldConfig?.defaults?.unit, 'percentunit');
+  });
+
+  it('links each node to the node dashboard with its instance, job and data source selected', () => {
+    const linked = panels
+      .filter((p) => (p.fieldConfig?.defaults?.links ?? []).length > 0)
+      .map((p) => p.title);
+    for (const title of ['Nodes closest to full', 'Nodes dropping most', 'Fill over time by node']) {
+      assert.ok(linked.includes(title), `${title} links to the node`);
+    }
+    for (const p of panels) {
+      for (const l of p.fieldConfig?.defaults?.links ?? []) assertNodeLink(`${p.title}`, l.url ?? '');
+    }
+    const links = fleet['links'] as DashboardLink[];
+    assert.ok(links.some((l) => l.url === `/d/${dashboard['uid']}` && l.keepTime));
+  });
+
+  it('every query parses as PromQL (promtool check rules)', (t) => {
+    if (!needTool(t, 'promtool')) return;
+    assertParses(dashboardQueries(fleet, ALL));
   });
 });

@@ -69,11 +69,17 @@ const DIMENSIONS: Dimension[] = [
  * most K series, each equal to the count of its key, none outranked by a key left out, and a
  * remainder that makes the sum the number of flows.
  */
-function mismatch(d: Dimension, s: Scrape, flows: readonly tool.ToolFlow[]): string | undefined {
+function mismatch(
+  d: Dimension,
+  s: Scrape,
+  flows: readonly tool.ToolFlow[],
+  netns?: string,
+): string | undefined {
   const counts = new Map<string, number>();
   for (const f of flows) counts.set(d.ofFlow(f), (counts.get(d.ofFlow(f)) ?? 0) + 1);
   const series = s.all(d.metric);
   const rest = series.filter((x) => x.labels[d.other] === 'other');
+  if (netns !== undefined) return jointMismatch(d, series, rest, counts, netns);
   const top = series.filter((x) => x.labels[d.other] !== 'other');
   const show = (xs: Sample[]) => JSON.stringify(xs.map((x) => [d.ofLabels(x.labels), x.value]));
   const context = `${d.metric}: exporter ${show(series)}; conntrack -L ${JSON.stringify([...counts])}`;
@@ -90,14 +96,44 @@ function mismatch(d: Dimension, s: Scrape, flows: readonly tool.ToolFlow[]): str
   return undefined;
 }
 
+/**
+ * --netns.all ranks every namespace on the machine together: the series of `netns` equal its
+ * counts, none of its keys left out outranks a series shown, K series and one remainder in all.
+ */
+function jointMismatch(
+  d: Dimension,
+  series: Sample[],
+  rest: Sample[],
+  counts: Map<string, number>,
+  netns: string,
+): string | undefined {
+  const top = series.filter((x) => x.labels[d.other] !== 'other');
+  const ours = top.filter((x) => x.labels['netns'] === netns);
+  const context = `${d.metric} in ${netns}: exporter ${JSON.stringify(ours.map((x) => [d.ofLabels(x.labels), x.value]))}; conntrack -L ${JSON.stringify([...counts])}`;
+  if (rest.length !== 1 || rest[0]!.labels['netns'] !== undefined)
+    return `${context}: remainder ${JSON.stringify(rest)}`;
+  if (top.length > K) return `${context}: ${top.length} top series`;
+  for (const x of ours) {
+    if (counts.get(d.ofLabels(x.labels)) !== x.value) return `${context}: ${d.ofLabels(x.labels)} differs`;
+  }
+  const shown = new Set(ours.map((x) => d.ofLabels(x.labels)));
+  const least = top.length < K ? 0 : Math.min(...top.map((x) => x.value));
+  for (const [k, n] of counts) if (!shown.has(k) && n > least) return `${context}: ${k} (${n}) left out`;
+  return undefined;
+}
+
 /** Waits until every dimension agrees with conntrack -L; returns that scrape and listing. */
-async function agreed(exp: ExporterProcess, ns: Netns): Promise<{ s: Scrape; flows: tool.ToolFlow[] }> {
+async function agreed(
+  exp: ExporterProcess,
+  ns: Netns,
+  netns?: string,
+): Promise<{ s: Scrape; flows: tool.ToolFlow[] }> {
   let last: string | undefined;
   try {
     return await waitFor('the top K to equal conntrack -L', () => {
       const s = exp.scrape();
       const flows = tool.listFlows(ns);
-      last = DIMENSIONS.map((d) => mismatch(d, s, flows)).find((m) => m !== undefined);
+      last = DIMENSIONS.map((d) => mismatch(d, s, flows, netns)).find((m) => m !== undefined);
       return last === undefined ? { s, flows } : undefined;
     });
   } catch (err) {
@@ -144,17 +180,23 @@ function insertedEntries(): string[] {
   return entries;
 }
 
+/** A namespace for socketSends(): its IPv6 sources, and UDP flows that outlive the test. */
+function prepared(tag: string): Netns {
+  const ns = Netns.create(tag);
+  // Unreplied UDP flows would expire after 30 s, in the middle of the test (per namespace).
+  ns.run('sysctl', ['-qw', 'net.netfilter.nf_conntrack_udp_timeout=600']);
+  for (const a of ['fd00:1::1', 'fd00:1::2', 'fd00:2::1']) {
+    ns.run('ip', ['-6', 'addr', 'add', `${a}/128`, 'dev', 'lo', 'nodad']);
+  }
+  return ns;
+}
+
 describe('who fills the table, against conntrack -L', () => {
   let ns: Netns;
   let exp: ExporterProcess;
 
   before(async () => {
-    ns = Netns.create('topk');
-    // Unreplied UDP flows would expire after 30 s, in the middle of the test (per namespace).
-    ns.run('sysctl', ['-qw', 'net.netfilter.nf_conntrack_udp_timeout=600']);
-    for (const a of ['fd00:1::1', 'fd00:1::2', 'fd00:2::1']) {
-      ns.run('ip', ['-6', 'addr', 'add', `${a}/128`, 'dev', 'lo', 'nodad']);
-    }
+    ns = prepared('topk');
     // Found by the start-up dump: in the table, but not created while the exporter watched.
     insert(
       ns,
@@ -212,6 +254,36 @@ describe('who fills the table, against conntrack -L', () => {
         d.metric,
       );
     }
+  });
+});
+
+describe('who fills the table under --netns.all: a second namespace against conntrack -L there', () => {
+  let home: Netns;
+  let ns: Netns;
+  let exp: ExporterProcess;
+
+  before(async () => {
+    home = Netns.create('topk-home');
+    ns = prepared('topk-other');
+    exp = await ExporterProcess.start(home, ['--netns.all', '--netns.scan-interval=1s', `--top.k=${K}`]);
+  });
+
+  after(async () => {
+    await exp?.stop();
+    ns?.delete();
+    home?.delete();
+  });
+
+  it("ranks the namespace's sources, destinations, zones and marks as conntrack -L there counts them", async () => {
+    ns.traffic(...socketSends());
+    insert(ns, insertedEntries());
+    const { s, flows } = await agreed(exp, ns, ns.name);
+    assert.equal(flows.length, 69);
+    // Other namespaces on the machine are ranked too; ours has the largest sources here.
+    const ours = s.all('conntrack_top_source_flows').filter((x) => x.labels['netns'] === ns.name);
+    assert.ok(ours.length >= 1, 'its sources are labelled with its namespace');
+    for (const d of DIMENSIONS)
+      assert.ok(s.all(d.metric).length <= K + 1, `${d.metric}: at most K + 1 series in all`);
   });
 });
 

@@ -11,13 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NETNS_ROW } from '../../scripts/dashboard.js';
-import { RULES_FILE } from '../dashboards/queries.js';
+import { FLEET_DASHBOARD_FILE, NETNS_ROW, RULES_FILE } from '../dashboards/queries.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, waitFor } from './harness/netns.js';
-import { PrometheusProcess, shippedDashboardQueries } from './harness/prometheus.js';
+import { PrometheusProcess, type Series, shippedDashboardQueries } from './harness/prometheus.js';
 import type { Scrape } from './harness/promtext.js';
 
 /** conntrack_flows of one namespace as family/protocol/state -> value, zero series left out. */
@@ -129,6 +128,42 @@ describe('--netns.all: one exporter for every namespace', () => {
     assert.equal(s.value('conntrack_entries_limit'), Number(max.original));
   });
 
+  it("reports each namespace's own event mode, timestamp and accounting switches", async () => {
+    busy.run('sysctl', [
+      '-qw',
+      'net.netfilter.nf_conntrack_acct=1',
+      'net.netfilter.nf_conntrack_timestamp=1',
+    ]);
+    quiet.run('sysctl', [
+      '-qw',
+      'net.netfilter.nf_conntrack_acct=0',
+      'net.netfilter.nf_conntrack_timestamp=0',
+    ]);
+    const sysctl = (ns: Netns, name: string) =>
+      Number(ns.run('sysctl', ['-n', `net.netfilter.${name}`]).trim());
+    for (const ns of [busy, quiet]) {
+      const s = await waitFor(`the switches of ${ns.name}`, () => {
+        const s = exp.scrape();
+        return s.all('conntrack_kernel_accounting_enabled', { netns: ns.name }).length === 1 &&
+          s.value('conntrack_kernel_accounting_enabled', { netns: ns.name }) ===
+            sysctl(ns, 'nf_conntrack_acct')
+          ? s
+          : undefined;
+      });
+      for (const [metric, name] of [
+        ['conntrack_kernel_event_mode', 'nf_conntrack_events'],
+        ['conntrack_kernel_timestamps_enabled', 'nf_conntrack_timestamp'],
+        ['conntrack_kernel_accounting_enabled', 'nf_conntrack_acct'],
+      ] as const) {
+        assert.equal(s.value(metric, { netns: ns.name }), sysctl(ns, name), `${metric} of ${ns.name}`);
+      }
+    }
+    assert.notEqual(
+      exp.scrape().value('conntrack_kernel_accounting_enabled', { netns: busy.name }),
+      exp.scrape().value('conntrack_kernel_accounting_enabled', { netns: quiet.name }),
+    );
+  });
+
   it('a namespace created and deleted while the exporter runs appears, then disappears', async () => {
     const late = Netns.create('nsall-late');
     try {
@@ -195,6 +230,19 @@ describe('--netns.all: one exporter for every namespace', () => {
         top.some((x) => x.metric['netns'] === full.name),
         'the full namespace is among the top namespaces by fill',
       );
+      // The fleet ranks the node by its fullest namespace, in one series without a netns label.
+      const closest = shippedDashboardQueries(FLEET_DASHBOARD_FILE).find(
+        (q) => q.panel === 'Nodes closest to full',
+      );
+      let node: Series[] = [];
+      await waitFor('the fleet to rank the node as full as its full namespace', () => {
+        full.traffic(`udp-burst=${limit}`);
+        node = prom.query(closest!.expr);
+        return node.length === 1 && Number(node[0]!.value?.[1]) >= 0.9 ? true : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; fleet: ${JSON.stringify(node)}`);
+      });
+      assert.equal(node[0]!.metric['netns'], undefined, 'one series per node');
       const ratio = prom.query('instance:conntrack_entries:fill_ratio');
       const ours = new Set([busy.name, quiet.name, home.name]);
       for (const r of ratio.filter((x) => ours.has(x.metric['netns'] ?? ''))) {

@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { NETNS_ROW } from '../../scripts/dashboard.js';
-import { RULES_FILE } from '../dashboards/queries.js';
+import { FLEET_DASHBOARD_FILE, NETNS_ROW, RULES_FILE } from '../dashboards/queries.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, sleep, waitFor } from './harness/netns.js';
@@ -83,6 +82,28 @@ describe('dashboard and rules on a real Prometheus', () => {
     assert.ok(records.length >= 1);
     await waitFor('every recording rule to have a value', () =>
       records.every((r) => prom.query(r.name).length > 0) ? true : undefined,
+    );
+  });
+
+  it('every fleet dashboard query returns data', async () => {
+    const queries = shippedDashboardQueries(FLEET_DASHBOARD_FILE);
+    assert.ok(queries.length >= 8, `the fleet dashboard has queries (${queries.length})`);
+    // It reads recording rules; their 5m rates need two evaluations.
+    let empty = queries;
+    await waitFor('every fleet query to return data', () => {
+      empty = queries.filter((q) => prom.query(q.expr).length === 0);
+      return empty.length === 0 ? true : undefined;
+    }).catch(() => undefined);
+    assert.deepEqual(
+      empty.map((q) => `${q.panel}: ${q.expr}`),
+      [],
+      'fleet queries without data',
+    );
+    // one node: its exporter, ranked
+    const closest = queries.find((q) => q.panel === 'Nodes closest to full');
+    assert.deepEqual(
+      prom.query(closest!.expr).map((x) => x.metric['instance']),
+      [prom.query(`up{job="${JOB}"}`)[0]?.metric['instance']],
     );
   });
 

@@ -32,9 +32,9 @@ export const GRAFANA_VARS: Readonly<Record<string, string>> = {
   datasource: 'prometheus',
 };
 
-/** Every query of the shipped dashboard, as Grafana would send it for the test's exporter. */
-export function shippedDashboardQueries(): PanelQuery[] {
-  return dashboardQueries(JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')), GRAFANA_VARS);
+/** Every query of a shipped dashboard, as Grafana would send it for the test's exporter. */
+export function shippedDashboardQueries(file = DASHBOARD_FILE): PanelQuery[] {
+  return dashboardQueries(JSON.parse(readFileSync(file, 'utf8')), GRAFANA_VARS);
 }
 
 /** The recording rules or the alerts of the shipped rule file. */

@@ -13,6 +13,7 @@ import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import type { Flow } from '../../support/codec/flow.js';
 import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
+import { FakeNamespace, FakeScope, scripted } from '../helpers/scope.js';
 import { summary } from '../helpers/summary.js';
 
 interface Spec {
@@ -297,7 +298,9 @@ describe('Attribution', () => {
   it('renders at most K + 1 series per metric, and drops keys that left', async () => {
     const { table, attribution } = setup(2);
     const registry = new Registry();
-    registerAttributionMetrics(registry, attribution);
+    const scope = new FakeScope();
+    scope.namespaces.push(new FakeNamespace({}, table, scripted([]), attribution));
+    registerAttributionMetrics(registry, scope, attribution);
     for (let id = 1; id <= 9; id++) table.apply('new', summary(flow(id, { src: `10.0.0.${id % 4}` })));
     let text = await registry.metrics();
     const series = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`));
@@ -321,6 +324,32 @@ describe('Attribution', () => {
       'conntrack_top_source_flows{family="ipv4",source="10.0.0.2"} 2',
       'conntrack_top_source_flows{family="ipv4",source="10.0.0.3"} 2',
       'conntrack_top_source_flows{source="other"} 2',
+    ]);
+  });
+
+  it('ranks several namespaces jointly: still K + 1 series, each with its namespace, the rest in other', async () => {
+    const a = setup(2);
+    const b = setup(2);
+    const registry = new Registry();
+    const scope = new FakeScope();
+    scope.namespaces.push(
+      new FakeNamespace({ netns: 'a' }, a.table, scripted([]), a.attribution),
+      new FakeNamespace({ netns: 'b' }, b.table, scripted([]), b.attribution),
+    );
+    registerAttributionMetrics(registry, scope, a.attribution);
+    // a: 10.0.0.1 x3, 10.0.0.2 x1; b: 10.0.0.1 x2 (the same address, another namespace), 10.0.0.9 x4.
+    let id = 1;
+    for (const src of ['10.0.0.1', '10.0.0.1', '10.0.0.1', '10.0.0.2'])
+      a.table.apply('new', summary(flow(id++, { src })));
+    for (const src of ['10.0.0.1', '10.0.0.1', '10.0.0.9', '10.0.0.9', '10.0.0.9', '10.0.0.9'])
+      b.table.apply('new', summary(flow(id++, { src })));
+    const series = (await registry.metrics())
+      .split('\n')
+      .filter((l) => l.startsWith('conntrack_top_source_flows{'));
+    assert.deepEqual(series, [
+      'conntrack_top_source_flows{netns="b",family="ipv4",source="10.0.0.9"} 4',
+      'conntrack_top_source_flows{netns="a",family="ipv4",source="10.0.0.1"} 3',
+      'conntrack_top_source_flows{source="other"} 3',
     ]);
   });
 });

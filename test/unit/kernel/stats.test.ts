@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CpuStats, GlobalStats } from '../../../src/ctnetlink/stats.js';
 import { ConntrackError } from '../../../src/errors.js';
+import { OwnProcFiles } from '../../../src/kernel/proc.js';
 import { type KernelSource, KernelStatsReader } from '../../../src/kernel/stats.js';
-import { ExporterMetrics } from '../../../src/metrics/metrics.js';
-import { CollectorCounters } from '../../../src/sync/collector.js';
-import { ShadowTable } from '../../../src/table/table.js';
-import { FakeClock, tcp } from '../helpers/flows.js';
+import { tcp } from '../helpers/flows.js';
+import { defaultModeMetrics } from '../helpers/scope.js';
 import { summary } from '../helpers/summary.js';
 
 /** A netlink source that answers or fails on demand. */
@@ -79,16 +78,9 @@ describe('KernelStatsReader and the kernel gauges', () => {
 
   function setup(procRoot: string) {
     const source = new SwitchableSource();
-    const reader = new KernelStatsReader(source, procRoot);
-    const metrics = new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false });
-    const table = new ShadowTable(metrics.flows, new FakeClock().read);
+    const reader = new KernelStatsReader(source, new OwnProcFiles(procRoot));
+    const { metrics, table } = defaultModeMetrics(() => reader.read());
     table.apply('new', summary(tcp(1, 'ESTABLISHED')));
-    metrics.attach({
-      table,
-      counters: new CollectorCounters(),
-      readKernel: () => reader.read(),
-      rcvbuf: () => 1,
-    });
     return { source, reader, metrics };
   }
 
@@ -138,7 +130,7 @@ describe('KernelStatsReader and the kernel gauges', () => {
 
   it('a sysctl file that is not a number is an error, not a value', async () => {
     const bad = fakeProc(join(root, 'bad'), { nf_conntrack_events: 'garbage', nf_conntrack_buckets: '1024' });
-    const k = await new KernelStatsReader(new SwitchableSource(), bad).read();
+    const k = await new KernelStatsReader(new SwitchableSource(), new OwnProcFiles(bad)).read();
     assert.equal(k.eventsMode, undefined);
     assert.equal(k.buckets, 1024);
     assert.equal(k.errors, 1);

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { describe, it } from 'node:test';
+import { FlowMetrics } from '../../../src/metrics/flows.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
-import { CollectorCounters } from '../../../src/sync/collector.js';
-import { ShadowTable } from '../../../src/table/table.js';
 import { ROOT } from '../../paths.js';
-import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
+import { destroyed, icmp, tcp, udp } from '../helpers/flows.js';
 import { cpu, kernelSnapshot } from '../helpers/kernel.js';
+import { defaultModeMetrics, FakeScope, scripted } from '../helpers/scope.js';
 import { summary } from '../helpers/summary.js';
 
 const FIXTURE = `${ROOT}test/fixtures/metrics.golden.prom`;
@@ -28,10 +28,6 @@ function normalise(text: string): string {
 
 /** Two scrapes over a fixed table, fixed collector counters and a fake kernel. */
 async function goldenText(): Promise<string> {
-  const clock = new FakeClock();
-  const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false, processMetrics: false });
-  const table = new ShadowTable(metrics.flows, clock.read);
-  const counters = new CollectorCounters();
   const kernel = [
     kernelSnapshot(
       [
@@ -49,17 +45,8 @@ async function goldenText(): Promise<string> {
       { entries: 6, accounting: 0 },
     ),
   ];
-  let reads = 0;
-  metrics.attach({
-    table,
-    counters,
-    readKernel: async () => {
-      const s = kernel[Math.min(reads++, kernel.length - 1)];
-      if (s === undefined) throw new Error('no snapshot');
-      return s;
-    },
-    rcvbuf: () => 33554432,
-  });
+  const { clock, metrics, table, counters, scope } = defaultModeMetrics(scripted(kernel));
+  scope.events.receiveBuffer = 33554432;
 
   table.apply('new', summary(tcp(1, 'SYN_SENT')));
   clock.advance(0.002);
@@ -86,7 +73,7 @@ async function goldenText(): Promise<string> {
   counters.eventsUpdate = 3;
   counters.eventsDestroy = 2;
   counters.overruns = 1;
-  counters.eventsLost = 17;
+  scope.events.lost = 17;
   counters.resyncs.overrun = 1;
   counters.decodeErrors = 2;
   counters.lastResync = 1_700_000_091;
@@ -98,7 +85,7 @@ describe('/metrics golden output', () => {
   it('is byte for byte the committed fixture', async () => {
     const text = await goldenText();
     assert.equal(
-      new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false }).contentType,
+      defaultModeMetrics(scripted([])).metrics.contentType,
       'text/plain; version=0.0.4; charset=utf-8',
     );
     if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(FIXTURE, text);
@@ -108,7 +95,11 @@ describe('/metrics golden output', () => {
 
 describe('/metrics process metrics', () => {
   it('has the committed metric families, HELP and TYPE (values vary by process)', async () => {
-    const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false });
+    const metrics = new ExporterMetrics({
+      version: '1.2.3',
+      scope: new FakeScope(),
+      flows: new FlowMetrics(false),
+    });
     const families = (await metrics.render())
       .split('\n')
       .filter((l) => l.startsWith('# HELP ') || l.startsWith('# TYPE '))

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KernelSnapshot } from '../../../src/kernel/stats.js';
-import { ExporterMetrics } from '../../../src/metrics/metrics.js';
-import { CollectorCounters } from '../../../src/sync/collector.js';
+import type { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { ShadowTable } from '../../../src/table/table.js';
-import { destroyed, FakeClock, tcp, udp } from '../helpers/flows.js';
+import { destroyed, tcp, udp } from '../helpers/flows.js';
 import { cpu, kernelSnapshot } from '../helpers/kernel.js';
+import { defaultModeMetrics, scripted } from '../helpers/scope.js';
 import { summary } from '../helpers/summary.js';
 
 /** The value of one sample line, e.g. value(text, 'conntrack_entries'). */
@@ -15,18 +15,9 @@ function value(text: string, series: string): number | undefined {
 }
 
 function setup(kernel: KernelSnapshot[]) {
-  const clock = new FakeClock();
-  const metrics = new ExporterMetrics({ version: '1.2.3', kernelTimestamps: false, processMetrics: false });
-  const table = new ShadowTable(metrics.flows, clock.read);
-  const counters = new CollectorCounters();
-  let i = 0;
-  metrics.attach({
-    table,
-    counters,
-    readKernel: async () => kernel[Math.min(i++, kernel.length - 1)]!,
-    rcvbuf: () => 425984,
-  });
-  return { clock, metrics, table, counters };
+  const m = defaultModeMetrics(scripted(kernel));
+  m.scope.events.receiveBuffer = 425984;
+  return m;
 }
 
 describe('ExporterMetrics', () => {
@@ -119,8 +110,8 @@ describe('ExporterMetrics', () => {
   });
 
   it('adds up the observations of tables that share it (--netns.all), one series per label set', async () => {
-    const { clock, metrics, table } = setup([kernelSnapshot([])]);
-    const other = new ShadowTable(metrics.flows, clock.read);
+    const { clock, metrics, table, flows } = setup([kernelSnapshot([])]);
+    const other = new ShadowTable(flows, clock.read);
     for (const t of [table, other]) {
       t.apply('new', summary(tcp(1, 'SYN_SENT')));
       clock.advance(0.5);
@@ -139,8 +130,8 @@ describe('ExporterMetrics', () => {
   });
 
   it('says in HELP where lifetimes come from', () => {
-    const on = new ExporterMetrics({ version: 'x', kernelTimestamps: true, processMetrics: false });
-    const off = new ExporterMetrics({ version: 'x', kernelTimestamps: false, processMetrics: false });
+    const on = defaultModeMetrics(scripted([]), { kernelTimestamps: true }).metrics;
+    const off = defaultModeMetrics(scripted([]), { kernelTimestamps: false }).metrics;
     const help = async (m: ExporterMetrics) =>
       (await m.registry.getSingleMetricAsString('conntrack_flow_lifetime_seconds')).split('\n')[0] ?? '';
     return Promise.all([help(on), help(off)]).then(([a, b]) => {

@@ -1,33 +1,16 @@
 /**
- * AllNamespaces without a kernel: namespaces answer CT_GET_STATS through fake transports, ids come
+ * Namespaces without a kernel: namespaces answer CT_GET_STATS through fake transports, ids come
  * from a fake source, and event datagrams (captured from the kernel) arrive with namespace ids.
  * Routing by id, activation by a probe or by a first event, return to idle, and removal.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
 import type { NamespaceRef } from '../../../src/namespace/discovery.js';
-import { AllNamespaces } from '../../../src/namespace/namespaces.js';
-import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
-import { encodeMessage, NLMSG_DONE, NLMSG_HDRLEN } from '../../../src/netlink/nlmsg.js';
-import { RequestSocket } from '../../../src/netlink/request.js';
-import { ack, batchOf, FakeTransport } from '../../support/fake-transport.js';
+import type { Namespaces } from '../../../src/namespace/namespaces.js';
+import { NLMSG_HDRLEN } from '../../../src/netlink/nlmsg.js';
+import { batchOf } from '../../support/fake-transport.js';
+import { fakeNamespaces } from '../helpers/fake-ct.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
-
-/** One namespace's kernel: its entry count; dumps are empty, CPU statistics absent. */
-function fakeCt(kernel: { entries: number }): FakeTransport {
-  return new FakeTransport((req) => {
-    if (req.type !== ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
-      return [[encodeMessage(NLMSG_DONE, 0, req.seq, Buffer.alloc(4))]];
-    }
-    const p = Buffer.alloc(4 + 8);
-    p.writeUInt16LE(8, 4); // nla_len
-    p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
-    p.writeUInt32BE(kernel.entries, 8);
-    return [[encodeMessage(req.type, 0, req.seq, p), ack(req.seq)]];
-  });
-}
 
 const ref = (label: string, own = false): NamespaceRef => ({
   inode: label,
@@ -38,33 +21,13 @@ const ref = (label: string, own = false): NamespaceRef => ({
 });
 
 function setup(ids: Record<string, number>, refuse = new Set<string>()) {
-  const kernels = new Map<string, { entries: number }>();
-  const transports: FakeTransport[] = [];
-  const all = new AllNamespaces({
-    observer: { transition() {}, stateLeft() {}, flowEnded() {} },
-    log: pino({ level: 'silent' }),
-    resyncIntervalMs: 0,
-    silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
-    nsids: {
-      ensure: async (path) => ids[path.split('/').pop()!] ?? -1,
-      get: async () => -1,
-    },
-    openSocket: (timeout, netns) => {
-      const label = netns === undefined ? 'home' : netns.split('/').pop()!;
-      if (refuse.has(label)) throw new Error('EPERM');
-      if (!kernels.has(label)) kernels.set(label, { entries: 0 });
-      const t = fakeCt(kernels.get(label)!);
-      transports.push(t);
-      return new RequestSocket(t, timeout);
-    },
-  });
-  return { all, kernels, transports };
+  return fakeNamespaces({ ids, refuse, labelled: true });
 }
 
 const NEW = bytes(eventFixtures.find((f) => f.name.startsWith('new: tcp4'))!);
-const activeLabels = (all: AllNamespaces) => all.active.map((p) => p.ref.label).sort();
+const activeLabels = (all: Namespaces) => all.active.map((p) => p.ref.label).sort();
 
-describe('AllNamespaces', () => {
+describe('Namespaces', () => {
   it('activates its own namespace and those with entries; the others stay idle', async () => {
     const { all, kernels } = setup({ busy: 1, empty: 2 });
     kernels.set('busy', { entries: 3 });
@@ -91,7 +54,7 @@ describe('AllNamespaces', () => {
     assert.deepEqual(activeLabels(all), ['home']);
     all.onBatch(batchOf([NEW, NEW, NEW, NEW], { nsids: [7, -1, 99, 7] }));
     const b = all.followed.find((p) => p.ref.label === 'b')!;
-    const home = all.ownPipeline!;
+    const home = all.own()!;
     assert.equal(b.collector?.counters.eventsNew, 2, 'the waking event is applied too');
     assert.equal(home.collector?.counters.eventsNew, 1, "no id: the exporter's own namespace");
     assert.equal(all.eventsUnmatched, 1, 'id 99 is no namespace we follow');

@@ -1,0 +1,113 @@
+// Alerts. Summaries are static (they group and deduplicate well in notifications); the instance,
+// the network namespace (--netns.all) and the value are in the description.
+local format = import '../lib/format.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local sel = c.conntrackExporterSelector,
+    local ratio = format.ratio,
+    local percent = format.percent,
+    local duration = format.duration,
+    // Where the alert is: the instance, and with --netns.all the network namespace.
+    local where = '{{ $labels.instance }}{{ with $labels.netns }} (network namespace {{ . }}){{ end }}',
+    local alert(name, severity, expr, summary, description, forDuration=null) = {
+      alert: name,
+      expr: expr,
+      labels: { severity: severity },
+      annotations: {
+        summary: summary,
+        description: description,
+        runbook_url: c.runbookURLPattern % name,
+      },
+    } + (if forDuration == null then {} else { 'for': forDuration }),
+
+    groups+: [
+      {
+        name: 'conntrack-exporter.alerts',
+        rules: [
+          alert(
+            'ConntrackTableNearlyFull',
+            'warning',
+            'instance:conntrack_entries:fill_ratio{%s} > %s' % [sel, ratio(c.fillWarningRatio)],
+            'Conntrack table is more than %s full.' % percent(c.fillWarningRatio),
+            'The conntrack table on %s is {{ $value | humanizePercentage }} full. When it is full the kernel drops packets of new connections.' % where,
+            c.fillWarningFor,
+          ),
+          alert(
+            'ConntrackTableFull',
+            'critical',
+            'instance:conntrack_entries:fill_ratio{%s} > %s' % [sel, ratio(c.fillCriticalRatio)],
+            'Conntrack table is full or about to be.',
+            'The conntrack table on %s is {{ $value | humanizePercentage }} full; new connections are being dropped or will be within minutes ("nf_conntrack table full, dropping packet").' % where,
+            c.fillCriticalFor,
+          ),
+          alert(
+            'ConntrackTablePredictedFull',
+            'warning',
+            |||
+              (predict_linear(conntrack_entries{%(sel)s}[%(lookback)s], %(hours)d * 3600) >= ignoring(netns) group_left conntrack_entries_limit{%(sel)s})
+              and on (job, instance, netns)
+              (instance:conntrack_entries:fill_ratio{%(sel)s} > %(min)s)
+            ||| % { sel: sel, lookback: c.predictLookback, hours: c.predictHours, min: ratio(c.predictMinFillRatio) },
+            'Conntrack table is predicted to be full within %d hours.' % c.predictHours,
+            'At the growth of the last %s, the conntrack table on %s reaches nf_conntrack_max within %d hours (predicted entries {{ $value | humanize }}).' % [format.period(c.predictLookback), where, c.predictHours],
+            c.predictFor,
+          ),
+          alert(
+            'ConntrackPacketsDropped',
+            'critical',
+            |||
+              sum by (job, instance, netns) (
+                rate(conntrack_stat_drop_total{%(sel)s}[5m]) + rate(conntrack_stat_early_drop_total{%(sel)s}[5m])
+              ) > 0
+            ||| % { sel: sel },
+            'The kernel drops connections because the conntrack table is full.',
+            '{{ $value | printf "%.2f" }} per second of new connections are dropped (drop) or evict other entries (early_drop) on {{ $labels.instance }} because the conntrack table{{ with $labels.netns }} (network namespace {{ . }}){{ end }} is full.',
+          ),
+          alert(
+            'ConntrackInsertFailed',
+            'warning',
+            'rate(conntrack_stat_insert_failed_total{%s}[5m]) > 0' % sel,
+            'Conntrack inserts keep failing.',
+            '{{ $value | printf "%%.2f" }} conntrack inserts per second fail on %s: packets of racing connections (often UDP DNS through NAT, as in Kubernetes) are dropped, seen as 5 s DNS delays.' % where,
+            c.insertFailedFor,
+          ),
+          // One event socket for all namespaces: an overrun resyncs every namespace, one alert is
+          // enough.
+          alert(
+            'ConntrackExporterLosingEvents',
+            'warning',
+            'max by (job, instance) (increase(conntrack_collector_overruns_total{%s}[%s])) > %d' % [sel, c.overrunsWindow, c.overrunsThreshold],
+            'conntrack-exporter keeps losing conntrack events.',
+            "The exporter's event socket overflowed {{ $value | humanize }} times in %s on {{ $labels.instance }}; every overflow costs a full table dump. Raise --netlink.rcvbuf." % duration(c.overrunsWindow),
+          ),
+          alert(
+            'ConntrackExporterDrift',
+            'warning',
+            'abs(conntrack_collector_table_drift{%s}) > %d + %s * conntrack_entries{%s}' % [sel, c.driftAbsolute, ratio(c.driftRatio), sel],
+            "conntrack-exporter's flow counts disagree with the kernel.",
+            "The exporter's shadow table on %s differs from the kernel's entry count by {{ $value | humanize }} flows for %s; per-state counts are not to be trusted." % [where, duration(c.driftFor)],
+            c.driftFor,
+          ),
+          alert(
+            'ConntrackExporterDown',
+            'warning',
+            'up{%s} == 0' % sel,
+            'conntrack-exporter cannot be scraped.',
+            'Prometheus failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for %s; conntrack table exhaustion on this host would go unnoticed.' % duration(c.exporterDownFor),
+            c.exporterDownFor,
+          ),
+          alert(
+            'ConntrackExporterAbsent',
+            'warning',
+            'absent(up{%s})' % sel,
+            'No conntrack-exporter target is being scraped.',
+            'Prometheus has no target matching {%s}; conntrack table exhaustion would go unnoticed everywhere.' % sel,
+            c.exporterAbsentFor,
+          ),
+        ],
+      },
+    ],
+  },
+}

@@ -1,0 +1,384 @@
+// The Conntrack dashboard: one or a few nodes, everything the exporter knows about their tables.
+local d = import '../lib/dashboard.libsonnet';
+local format = import '../lib/format.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    'conntrack-exporter.json':
+      local c = $._config;
+      // The mixin's selector, then the dashboard's variables.
+      local sel = '%s,job=~"$job",instance=~"$instance"' % c.conntrackExporterSelector;
+      local t = d.target;
+      // Entries (of the namespaces `entries` selects) over the one global nf_conntrack_max.
+      local fillRatio(entries) =
+        'conntrack_entries{%s} / ignoring(netns) group_left conntrack_entries_limit{%s}' % [entries, sel];
+      local fillThresholds = d.fillThresholds(c);
+      // Resyncs that recur by design (every --resync.interval, and the re-dumps that follow silent
+      // flows while any remain): an annotation each time would bury the others.
+      local scheduledResyncs = 'periodic|silent';
+
+      local rows = [
+        {
+          title: 'Table exhaustion',
+          panels: [
+            {
+              title: 'Fill level',
+              description: 'Entries in the conntrack table as a share of net.netfilter.nf_conntrack_max. At 100%% the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"). Alerts: %s warning, %s critical. With --netns.all: the fullest namespace (see the Namespaces row).' % [format.percent(c.fillWarningRatio), format.percent(c.fillCriticalRatio)],
+              type: 'gauge',
+              unit: 'percentunit',
+              w: 6,
+              runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
+              min: 0,
+              max: 1,
+              thresholds: fillThresholds,
+              targets: [t('max by (instance) (%s)' % fillRatio(sel), '{{instance}}')],
+            },
+            {
+              title: 'Entries and limit',
+              description: 'Entries in the conntrack table (per network namespace the exporter runs in) and nf_conntrack_max (global to the host), drawn dashed. The gap is what is left.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 12,
+              limitSeries: 'limit',
+              targets: [
+                t('conntrack_entries{%s}' % sel, '{{instance}} {{netns}} entries'),
+                t('conntrack_entries_limit{%s}' % sel, '{{instance}} limit'),
+              ],
+            },
+            {
+              title: 'Time until full',
+              description: 'Time until the table reaches nf_conntrack_max at the growth rate of the last hour (deriv). When the table is not growing the estimate is effectively infinite (shown as a very large value).',
+              type: 'stat',
+              unit: 's',
+              w: 6,
+              runbooks: ['ConntrackTablePredictedFull'],
+              thresholds: [
+                { color: 'red', value: null },
+                { color: 'orange', value: 3600 },
+                { color: 'green', value: 4 * 3600 },
+              ],
+              targets: [
+                t(
+                  '(conntrack_entries_limit{%(sel)s} - ignoring(netns) group_right conntrack_entries{%(sel)s}) / clamp_min(deriv(conntrack_entries{%(sel)s}[1h]), 1e-9)' % { sel: sel },
+                  '{{instance}} {{netns}}',
+                ),
+              ],
+            },
+            {
+              title: 'Drops because the table is full',
+              description: 'drop: packets of new connections dropped because the table was full. early_drop: entries (not yet assured) evicted to make room. insert_failed: inserts that lost a race against an equal entry (the NAT/DNS race known from Kubernetes). Per second, summed over CPUs.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 24,
+              runbooks: ['ConntrackPacketsDropped', 'ConntrackInsertFailed'],
+              targets: [
+                t('rate(conntrack_stat_%s_total{%s}[$__rate_interval])' % [stat, sel], '{{instance}} %s' % stat)
+                for stat in ['drop', 'early_drop', 'insert_failed']
+              ],
+            },
+          ],
+        },
+        {
+          title: 'Who fills the table',
+          panels: [
+            {
+              title: 'Top sources',
+              runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
+              description: 'Flows in the table by source prefix (--top.source-prefix-ipv4/-ipv6): the top K (--top.k) and "other" for the rest, stacked, so the stack is the whole table. One source or prefix dominating is a scan, a flood, a retrying client or one busy pod.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 12,
+              h: 10,
+              stack: true,
+              targets: [t('sum by (family, source) (conntrack_top_source_flows{%s})' % sel, '{{source}}')],
+            },
+            {
+              title: 'Top destinations',
+              description: 'Flows in the table by destination address, protocol and port (ICMP: type): the top K and "other", stacked. A dead upstream or a DNS server under load shows here, often with a wall of SYN_SENT or UNREPLIED.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 12,
+              h: 10,
+              stack: true,
+              targets: [
+                t(
+                  'sum by (family, protocol, destination, port) (conntrack_top_destination_flows{%s})' % sel,
+                  '{{destination}} {{protocol}} {{port}}',
+                ),
+              ],
+            },
+            {
+              title: 'Fastest creators',
+              description: 'New flows per second over the last minute by source prefix: the top K and "other", stacked. A scan or a flood shows here before the table fills.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 12,
+              stack: true,
+              targets: [
+                t('sum by (family, source) (conntrack_top_source_new_flows_per_second{%s})' % sel, '{{source}}'),
+              ],
+            },
+            {
+              title: 'Zones',
+              description: 'Flows in the table by conntrack zone (CT zone: per-tenant or per-interface tables in one namespace): the top K and "other", stacked.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 6,
+              stack: true,
+              targets: [t('sum by (zone) (conntrack_zone_flows{%s})' % sel, 'zone {{zone}}')],
+            },
+            {
+              title: 'Marks',
+              description: 'Flows in the table by conntrack mark (ct mark / CONNMARK, decimal as conntrack -L prints it): the top K and "other", stacked.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 6,
+              stack: true,
+              targets: [t('sum by (mark) (conntrack_mark_flows{%s})' % sel, 'mark {{mark}}')],
+            },
+          ],
+        },
+        {
+          // Data only with --netns.all; collapsed, so the default mode hides it.
+          title: 'Namespaces (--netns.all)',
+          collapsed: true,
+          panels: [
+            {
+              title: 'Top namespaces by fill',
+              description: "With --netns.all: the 10 network namespaces whose conntrack table is fullest, each against the one global nf_conntrack_max (the kernel checks every namespace's own count against it). netns is the name under /var/run/netns (CNI pod namespaces: cni-<id>), else inode:<n>; conntrack_netns_info says which is the exporter's own.",
+              type: 'timeseries',
+              unit: 'percentunit',
+              w: 12,
+              min: 0,
+              thresholds: fillThresholds,
+              targets: [t('topk(10, %s)' % fillRatio(sel + ',netns!=""'), '{{instance}} {{netns}}')],
+            },
+            {
+              title: 'Drops by namespace (top 10)',
+              description: "With --netns.all: packets dropped (drop) and entries evicted (early_drop) per second because a namespace's table was full, for the 10 namespaces that drop most.",
+              type: 'timeseries',
+              unit: 'ops',
+              w: 8,
+              targets: [
+                t(
+                  'topk(10, sum by (instance, netns) (rate(conntrack_stat_drop_total{%(sel)s,netns!=""}[$__rate_interval]) + rate(conntrack_stat_early_drop_total{%(sel)s,netns!=""}[$__rate_interval])))' % { sel: sel },
+                  '{{instance}} {{netns}}',
+                ),
+              ],
+            },
+            {
+              title: 'Namespaces',
+              description: 'With --netns.all: namespaces followed, those with a table in use (they have series), and those skipped because --netns.max was reached (raise it if this is not 0).',
+              type: 'stat',
+              unit: 'short',
+              w: 4,
+              targets: [
+                t('sum by (instance) (conntrack_netns_%s{%s})' % [what, sel], '{{instance}} %s' % what)
+                for what in ['followed', 'active', 'skipped']
+              ],
+            },
+          ],
+        },
+        {
+          title: 'What fills the table',
+          panels: [
+            {
+              title: 'Flows by protocol and state',
+              description: "Flows in the exporter's shadow table by family, protocol and state (TCP states as the kernel names them; UNREPLIED/REPLIED/ASSURED for protocols without states). A wall of SYN_SENT or UNREPLIED points at scans, floods or a dead upstream; TIME_WAIT at short-lived connections.",
+              type: 'timeseries',
+              unit: 'short',
+              w: 12,
+              h: 10,
+              stack: true,
+              targets: [
+                t('sum by (family, protocol, state) (conntrack_flows{%s}) > 0' % sel, '{{family}} {{protocol}} {{state}}'),
+              ],
+            },
+            {
+              title: 'Events per second',
+              description: 'Conntrack events received by the exporter: new flows, state updates, destroyed flows.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 12,
+              h: 10,
+              targets: [t('sum by (event) (rate(conntrack_events_total{%s}[$__rate_interval]))' % sel, '{{event}}')],
+            },
+            {
+              title: 'Flow lifetime (p50, p90, p99)',
+              description: 'How long destroyed flows lived, by protocol, from conntrack_flow_lifetime_seconds (kernel start timestamps when nf_conntrack_timestamp=1, otherwise from the NEW event). Empty (NaN) while no flow ends.',
+              type: 'timeseries',
+              unit: 's',
+              w: 12,
+              targets: [
+                t(
+                  'histogram_quantile(%s, sum by (le, protocol) (rate(conntrack_flow_lifetime_seconds_bucket{%s}[$__rate_interval])))' % [q.q, sel],
+                  '{{protocol}} %s' % q.name,
+                )
+                for q in [{ q: '0.5', name: 'p50' }, { q: '0.9', name: 'p90' }, { q: '0.99', name: 'p99' }]
+              ],
+            },
+            {
+              title: 'Time in state (p90)',
+              description: 'How long flows stayed in a state before leaving it (90th percentile), by protocol and state: slow handshakes show in SYN_SENT/SYN_RECV, lingering closes in TIME_WAIT and CLOSE_WAIT.',
+              type: 'timeseries',
+              unit: 's',
+              w: 12,
+              targets: [
+                t(
+                  'histogram_quantile(0.9, sum by (le, protocol, state) (rate(conntrack_state_duration_seconds_bucket{%s}[$__rate_interval])))' % sel,
+                  '{{protocol}} {{state}}',
+                ),
+              ],
+            },
+            {
+              title: 'State transitions (top 10)',
+              description: 'The ten most frequent state changes per second, by protocol and the states left and entered.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 12,
+              targets: [
+                t(
+                  'topk(10, sum by (protocol, from, to) (rate(conntrack_state_transitions_total{%s}[$__rate_interval])))' % sel,
+                  '{{protocol}} {{from}} → {{to}}',
+                ),
+              ],
+            },
+            {
+              title: 'Other kernel counters',
+              description: 'invalid: packets conntrack could not track; error: ICMP errors about unknown flows and other conntrack errors; search_restart: lookups restarted by concurrent hash changes; clash_resolve: insert clashes resolved by reusing the existing entry. Per second.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 12,
+              targets: [
+                t('rate(conntrack_stat_%s_total{%s}[$__rate_interval])' % [stat, sel], '{{instance}} %s' % stat)
+                for stat in ['invalid', 'error', 'search_restart', 'clash_resolve']
+              ],
+            },
+          ],
+        },
+        {
+          title: 'Collector health',
+          panels: [
+            {
+              title: 'Lost events',
+              runbooks: ['ConntrackExporterLosingEvents'],
+              description: "Overruns: times the exporter's event socket buffer overflowed (each costs a full table dump). Lost: event messages the kernel dropped. Lasting losses: raise --netlink.rcvbuf.",
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              targets: [
+                t('increase(conntrack_collector_overruns_total{%s}[$__rate_interval])' % sel, '{{instance}} overruns'),
+                t('increase(conntrack_collector_events_lost_total{%s}[$__rate_interval])' % sel, '{{instance}} events lost'),
+              ],
+            },
+            {
+              title: 'Resyncs by reason',
+              description: 'Full table dumps by reason: startup, overrun (events lost), drift (the kernel entry count and the shadow table disagreed), periodic (--resync.interval), silent (following flows the kernel sends no events for). Failed: dumps that failed, the table kept as it was.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              targets: [
+                t('sum by (reason) (increase(conntrack_collector_resyncs_total{%s}[$__rate_interval]))' % sel, '{{reason}}'),
+                t(
+                  'sum by (reason) (increase(conntrack_collector_resync_failures_total{%s}[$__rate_interval]))' % sel,
+                  '{{reason}} failed',
+                ),
+              ],
+            },
+            {
+              title: 'Drift and silent flows',
+              runbooks: ['ConntrackExporterDrift'],
+              description: 'Drift: shadow-table flows minus kernel entries at scrape time (small transient values are normal on a busy host; a larger one triggers a drift resync). Silent: flows the kernel sends no events for (created while no process listened, nf_conntrack_events=2), followed by re-dumps.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              targets: [
+                t('conntrack_collector_table_drift{%s}' % sel, '{{instance}} drift'),
+                t('conntrack_collector_silent_flows{%s}' % sel, '{{instance}} silent'),
+              ],
+            },
+            {
+              title: 'Decode errors',
+              description: 'Malformed ctnetlink messages the exporter counted and skipped, per second. Should be 0.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 8,
+              targets: [t('rate(conntrack_collector_decode_errors_total{%s}[$__rate_interval])' % sel, '{{instance}}')],
+            },
+            {
+              title: 'Exporter memory',
+              description: 'Resident memory of the exporter process; the shadow table costs about 130 bytes per flow.',
+              type: 'timeseries',
+              unit: 'bytes',
+              w: 8,
+              targets: [t('process_resident_memory_bytes{%s}' % sel, '{{instance}}')],
+            },
+            {
+              title: 'Exporter version',
+              runbooks: ['ConntrackExporterDown', 'ConntrackExporterAbsent'],
+              description: 'conntrack-exporter version, Node.js version and kernel release of each instance.',
+              type: 'stat',
+              unit: 'none',
+              w: 8,
+              targets: [
+                t(
+                  'count by (version, node_version, kernel) (conntrack_exporter_build_info{%s})' % sel,
+                  '{{version}} node {{node_version}} kernel {{kernel}}',
+                ),
+              ],
+            },
+          ],
+        },
+      ];
+
+      d.base {
+        uid: 'conntrack-exporter',
+        title: 'Conntrack',
+        description: "Netfilter connection tracking: table fill against nf_conntrack_max, drops, who fills the table (top sources, destinations, creators, zones, marks), flows by state, and the exporter's health. From conntrack-exporter.",
+        tags: c.dashboardTags,
+        templating: {
+          list: [
+            d.datasourceVariable,
+            d.variable('job', 'Job', 'label_values(conntrack_exporter_build_info{%s}, job)' % c.conntrackExporterSelector),
+            d.variable('instance', 'Instance', 'label_values(conntrack_exporter_build_info{%s,job=~"$job"}, instance)' % c.conntrackExporterSelector),
+          ],
+        },
+        // Exporter restarts (a new process start time) and table resyncs: the moments when the
+        // exporter's view was rebuilt, so that a jump in flows or a gap in events can be told from
+        // a kernel event.
+        annotations: {
+          list: [
+            d.annotation(
+              'Exporter restarts',
+              'orange',
+              true,
+              'changes(process_start_time_seconds{%s}[$__rate_interval]) > 0' % sel,
+              'conntrack-exporter restarted',
+              'instance',
+            ),
+            d.annotation(
+              'Resyncs (overrun, drift, startup)',
+              'red',
+              true,
+              'sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{%s,reason!~"%s"}[$__rate_interval])) > 0' % [sel, scheduledResyncs],
+              'Table resync: {{reason}}',
+              'instance,reason',
+            ),
+            d.annotation(
+              'Scheduled resyncs (periodic, silent)',
+              'blue',
+              false,
+              'sum by (job, instance, reason) (increase(conntrack_collector_resyncs_total{%s,reason=~"%s"}[$__rate_interval])) > 0' % [sel, scheduledResyncs],
+              'Table resync: {{reason}}',
+              'instance,reason',
+            ),
+          ],
+        },
+        links: [
+          d.runbooksLink(c),
+          d.dashboardLink($.grafanaDashboards['conntrack-exporter-fleet.json'], 'Every node: closest to full, dropping, fill over time'),
+        ],
+        panels: d.layout(rows, c.runbookURLPattern),
+      },
+  },
+}

@@ -1,0 +1,223 @@
+/**
+ * One network namespace, everything the exporter knows of it: its request socket (statistics,
+ * probes), its share of the event socket (datagrams routed here by namespaces.ts), and while its
+ * table is in use ("active") a shadow table kept exact by a collector (start-up dump, overruns,
+ * drift, silent re-dumps) over a dump socket of its own, with attribution beside the table. At
+ * every scrape it reads the kernel once (netlink, procfs where netlink fails) and accumulates the
+ * per-CPU counters; the drift check sees that same read.
+ *
+ * The default mode is one unit, the exporter's own namespace, whose series carry no label;
+ * --netns.all is discovery plus a unit per namespace, each labelled `netns`. Nothing here knows
+ * which mode it runs in beyond its labels.
+ */
+import type { Logger } from 'pino';
+import { type Attribution, attributionFor } from '../attribution/attribution.js';
+import { CtnetlinkClient } from '../ctnetlink/client.js';
+import { ConntrackError } from '../errors.js';
+import { CpuTotals } from '../kernel/cpu-totals.js';
+import type { ProcFiles } from '../kernel/proc.js';
+import { type KernelSnapshot, KernelStatsReader } from '../kernel/stats.js';
+import type { LabelSet } from '../metrics/family.js';
+import type { NamespaceMetrics } from '../metrics/scope.js';
+import { RequestSocket } from '../netlink/request.js';
+import { Collector } from '../sync/collector.js';
+import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
+import { ShadowTable, type TableObserver } from '../table/table.js';
+import type { NamespaceRef } from './discovery.js';
+
+export interface AttributionConfig {
+  topK: number;
+  topSourcePrefixV4: number;
+  topSourcePrefixV6: number;
+}
+
+export interface UnitOptions {
+  observer: TableObserver;
+  log: Logger;
+  resyncIntervalMs: number;
+  /** Re-dumps that follow silent flows (see Collector). */
+  silentSchedule: SilentScheduleOptions;
+  attribution: AttributionConfig;
+  /** Series carry `netns` (--netns.all); the default mode's single unit has no label. */
+  labelled: boolean;
+  /** Opens a request socket inside the namespace (undefined: the exporter's own). */
+  openSocket?: (
+    timeoutMs: number,
+    netns: string | undefined,
+    slots?: number,
+    chunks?: number,
+  ) => RequestSocket;
+  /** The namespace's procfs files. */
+  openProc: (ref: NamespaceRef) => ProcFiles;
+}
+
+/** Statistics replies are a few small datagrams: 4 slots read on the event loop, no reader thread. */
+const STATS_SLOTS = 4;
+const STATS_TIMEOUT_MS = 5_000;
+const DUMP_TIMEOUT_MS = 30_000;
+
+interface Active {
+  table: ShadowTable;
+  collector: Collector;
+  dumpSocket: RequestSocket;
+  attribution: Attribution | undefined;
+  seeded: Promise<void>;
+}
+
+export class NamespaceUnit implements NamespaceMetrics {
+  readonly labels: LabelSet;
+  /** This scrape's read of the kernel. */
+  kernel: KernelSnapshot | undefined;
+  /** Entries at the last probe or scrape; undefined before the first or after a failure. */
+  entries: number | undefined;
+  /** Events that arrived since the last discovery scan. */
+  eventsSinceScan = 0;
+  /** The namespace id as seen from the exporter's namespace; -1 for its own or none. */
+  nsid = -1;
+  private readErrors = 0;
+  private readonly cpu = new CpuTotals();
+  private active: Active | undefined;
+  private readonly statsSocket: RequestSocket;
+  private readonly stats: CtnetlinkClient;
+  private readonly reader: KernelStatsReader;
+  private readonly proc: ProcFiles;
+  private closed = false;
+
+  constructor(
+    readonly ref: NamespaceRef,
+    private readonly options: UnitOptions,
+  ) {
+    this.labels = options.labelled ? { netns: ref.label } : {};
+    this.statsSocket = this.open(STATS_TIMEOUT_MS, STATS_SLOTS, 0);
+    this.stats = new CtnetlinkClient(this.statsSocket);
+    this.proc = options.openProc(ref);
+    this.reader = new KernelStatsReader(this.stats, this.proc);
+  }
+
+  get table(): ShadowTable | undefined {
+    return this.active?.table;
+  }
+
+  get collector(): Collector | undefined {
+    return this.active?.collector;
+  }
+
+  get counters() {
+    return this.active?.collector.counters;
+  }
+
+  get attribution(): Attribution | undefined {
+    return this.active?.attribution;
+  }
+
+  get cpuTotals() {
+    return this.cpu.totals;
+  }
+
+  get kernelReadErrors(): number {
+    return this.readErrors + (this.active?.collector.counters.driftReadErrors ?? 0);
+  }
+
+  /** Resolves when the table is seeded (at once for an idle namespace); rejects if that dump failed. */
+  get seeded(): Promise<void> {
+    return this.active?.seeded ?? Promise.resolve();
+  }
+
+  /** The kernel's entry count, for discovery's idle probes; failures count, the value becomes unknown. */
+  async probe(): Promise<number | undefined> {
+    try {
+      this.entries = (await this.stats.globalStats()).entries;
+    } catch {
+      this.readErrors++;
+      this.entries = undefined;
+    }
+    return this.entries;
+  }
+
+  /** One scrape's read of the kernel; the drift check compares the table with it. */
+  async read(): Promise<void> {
+    const k = await this.reader.read();
+    this.kernel = k;
+    this.readErrors += k.errors;
+    this.cpu.add(k.perCpu);
+    this.entries = k.entries;
+    if (k.entries !== undefined) this.active?.collector.observeKernelCount(k.entries);
+  }
+
+  /**
+   * Starts following the table: a dump socket, a shadow table (with attribution), a collector
+   * seeded by a dump. Called from the event path too, so it never throws: a namespace that cannot
+   * be entered (gone meanwhile) stays idle and the next scan decides again.
+   */
+  activate(): void {
+    if (this.active || this.closed) return;
+    const { observer, log, resyncIntervalMs, silentSchedule } = this.options;
+    let dumpSocket: RequestSocket;
+    try {
+      dumpSocket = this.open(DUMP_TIMEOUT_MS);
+    } catch (err) {
+      log.warn({ netns: this.ref.label, err }, 'cannot open a dump socket inside the network namespace');
+      return;
+    }
+    // --top.k=0: no extension at all, so attribution costs nothing per flow.
+    const attribution = attributionFor(this.options.attribution);
+    const table = new ShadowTable(observer, undefined, attribution);
+    const collector = new Collector({
+      table,
+      dumper: new CtnetlinkClient(dumpSocket),
+      log: this.options.labelled ? log.child({ netns: this.ref.label }) : log,
+      silentSchedule,
+      kernelCount: async () => {
+        const n = (await this.stats.globalStats()).entries;
+        if (n === undefined)
+          throw new ConntrackError('CT_ERR_MISSING_ATTR', 'CT_GET_STATS reply carried no entry count');
+        return n;
+      },
+    });
+    const seeded = collector.start(resyncIntervalMs);
+    // Whoever waits for readiness decides what a failed first dump means; a silent rejection
+    // here would be an unhandled one.
+    seeded.catch(() => undefined);
+    this.active = { table, collector, dumpSocket, attribution, seeded };
+  }
+
+  /** Back to idle: the table and its series go, the namespace stays followed. */
+  deactivate(): void {
+    const a = this.active;
+    if (!a) return;
+    this.active = undefined;
+    a.collector.stop();
+    a.dumpSocket.close();
+  }
+
+  /** An event datagram for this namespace: its first flow activates it. */
+  onDatagram(buf: Buffer, start: number, end: number): void {
+    this.eventsSinceScan++;
+    // Activation starts the seeding dump synchronously, so the table is already syncing and
+    // takes the event like any event that arrives during a dump.
+    if (!this.active) this.activate();
+    this.active?.collector.onDatagram(buf, start, end);
+  }
+
+  /** Events were lost on the shared socket; which were ours is unknown. */
+  onOverrun(): void {
+    this.active?.collector.onOverrun(0);
+  }
+
+  /** The event socket was reopened: flows created meanwhile send no events either. */
+  onResubscribed(): void {
+    this.active?.collector.onResubscribed();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.deactivate();
+    this.statsSocket.close();
+    this.proc.close();
+  }
+
+  private open(timeoutMs: number, slots?: number, chunks?: number): RequestSocket {
+    const path = this.ref.own ? undefined : this.ref.path;
+    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path, slots, chunks);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Namespaces without a kernel: each namespace answers CT_GET_STATS through the fake transport with
+ * its entry count (dumps are empty, CPU statistics absent), ids come from a fake source, and
+ * procfs has nothing (every sysctl absent).
+ */
+import pino from 'pino';
+import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
+import { OwnProcFiles } from '../../../src/kernel/proc.js';
+import { Namespaces } from '../../../src/namespace/namespaces.js';
+import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
+import { encodeMessage, NLMSG_DONE } from '../../../src/netlink/nlmsg.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import type { TableObserver } from '../../../src/table/table.js';
+import { ack, FakeTransport } from '../../support/fake-transport.js';
+
+/** One namespace's kernel: its entry count; dumps are empty, CPU statistics absent. */
+function fakeCt(kernel: { entries: number }): FakeTransport {
+  return new FakeTransport((req) => {
+    if (req.type !== ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
+      return [[encodeMessage(NLMSG_DONE, 0, req.seq, Buffer.alloc(4))]];
+    }
+    const p = Buffer.alloc(4 + 8);
+    p.writeUInt16LE(8, 4); // nla_len
+    p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
+    p.writeUInt32BE(kernel.entries, 8);
+    return [[encodeMessage(req.type, 0, req.seq, p), ack(req.seq)]];
+  });
+}
+
+export interface FakeNamespacesOptions {
+  /** Namespace ids by label. */
+  ids?: Record<string, number>;
+  /** Labels whose sockets cannot be opened. */
+  refuse?: Set<string>;
+  labelled: boolean;
+  observer?: TableObserver;
+  topK?: number;
+}
+
+export function fakeNamespaces(o: FakeNamespacesOptions) {
+  const kernels = new Map<string, { entries: number }>();
+  const transports: FakeTransport[] = [];
+  const ids = o.ids ?? {};
+  const all = new Namespaces({
+    observer: o.observer ?? { transition() {}, stateLeft() {}, flowEnded() {} },
+    log: pino({ level: 'silent' }),
+    labelled: o.labelled,
+    resyncIntervalMs: 0,
+    silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
+    attribution: { topK: o.topK ?? 0, topSourcePrefixV4: 32, topSourcePrefixV6: 64 },
+    openProc: () => new OwnProcFiles('/nonexistent-proc'),
+    nsids: {
+      ensure: async (path) => ids[path.split('/').pop()!] ?? -1,
+      get: async () => -1,
+    },
+    openSocket: (timeout, netns) => {
+      const label = netns === undefined ? 'home' : netns.split('/').pop()!;
+      if (o.refuse?.has(label)) throw new Error('EPERM');
+      if (!kernels.has(label)) kernels.set(label, { entries: 0 });
+      const t = fakeCt(kernels.get(label)!);
+      transports.push(t);
+      return new RequestSocket(t, timeout);
+    },
+  });
+  return { all, kernels, transports };
+}
