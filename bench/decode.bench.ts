@@ -8,14 +8,15 @@ import { performance } from 'node:perf_hooks';
 import { type Attribution, attributionFor } from '../src/attribution/attribution.js';
 import { parseConfig } from '../src/config.js';
 import { CTA_ID } from '../src/ctnetlink/constants.js';
-import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { FlowSummary, summarizeFlow } from '../src/ctnetlink/summary.js';
 import { FlowMetrics } from '../src/metrics/flows.js';
 import { ExporterMetrics } from '../src/metrics/metrics.js';
-import { AttributeCursor, NFGENMSG_LEN } from '../src/netlink/nfnetlink.js';
+import { AttributeCursor } from '../src/netlink/attributes.js';
+import { NFGENMSG_LEN } from '../src/netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../src/netlink/nlmsg.js';
 import { Collector, type Log } from '../src/sync/collector.js';
 import { ShadowTable } from '../src/table/table.js';
+import { decodeFlow } from '../test/support/codec/flow.js';
 import { FakeNamespace, FakeScope } from '../test/unit/helpers/scope.js';
 
 // Captured from the kernel: a TCP NEW (SYN_SENT), a TCP UPDATE (ESTABLISHED), a UDP NEW, an
@@ -42,7 +43,7 @@ function message(hex: string): Message {
   const buf = Buffer.from(hex, 'hex');
   const s = new FlowSummary();
   summarizeFlow(buf, 0, buf.length, s);
-  const c = new AttributeCursor(buf, NLMSG_HDRLEN + NFGENMSG_LEN, buf.length, 'bench');
+  const c = new AttributeCursor('big-endian').reset(buf, NLMSG_HDRLEN + NFGENMSG_LEN, buf.length, 'bench');
   while (c.next()) {
     if (c.type === CTA_ID) return { buf, idAt: c.start, srcAt: s.srcAt, dstAt: s.dstAt, addrLen: s.addrLen };
   }

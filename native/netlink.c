@@ -137,28 +137,41 @@ static uint32_t read_drops(int fd) {
   return mem[SK_MEMINFO_DROPS];
 }
 
-/* Opens a socket in the namespace at `path` by switching this thread there and back. */
-static int socket_in_netns(const char *path, int protocol, int *err) {
+/* What to make inside another namespace: a netlink socket of `protocol`, or `path` opened. */
+typedef struct {
+  int protocol;
+  const char *path;
+} netns_task;
+
+/* Makes `task` inside the network namespace open as `target` by switching this thread there and
+   back; returns the new descriptor, or -1 with *err set. The namespace descriptor is the caller's
+   (it keeps it open and closes it): a path, opened here, could by now name another namespace (a
+   /proc/PID/ns/net whose PID was reused). */
+static int in_netns(int target, const netns_task *task, int *err) {
   int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (self < 0) return *err = errno, -1;
-  int target = open(path, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    *err = errno;
-    close(self);
-    return -1;
-  }
   int fd = -1;
   if (setns(target, CLONE_NEWNET) != 0) {
     *err = errno;
   } else {
-    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    fd = task->path != NULL ? open(task->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+                            : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, task->protocol);
     if (fd < 0) *err = errno;
     /* The main thread must never stay in another namespace: everything it opens later would. */
     if (setns(self, CLONE_NEWNET) != 0) abort();
   }
-  close(target);
   close(self);
   return fd;
+}
+
+/* A failed N-API call: throws unless the call left an exception pending. Returns NULL. */
+static napi_value napi_failed(napi_env env, const char *call) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return NULL;
+  char msg[160];
+  snprintf(msg, sizeof msg, "netlink addon: %s failed", call);
+  napi_throw_error(env, NULL, msg);
+  return NULL;
 }
 
 static void free_socket(nl_socket *s) {
@@ -171,6 +184,8 @@ static void free_socket(nl_socket *s) {
 }
 
 static void finalize(napi_env env, void *data, void *hint);
+static void on_closed(uv_handle_t *handle);
+static void begin_close(nl_socket *s);
 
 static void release_refs(nl_socket *s) {
   napi_env env = s->env;
@@ -354,19 +369,77 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(s->env, scope);
 }
 
-/* open(protocol, slots, slotSize, netnsPath | null, pauseMs, chunks = 0)
+/* Reads open()'s netns argument: a namespace's file descriptor, or null/undefined for our own
+   namespace (-1). Returns 0 with a JS exception when it is neither. */
+static int netns_arg(napi_env env, napi_value v, int32_t *fd) {
+  napi_valuetype t;
+  *fd = -1;
+  if (napi_typeof(env, v, &t) != napi_ok) return napi_failed(env, "napi_typeof"), 0;
+  if (t == napi_null || t == napi_undefined) return 1;
+  if (t == napi_number && napi_get_value_int32(env, v, fd) == napi_ok && *fd >= 0) return 1;
+  napi_throw_type_error(env, NULL, "netnsFd must be a file descriptor or null");
+  return 0;
+}
+
+/* Creates the JS-side areas and the async context of a new socket. NULL on success, else the
+   failed call's name (the caller releases what was made). */
+static const char *create_areas(napi_env env, nl_socket *s, size_t total, napi_value *data, napi_value *meta) {
+  void *data_ptr, *meta_ptr;
+  napi_value name;
+  if (napi_create_arraybuffer(env, total * s->slot_size, &data_ptr, data) != napi_ok) return "napi_create_arraybuffer";
+  if (napi_create_arraybuffer(env, total * META_FIELDS * sizeof(int32_t), &meta_ptr, meta) != napi_ok)
+    return "napi_create_arraybuffer";
+  s->data = data_ptr;
+  s->meta = meta_ptr;
+  if (napi_create_reference(env, *data, 1, &s->data_ref) != napi_ok) return "napi_create_reference";
+  if (napi_create_reference(env, *meta, 1, &s->meta_ref) != napi_ok) return "napi_create_reference";
+  if (napi_create_string_utf8(env, "netlink socket", NAPI_AUTO_LENGTH, &name) != napi_ok)
+    return "napi_create_string_utf8";
+  if (napi_async_init(env, NULL, name, &s->actx) != napi_ok) return "napi_async_init";
+  return NULL;
+}
+
+/* Initialises the socket's libuv handles. On failure those already initialised are closed (their
+   close callbacks release the fd and the struct) and the libuv error is returned. */
+static int init_handles(napi_env env, nl_socket *s) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return UV_EINVAL;
+  uv_handle_t *handles[] = {(uv_handle_t *)&s->poll, (uv_handle_t *)&s->resume, (uv_handle_t *)&s->async};
+  s->poll.data = s;
+  s->resume.data = s;
+  s->async.data = s;
+  int rc = uv_poll_init(loop, &s->poll, s->fd);
+  int inited = 0;
+  if (rc == 0) inited = 1, rc = uv_timer_init(loop, &s->resume);
+  if (rc == 0) inited = 2, rc = uv_async_init(loop, &s->async, on_chunks);
+  if (rc == 0) {
+    s->open_handles = 3;
+    return 0;
+  }
+  s->open_handles = inited;
+  if (inited > 0) {
+    s->closed = 1;
+    s->finalized = 1; /* no external will own it: the last close callback frees it */
+    for (int i = 0; i < inited; i++) uv_close(handles[i], on_closed);
+  }
+  return rc;
+}
+
+/* open(protocol, slots, slotSize, netnsFd | null, pauseMs, chunks = 0)
      -> [socket, data ArrayBuffer, meta ArrayBuffer, portId]
-   With chunks > 0 the areas hold that many chunks of `slots` datagrams, one after the other. */
+   netnsFd: open the socket inside the network namespace open as this descriptor (the caller's;
+   left open). With chunks > 0 the areas hold that many chunks of `slots` datagrams, one after
+   the other. */
 static napi_value nl_open(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   size_t argc = 6;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-    napi_throw_type_error(env, NULL, "open(protocol, slots, slotSize, netnsPath, pauseMs)");
+    napi_throw_type_error(env, NULL, "open(protocol, slots, slotSize, netnsFd, pauseMs)");
     return NULL;
   }
-  int32_t protocol, slots, slot_size, pause_ms;
+  int32_t protocol, slots, slot_size, pause_ms, netns_fd;
   if (!int_arg(env, argv[0], &protocol) || !int_arg(env, argv[1], &slots) || !int_arg(env, argv[2], &slot_size) ||
-      !int_arg(env, argv[4], &pause_ms))
+      !netns_arg(env, argv[3], &netns_fd) || !int_arg(env, argv[4], &pause_ms))
     return NULL;
   int32_t chunks = 0;
   if (argc >= 6 && !int_arg(env, argv[5], &chunks)) return NULL;
@@ -377,20 +450,12 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t total = (size_t)slots * (size_t)(chunks > 0 ? chunks : 1);
-  napi_valuetype t;
-  napi_typeof(env, argv[3], &t);
-  char path[4096];
-  int have_path = 0;
-  if (t == napi_string) {
-    size_t len;
-    napi_get_value_string_utf8(env, argv[3], path, sizeof path, &len);
-    have_path = 1;
-  }
 
   int err = 0;
-  int fd = have_path ? socket_in_netns(path, protocol, &err)
-                     : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
-  if (fd < 0) return throw_errno(env, have_path ? "setns/socket" : "socket", have_path ? err : errno);
+  netns_task task = {protocol, NULL};
+  int fd = netns_fd >= 0 ? in_netns(netns_fd, &task, &err)
+                         : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+  if (fd < 0) return throw_errno(env, netns_fd >= 0 ? "setns/socket" : "socket", netns_fd >= 0 ? err : errno);
   struct sockaddr_nl addr = {.nl_family = AF_NETLINK};
   socklen_t alen = sizeof addr;
   if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
@@ -422,14 +487,14 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   s->chunks = (unsigned)chunks;
   s->wake_fd = -1;
 
-  napi_value data, meta, ext, port, out, name;
-  void *data_ptr, *meta_ptr;
-  napi_create_arraybuffer(env, total * (size_t)slot_size, &data_ptr, &data);
-  napi_create_arraybuffer(env, total * META_FIELDS * sizeof(int32_t), &meta_ptr, &meta);
-  s->data = data_ptr;
-  s->meta = meta_ptr;
-  napi_create_reference(env, data, 1, &s->data_ref);
-  napi_create_reference(env, meta, 1, &s->meta_ref);
+  napi_value data, meta;
+  const char *failed = create_areas(env, s, total, &data, &meta);
+  if (failed) {
+    release_refs(s);
+    free_socket(s);
+    close(fd);
+    return napi_failed(env, failed);
+  }
   for (size_t i = 0; i < total; i++) {
     s->iov[i].iov_base = s->data + i * s->slot_size;
     s->iov[i].iov_len = s->slot_size;
@@ -437,33 +502,32 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     s->msgs[i].msg_hdr.msg_iovlen = 1;
     s->msgs[i].msg_hdr.msg_control = s->ctrl + i * CTRL_SPACE;
   }
-  napi_create_string_utf8(env, "netlink socket", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &s->actx);
-  s->poll.data = s;
-  s->resume.data = s;
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  if (uv_poll_init(loop, &s->poll, fd) != 0) {
+  int rc = init_handles(env, s);
+  if (rc != 0) {
     release_refs(s);
-    free_socket(s);
-    close(fd);
-    return throw_errno(env, "uv_poll_init", EINVAL);
+    if (s->open_handles == 0) {
+      free_socket(s);
+      close(fd);
+    }
+    return throw_errno(env, "uv_*_init", -rc);
   }
-  uv_timer_init(loop, &s->resume);
-  s->async.data = s;
-  uv_async_init(loop, &s->async, on_chunks);
-  s->open_handles = 3;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   s->last_drops = read_drops(fd);
 
-  napi_create_external(env, s, finalize, NULL, &ext);
-  napi_create_uint32(env, s->port_id, &port);
-  napi_create_array_with_length(env, 4, &out);
-  napi_set_element(env, out, 0, ext);
-  napi_set_element(env, out, 1, data);
-  napi_set_element(env, out, 2, meta);
-  napi_set_element(env, out, 3, port);
+  napi_value ext, port, out;
+  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
+    s->finalized = 1; /* nothing in JS holds it: closing frees it */
+    begin_close(s);
+    return napi_failed(env, "napi_create_external");
+  }
+  /* From here the external owns the socket: its finalizer closes it if we fail. */
+  if (napi_create_uint32(env, s->port_id, &port) != napi_ok) return napi_failed(env, "napi_create_uint32");
+  if (napi_create_array_with_length(env, 4, &out) != napi_ok) return napi_failed(env, "napi_create_array");
+  napi_value parts[] = {ext, data, meta, port};
+  for (uint32_t i = 0; i < 4; i++) {
+    if (napi_set_element(env, out, i, parts[i]) != napi_ok) return napi_failed(env, "napi_set_element");
+  }
   return out;
 }
 
@@ -623,18 +687,9 @@ static napi_value nl_open_file_in(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "path must be a string shorter than 4095 bytes");
     return NULL;
   }
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) return throw_errno(env, "open /proc/thread-self/ns/net", errno);
-  int fd = -1, err = 0;
-  if (setns(nsfd, CLONE_NEWNET) != 0) {
-    err = errno;
-  } else {
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) err = errno;
-    /* The main thread must never stay in another namespace: everything it opens later would. */
-    if (setns(self, CLONE_NEWNET) != 0) abort();
-  }
-  close(self);
+  netns_task task = {0, path};
+  int err = 0;
+  int fd = in_netns(nsfd, &task, &err);
   if (fd < 0) return throw_errno(env, "open in network namespace", err);
   napi_value out;
   if (napi_create_int32(env, fd, &out) != napi_ok) {

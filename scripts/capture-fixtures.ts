@@ -25,11 +25,12 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventType } from '../src/ctnetlink/event.js';
-import { decodeFlow } from '../src/ctnetlink/flow.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest } from '../src/ctnetlink/requests.js';
 import { decodeCpuStats } from '../src/ctnetlink/stats.js';
-import { forEachMessage, readU16h } from '../src/netlink/nlmsg.js';
-import { EventSocket, forEachDatagram, RequestSocket } from '../src/netlink/socket.js';
+import { EventSocket } from '../src/netlink/events.js';
+import { DatagramCursor, MessageCursor } from '../src/netlink/framing.js';
+import { readU16h } from '../src/netlink/nlmsg.js';
+import { RequestSocket } from '../src/netlink/request.js';
 import {
   numericField,
   parseCpuStatsLine,
@@ -39,6 +40,7 @@ import {
 import { finished } from '../test/integration/harness/netns.js';
 import { portOf, udpSocket } from '../test/integration/harness/traffic.js';
 import { ROOT } from '../test/paths.js';
+import { decodeFlow } from '../test/support/codec/flow.js';
 import type { Fixture, FlowExpect, StatsExpect, TupleExpect } from '../test/unit/helpers/fixtures.js';
 
 /** Ports with a meaning in RULESET. */
@@ -289,16 +291,13 @@ async function child(tmp: string): Promise<void> {
   const events = new EventSocket(
     {
       onBatch: (batch) => {
-        const truncated = forEachDatagram(batch, (buf, from, to) =>
-          forEachMessage(
-            buf,
-            (_t, _f, _s, start, end) =>
-              raws.push({ kind: 'event', hex: buf.subarray(start, end).toString('hex') }),
-            from,
-            to,
-          ),
-        );
-        if (truncated > 0) throw new Error('truncated event datagram while capturing');
+        const d = new DatagramCursor().reset(batch);
+        const m = new MessageCursor();
+        while (d.next()) {
+          m.reset(d.buf, d.start, d.end);
+          while (m.next()) raws.push({ kind: 'event', hex: d.buf.subarray(m.start, m.end).toString('hex') });
+        }
+        if (d.truncated > 0) throw d.truncation('event');
       },
       onOverrun: () => {
         throw new Error('events lost while capturing');

@@ -17,7 +17,7 @@ import { NamespaceWatcher } from './namespace/discovery.js';
 import { Namespaces } from './namespace/namespaces.js';
 import { ownNamespace } from './namespace/nsfs.js';
 import { NsidClient } from './namespace/nsid.js';
-import { EventSocket } from './netlink/socket.js';
+import { EventSocket } from './netlink/events.js';
 import { ResilientEventSocket } from './sync/resubscribe.js';
 
 export function exporterVersion(): string {

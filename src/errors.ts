@@ -9,7 +9,10 @@ export type ErrorCode =
   | 'CT_ERR_ATTR_LENGTH'
   /** A scalar attribute carries the nested flag, or a nest holds no attribute stream. */
   | 'CT_ERR_NESTING'
-  /** A flow message lacks what every kernel flow message carries (CTA_ID, the original tuple). */
+  /**
+   * A reply lacks what the kernel always sends: an attribute (a flow's CTA_ID or original tuple and
+   * its protocol, NETNSA_NSID) or, for a request that has one, the reply message itself.
+   */
   | 'CT_ERR_MISSING_ATTR'
   /** A message is not the ctnetlink message the caller asked to decode. */
   | 'CT_ERR_MESSAGE_TYPE'

@@ -53,7 +53,7 @@ function longestZeroRun(buf: Buffer, off: number): [number, number] {
   return best < 2 ? [-1, 0] : [bestAt, best];
 }
 
-/** Inverse of the formatters, for encoders and tests. Accepts what the formatters produce. */
+/** Address text to bytes, the inverse of the formatters above (client addresses, tests). */
 export function parseAddress(text: string): Buffer {
   const kind = isIP(text);
   if (kind === 0) throw new TypeError(`not an IP address: ${text}`);

@@ -4,7 +4,7 @@
  * the reply buffer: the sink decodes what it needs (and counts and skips what it cannot).
  */
 import { ConntrackError } from '../errors.js';
-import type { ReplyHandler, RequestSocket } from '../netlink/socket.js';
+import type { ReplyHandler, RequestSocket } from '../netlink/request.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest, type Request } from './requests.js';
 import { type CpuStats, decodeCpuStats, decodeGlobalStats, type GlobalStats } from './stats.js';
 
@@ -53,7 +53,7 @@ export class CtnetlinkClient {
     await this.send(globalStatsRequest(), (buf, _type, _flags, start, end) => {
       out = decodeGlobalStats(buf, start, end);
     });
-    if (!out) throw new ConntrackError('CT_ERR_TRUNCATED', 'CT_GET_STATS reply carried no message');
+    if (!out) throw new ConntrackError('CT_ERR_MISSING_ATTR', 'CT_GET_STATS reply carried no message');
     return out;
   }
 

@@ -3,18 +3,11 @@
  * both as IPCTNL_MSG_CT_NEW and tells them apart by NLM_F_CREATE|NLM_F_EXCL on NEW
  * (ctnetlink_conntrack_event); DESTROY comes as IPCTNL_MSG_CT_DELETE.
  */
-import { ConntrackError } from '../errors.js';
 import { NFNL_SUBSYS_CTNETLINK, operationOf, subsystemOf } from '../netlink/nfnetlink.js';
 import { NLM_F_CREATE, NLM_F_EXCL } from '../netlink/nlmsg.js';
 import { IPCTNL_MSG_CT_DELETE, IPCTNL_MSG_CT_NEW } from './constants.js';
-import { decodeFlow, type Flow } from './flow.js';
 
 export type EventType = 'new' | 'update' | 'destroy';
-
-export interface ConntrackEvent {
-  type: EventType;
-  flow: Flow;
-}
 
 /** Classifies a netlink message type and flags; undefined for a message that is not a CT event. */
 export function eventType(type: number, flags: number): EventType | undefined {
@@ -27,25 +20,4 @@ export function eventType(type: number, flags: number): EventType | undefined {
     default:
       return undefined;
   }
-}
-
-/** Decodes one event message at buf[start, end). */
-export function decodeEvent(
-  buf: Buffer,
-  type: number,
-  flags: number,
-  start: number,
-  end: number,
-): ConntrackEvent {
-  const et = eventType(type, flags);
-  if (et === undefined) {
-    throw new ConntrackError(
-      'CT_ERR_MESSAGE_TYPE',
-      `message type 0x${type.toString(16)} is not a conntrack event`,
-      {
-        offset: start,
-      },
-    );
-  }
-  return { type: et, flow: decodeFlow(buf, start, end) };
 }

@@ -3,7 +3,8 @@
  * and IPCTNL_MSG_CT_GET_STATS (entries and nf_conntrack_max). Counters the kernel no longer
  * fills (searched, new, ignore, delete, delete_list) are decoded for completeness.
  */
-import { AttributeCursor, attributesStart } from '../netlink/nfnetlink.js';
+import { AttributeCursor } from '../netlink/attributes.js';
+import { attributesStart } from '../netlink/nfnetlink.js';
 import { NLMSG_HDRLEN } from '../netlink/nlmsg.js';
 import {
   CTA_STATS_CHAIN_TOOLONG,
@@ -75,8 +76,10 @@ export interface GlobalStats {
   maxEntries: number | undefined;
 }
 
+const cursor = new AttributeCursor('big-endian');
+
 function attributes(buf: Buffer, start: number, end: number, what: string): AttributeCursor {
-  return new AttributeCursor(buf, attributesStart(start, end), end, what);
+  return cursor.reset(buf, attributesStart(start, end), end, what);
 }
 
 export function decodeCpuStats(buf: Buffer, start: number, end: number): CpuStats {

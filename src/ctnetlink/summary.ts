@@ -1,13 +1,15 @@
 /**
  * The lean decoder of the event and dump paths: from one ctnetlink flow message it reads only what
  * the shadow table needs, into one reused FlowSummary of plain numbers (no strings, no objects,
- * no bigints per message). Lengths and nesting are checked like the strict decoder (flow.ts) does,
- * and malformed input throws ConntrackError, which callers count and skip; attributes the table
- * does not need are stepped over unread. flow.ts remains the full decoder for tests and tools.
+ * no bigints per message). Lengths and nesting are checked by the attribute cursor
+ * (netlink/attributes.ts), and malformed input throws ConntrackError, which callers count and
+ * skip; attributes the table does not need are stepped over unread. The full decoder, for tests
+ * and tools, is test/support/codec/flow.ts.
  */
 import { ConntrackError } from '../errors.js';
-import { attributesStart, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/nfnetlink.js';
-import { NLMSG_HDRLEN, readU16h } from '../netlink/nlmsg.js';
+import { AttributeCursor, NLA_HDRLEN } from '../netlink/attributes.js';
+import { attributesStart } from '../netlink/nfnetlink.js';
+import { NLMSG_HDRLEN } from '../netlink/nlmsg.js';
 import {
   CTA_ID,
   CTA_IP_V4_DST,
@@ -98,64 +100,8 @@ export class FlowSummary {
   }
 }
 
-/** Set by nextAttr(): the attribute's nesting, payload bounds and the next attribute's offset. */
-let aNested = false;
-let aNext = 0;
-let aStart = 0;
-let aEnd = 0;
-
-/**
- * Reads the attribute header at `off` (inside a region ending at `limit`), checks its length and
- * returns its type (flags masked off). Module state instead of an object keeps it allocation-free.
- */
-function nextAttr(buf: Buffer, off: number, limit: number, where: string): number {
-  if (limit - off < NLA_HDRLEN) {
-    throw new ConntrackError(
-      'CT_ERR_TRUNCATED',
-      `${where}: ${limit - off} bytes left, too few for an attribute header`,
-      {
-        offset: off,
-      },
-    );
-  }
-  const len = readU16h(buf, off);
-  const raw = readU16h(buf, off + 2);
-  if (len < NLA_HDRLEN || off + len > limit) {
-    throw new ConntrackError(
-      'CT_ERR_TRUNCATED',
-      `${where}: attribute type ${raw & NLA_TYPE_MASK} declares length ${len}, ${limit - off} bytes left`,
-      { offset: off },
-    );
-  }
-  aNested = (raw & NLA_F_NESTED) !== 0;
-  aStart = off + NLA_HDRLEN;
-  aEnd = off + len;
-  aNext = off + ((len + 3) & ~3);
-  return raw & NLA_TYPE_MASK;
-}
-
-function scalar(size: number, where: string): number {
-  if (aNested) {
-    throw new ConntrackError('CT_ERR_NESTING', `${where}: scalar attribute carries the nested flag`, {
-      offset: aStart - NLA_HDRLEN,
-    });
-  }
-  if (aEnd - aStart !== size) {
-    throw new ConntrackError(
-      'CT_ERR_ATTR_LENGTH',
-      `${where}: payload of ${aEnd - aStart} bytes, expected ${size}`,
-      {
-        offset: aStart - NLA_HDRLEN,
-      },
-    );
-  }
-  return aStart;
-}
-
-/** u64 nanoseconds (big-endian) as seconds; a double keeps current dates to about 0.2 µs. */
-function seconds(buf: Buffer, at: number): number {
-  return (buf.readUInt32BE(at) * 4294967296 + buf.readUInt32BE(at + 4)) / 1e9;
-}
+/** The walk of the event path: one root cursor and its children, reused for every message. */
+const cursor = new AttributeCursor('big-endian');
 
 function mix(h: number, v: number): number {
   return Math.imul(h ^ v, 0x01000193);
@@ -174,36 +120,33 @@ function mixAddress(buf: Buffer, h0: number, at: number, len: number): number {
  * ctnetlink_conntrack_event), and the shadow table cannot key a flow without them.
  */
 export function summarizeFlow(buf: Buffer, start: number, end: number, out: FlowSummary): void {
-  const first = attributesStart(start, end);
+  const c = cursor.reset(buf, attributesStart(start, end), end, 'flow');
   out.reset(buf, buf[start + NLMSG_HDRLEN]!);
-  let off = first;
-  while (off < end) {
-    const t = nextAttr(buf, off, end, 'flow');
-    off = aNext;
-    switch (t) {
+  while (c.next()) {
+    switch (c.type) {
       case CTA_TUPLE_ORIG:
-        tuple(buf, aStart, aEnd, out);
+        tuple(c.enter('CTA_TUPLE_ORIG'), out);
         break;
       case CTA_STATUS:
-        out.status = buf.readUInt32BE(scalar(4, 'CTA_STATUS'));
+        out.status = c.u32('CTA_STATUS');
         break;
       case CTA_PROTOINFO:
-        protoinfo(buf, aStart, aEnd, out);
+        protoinfo(c.enter('CTA_PROTOINFO'), out);
         break;
       case CTA_ID:
-        out.id = buf.readUInt32BE(scalar(4, 'CTA_ID'));
+        out.id = c.u32('CTA_ID');
         break;
       case CTA_MARK:
-        out.mark = buf.readUInt32BE(scalar(4, 'CTA_MARK'));
+        out.mark = c.u32('CTA_MARK');
         break;
       case CTA_ZONE:
-        out.zone = buf.readUInt16BE(scalar(2, 'CTA_ZONE'));
+        out.zone = c.u16('CTA_ZONE');
         break;
       case CTA_TIMESTAMP:
-        timestamp(buf, aStart, aEnd, out);
+        timestamp(c.enter('CTA_TIMESTAMP'), out);
         break;
       case CTA_TIMESTAMP_EVENT:
-        out.eventTime = seconds(buf, scalar(8, 'CTA_TIMESTAMP_EVENT'));
+        out.eventTime = c.u64Number('CTA_TIMESTAMP_EVENT') / 1e9;
         break;
       default:
         break;
@@ -217,20 +160,21 @@ export function summarizeFlow(buf: Buffer, start: number, end: number, out: Flow
   }
 }
 
-function tuple(buf: Buffer, from: number, to: number, out: FlowSummary): void {
+function tuple(c: AttributeCursor, out: FlowSummary): void {
+  const from = c.start;
   let proto = -1;
   let zone = 0;
-  let off = from;
-  while (off < to) {
-    const t = nextAttr(buf, off, to, 'CTA_TUPLE_ORIG');
-    off = aNext;
-    if (t === CTA_TUPLE_IP) tupleIp(buf, aStart, aEnd, out);
-    else if (t === CTA_TUPLE_PROTO) proto = tupleProto(buf, aStart, aEnd, out, proto);
-    else if (t === CTA_TUPLE_ZONE) zone = buf.readUInt16BE(scalar(2, 'CTA_TUPLE_ZONE'));
+  while (c.next()) {
+    if (c.type === CTA_TUPLE_IP) tupleIp(c.enter('CTA_TUPLE_IP'), out);
+    else if (c.type === CTA_TUPLE_PROTO) proto = tupleProto(c.enter('CTA_TUPLE_PROTO'), out, proto);
+    else if (c.type === CTA_TUPLE_ZONE) zone = c.u16('CTA_TUPLE_ZONE');
   }
   if (proto < 0) {
-    throw new ConntrackError('CT_ERR_TRUNCATED', 'CTA_TUPLE_ORIG without CTA_PROTO_NUM', { offset: from });
+    throw new ConntrackError('CT_ERR_MISSING_ATTR', 'CTA_TUPLE_ORIG without CTA_PROTO_NUM', {
+      offset: from - NLA_HDRLEN,
+    });
   }
+  const buf = c.buf;
   out.proto = proto;
   let h = mix(mix(mix(0x811c9dc5, proto), out.srcPort), out.dstPort);
   h = mix(h, zone);
@@ -242,17 +186,14 @@ function tuple(buf: Buffer, from: number, to: number, out: FlowSummary): void {
 }
 
 /** CTA_TUPLE_IP of the original tuple: where the addresses are, and their length. */
-function tupleIp(buf: Buffer, from: number, to: number, out: FlowSummary): void {
-  let off = from;
-  while (off < to) {
-    const t = nextAttr(buf, off, to, 'CTA_TUPLE_IP');
-    off = aNext;
-    if (t === CTA_IP_V4_SRC) out.srcAt = scalar(4, 'CTA_IP_V4_SRC');
-    else if (t === CTA_IP_V4_DST) out.dstAt = scalar(4, 'CTA_IP_V4_DST');
-    else if (t === CTA_IP_V6_SRC) out.srcAt = scalar(16, 'CTA_IP_V6_SRC');
-    else if (t === CTA_IP_V6_DST) out.dstAt = scalar(16, 'CTA_IP_V6_DST');
+function tupleIp(c: AttributeCursor, out: FlowSummary): void {
+  while (c.next()) {
+    if (c.type === CTA_IP_V4_SRC) out.srcAt = c.fixed('CTA_IP_V4_SRC', 4);
+    else if (c.type === CTA_IP_V4_DST) out.dstAt = c.fixed('CTA_IP_V4_DST', 4);
+    else if (c.type === CTA_IP_V6_SRC) out.srcAt = c.fixed('CTA_IP_V6_SRC', 16);
+    else if (c.type === CTA_IP_V6_DST) out.dstAt = c.fixed('CTA_IP_V6_DST', 16);
     else continue;
-    out.addrLen = aEnd - aStart;
+    out.addrLen = c.end - c.start;
   }
 }
 
@@ -260,33 +201,30 @@ function tupleIp(buf: Buffer, from: number, to: number, out: FlowSummary): void 
  * CTA_TUPLE_PROTO of the original tuple: ports, or ICMP id and (type << 8 | code). Returns
  * CTA_PROTO_NUM, or `proto` (what the caller had) when the nest does not carry it.
  */
-function tupleProto(buf: Buffer, from: number, to: number, out: FlowSummary, proto: number): number {
+function tupleProto(c: AttributeCursor, out: FlowSummary, proto: number): number {
   let num = proto;
-  let off = from;
-  while (off < to) {
-    const t = nextAttr(buf, off, to, 'CTA_TUPLE_PROTO');
-    off = aNext;
-    switch (t) {
+  while (c.next()) {
+    switch (c.type) {
       case CTA_PROTO_NUM:
-        num = buf[scalar(1, 'CTA_PROTO_NUM')]!;
+        num = c.u8('CTA_PROTO_NUM');
         break;
       case CTA_PROTO_SRC_PORT:
-        out.srcPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_SRC_PORT'));
+        out.srcPort = c.u16('CTA_PROTO_SRC_PORT');
         break;
       case CTA_PROTO_DST_PORT:
-        out.dstPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_DST_PORT'));
+        out.dstPort = c.u16('CTA_PROTO_DST_PORT');
         break;
       case CTA_PROTO_ICMP_ID:
       case CTA_PROTO_ICMPV6_ID:
-        out.srcPort = buf.readUInt16BE(scalar(2, 'CTA_PROTO_ICMP_ID'));
+        out.srcPort = c.u16('CTA_PROTO_ICMP_ID');
         break;
       case CTA_PROTO_ICMP_TYPE:
       case CTA_PROTO_ICMPV6_TYPE:
-        out.dstPort = (out.dstPort & 0xff) | (buf[scalar(1, 'CTA_PROTO_ICMP_TYPE')]! << 8);
+        out.dstPort = (out.dstPort & 0xff) | (c.u8('CTA_PROTO_ICMP_TYPE') << 8);
         break;
       case CTA_PROTO_ICMP_CODE:
       case CTA_PROTO_ICMPV6_CODE:
-        out.dstPort = (out.dstPort & 0xff00) | buf[scalar(1, 'CTA_PROTO_ICMP_CODE')]!;
+        out.dstPort = (out.dstPort & 0xff00) | c.u8('CTA_PROTO_ICMP_CODE');
         break;
       default:
         break;
@@ -295,28 +233,20 @@ function tupleProto(buf: Buffer, from: number, to: number, out: FlowSummary, pro
   return num;
 }
 
-function protoinfo(buf: Buffer, from: number, to: number, out: FlowSummary): void {
-  let off = from;
-  while (off < to) {
-    const t = nextAttr(buf, off, to, 'CTA_PROTOINFO');
-    off = aNext;
+function protoinfo(c: AttributeCursor, out: FlowSummary): void {
+  while (c.next()) {
+    const t = c.type;
     if (t !== CTA_PROTOINFO_TCP && t !== CTA_PROTOINFO_SCTP && t !== CTA_PROTOINFO_DCCP) continue;
-    const nestEnd = aEnd;
-    let o = aStart;
-    while (o < nestEnd) {
-      const t = nextAttr(buf, o, nestEnd, 'CTA_PROTOINFO state');
-      o = aNext;
-      if (t === PROTOINFO_STATE) out.protoState = buf[scalar(1, 'CTA_PROTOINFO state')]!;
+    const p = c.enter('CTA_PROTOINFO state');
+    while (p.next()) {
+      if (p.type === PROTOINFO_STATE) out.protoState = p.u8('CTA_PROTOINFO state');
     }
   }
 }
 
-function timestamp(buf: Buffer, from: number, to: number, out: FlowSummary): void {
-  let off = from;
-  while (off < to) {
-    const t = nextAttr(buf, off, to, 'CTA_TIMESTAMP');
-    off = aNext;
-    if (t === CTA_TIMESTAMP_START) out.start = seconds(buf, scalar(8, 'CTA_TIMESTAMP_START'));
-    else if (t === CTA_TIMESTAMP_STOP) out.stop = seconds(buf, scalar(8, 'CTA_TIMESTAMP_STOP'));
+function timestamp(c: AttributeCursor, out: FlowSummary): void {
+  while (c.next()) {
+    if (c.type === CTA_TIMESTAMP_START) out.start = c.u64Number('CTA_TIMESTAMP_START') / 1e9;
+    else if (c.type === CTA_TIMESTAMP_STOP) out.stop = c.u64Number('CTA_TIMESTAMP_STOP') / 1e9;
   }
 }

@@ -11,7 +11,8 @@
  * scrape shows.
  */
 import type { Logger } from 'pino';
-import { type Batch, forEachDatagram } from '../netlink/socket.js';
+import { forEachDatagram } from '../netlink/framing.js';
+import type { Batch } from '../netlink/transport.js';
 import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespaceUnit, type UnitOptions } from './unit.js';
 

@@ -7,16 +7,10 @@
  * namespaces and live as long as the peer namespace: nothing to release.
  */
 import { ConntrackError } from '../errors.js';
-import {
-  align4,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
-  readU16h,
-  readU32h,
-  writeU16h,
-  writeU32h,
-} from '../netlink/nlmsg.js';
-import { NetlinkSocket, RequestSocket } from '../netlink/socket.js';
+import { AttributeCursor } from '../netlink/attributes.js';
+import { NLMSG_ERROR, NLMSG_HDRLEN, readU16h, writeU16h, writeU32h } from '../netlink/nlmsg.js';
+import { RequestSocket } from '../netlink/request.js';
+import { NetlinkSocket } from '../netlink/transport.js';
 
 const NETLINK_ROUTE = 0;
 export const RTM_NEWNSID = 88;
@@ -51,34 +45,20 @@ export function encodeNsidRequest(fd: number, nsid?: number): Buffer {
   return b;
 }
 
+/** rtnetlink attributes are host byte order. */
+const nsidCursor = new AttributeCursor('host');
+
 /**
  * The NETNSA_NSID of an RTM_NEWNSID message at buf[start, end) (the kernel's reply to
  * RTM_GETNSID): an id >= 0, or -1 (NETNSA_NSID_NOT_ASSIGNED).
  */
 export function decodeNsidReply(buf: Buffer, start: number, end: number): number {
   if (end - start < NLMSG_HDRLEN + RTGENMSG_LEN || readU16h(buf, start + 4) !== RTM_NEWNSID) {
-    throw new ConntrackError('CT_ERR_MESSAGE_TYPE', 'not an RTM_NEWNSID message', { offset: 0 });
+    throw new ConntrackError('CT_ERR_MESSAGE_TYPE', 'not an RTM_NEWNSID message', { offset: start });
   }
-  let off = start + NLMSG_HDRLEN + RTGENMSG_LEN;
-  while (off + 4 <= end) {
-    const len = readU16h(buf, off);
-    const type = readU16h(buf, off + 2) & 0x3fff;
-    if (len < 4 || off + len > end) {
-      throw new ConntrackError('CT_ERR_TRUNCATED', `attribute of length ${len} overruns the message`, {
-        offset: off - start,
-      });
-    }
-    if (type === NETNSA_NSID) {
-      if (len !== 8) {
-        throw new ConntrackError('CT_ERR_ATTR_LENGTH', `NETNSA_NSID of length ${len}`, {
-          offset: off - start,
-        });
-      }
-      return readU32h(buf, off + 4) | 0;
-    }
-    off += align4(len);
-  }
-  throw new ConntrackError('CT_ERR_TRUNCATED', 'RTM_NEWNSID reply without NETNSA_NSID');
+  const c = nsidCursor.reset(buf, start + NLMSG_HDRLEN + RTGENMSG_LEN, end, 'RTM_NEWNSID');
+  while (c.next()) if (c.type === NETNSA_NSID) return c.s32('NETNSA_NSID');
+  throw new ConntrackError('CT_ERR_MISSING_ATTR', 'RTM_NEWNSID reply without NETNSA_NSID', { offset: start });
 }
 
 /** Asks for and assigns namespace ids, from the exporter's own namespace. */

@@ -17,7 +17,7 @@ import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
 import type { ProcFiles } from '../kernel/proc.js';
 import { type KernelSnapshot, KernelStatsReader } from '../kernel/stats.js';
-import { RequestSocket } from '../netlink/socket.js';
+import { RequestSocket } from '../netlink/request.js';
 import { Collector } from '../sync/collector.js';
 import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
 import { ShadowTable, type TableObserver } from '../table/table.js';
@@ -38,10 +38,10 @@ export interface UnitOptions {
   attribution: AttributionConfig;
   /** Series carry `netns` (--netns.all); the default mode's single unit has no label. */
   labelled: boolean;
-  /** Opens a request socket inside the namespace (undefined: the exporter's own). */
+  /** Opens a request socket inside the namespace open as `netns` (undefined: the exporter's own). */
   openSocket?: (
     timeoutMs: number,
-    netns: string | undefined,
+    netns: number | undefined,
     slots?: number,
     chunks?: number,
   ) => RequestSocket;
@@ -217,7 +217,7 @@ export class NamespaceUnit {
 
   private open(timeoutMs: number, slots?: number, chunks?: number): RequestSocket {
     // Through the descriptor discovery keeps (until the addon takes an fd), never ref.foundAt.
-    const path = this.ref.own ? undefined : `/proc/self/fd/${this.ref.fd}`;
-    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path, slots, chunks);
+    const netns = this.ref.own ? undefined : this.ref.fd;
+    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, netns, slots, chunks);
   }
 }

@@ -16,7 +16,8 @@ export interface NetlinkAddon {
     protocol: number,
     slots: number,
     slotSize: number,
-    netnsPath: string | null,
+    /** A network namespace's descriptor (the caller's, left open), or null for our own. */
+    netnsFd: number | null,
     pauseMs: number,
     chunks: number,
   ): [NativeHandle, ArrayBuffer, ArrayBuffer, number];

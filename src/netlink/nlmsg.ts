@@ -1,7 +1,7 @@
 /**
- * Netlink framing (linux/netlink.h): the 16-byte nlmsghdr, message iteration over a datagram,
- * NLMSG_ERROR payloads. Header fields are host byte order; attribute payloads of netfilter are
- * big-endian and handled in nfnetlink.ts.
+ * Netlink messages (linux/netlink.h): the 16-byte nlmsghdr, its flags, NLMSG_ERROR payloads, and
+ * host-order readers. Header fields are host byte order. Messages are walked by framing.ts,
+ * their attributes by attributes.ts.
  */
 import { endianness } from 'node:os';
 import { ConntrackError } from '../errors.js';
@@ -15,6 +15,7 @@ export const NLMSG_DONE = 0x3;
 export const NLMSG_OVERRUN = 0x4;
 
 export const NLM_F_REQUEST = 0x01;
+/** @internal marks dump replies: the exporter ends them by DONE or ACK; tests build them with it */
 export const NLM_F_MULTI = 0x02;
 export const NLM_F_ACK = 0x04;
 /** @kernel unused here, kept so that the list reads like the header */
@@ -52,36 +53,6 @@ export function writeU32h(buf: Buffer, value: number, off: number): void {
 
 export function align4(n: number): number {
   return (n + 3) & ~3;
-}
-
-/**
- * Calls `fn` for each netlink message in buf[from, to) (one datagram) with the message's bounds.
- * Iteration, not an array: the event path should not allocate per message.
- */
-export function forEachMessage(
-  buf: Buffer,
-  fn: (type: number, flags: number, seq: number, start: number, end: number) => void,
-  from = 0,
-  to = buf.length,
-): void {
-  let off = from;
-  while (off + NLMSG_HDRLEN <= to) {
-    const len = readU32h(buf, off);
-    if (len < NLMSG_HDRLEN || off + len > to) {
-      throw new ConntrackError(
-        'CT_ERR_TRUNCATED',
-        `netlink message at offset ${off - from} declares length ${len}, datagram has ${to - off} bytes left`,
-        { offset: off - from },
-      );
-    }
-    fn(readU16h(buf, off + 4), readU16h(buf, off + 6), readU32h(buf, off + 8), off, off + len);
-    off += align4(len);
-  }
-  if (off < to) {
-    throw new ConntrackError('CT_ERR_TRUNCATED', `${to - off} trailing bytes after last netlink message`, {
-      offset: off - from,
-    });
-  }
 }
 
 /** NLMSG_ERROR payload: a negative errno (0 is an ACK) followed by the offending header. */

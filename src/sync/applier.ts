@@ -7,8 +7,8 @@
 import { type EventType, eventType } from '../ctnetlink/event.js';
 import { FlowSummary, summarizeFlow } from '../ctnetlink/summary.js';
 import { ConntrackError } from '../errors.js';
-import { NLMSG_HDRLEN, readU16h, readU32h } from '../netlink/nlmsg.js';
-import { type Batch, META_FIELDS } from '../netlink/socket.js';
+import { DatagramCursor, MessageCursor } from '../netlink/framing.js';
+import type { Batch } from '../netlink/transport.js';
 import type { ShadowTable } from '../table/table.js';
 import type { CollectorCounters } from './counters.js';
 
@@ -25,6 +25,8 @@ const DECODE_LOG_EVERY_MS = 10_000;
 export class EventApplier {
   /** Reused for every message: the hot path allocates nothing per event. */
   private readonly summary = new FlowSummary();
+  private readonly datagrams = new DatagramCursor();
+  private readonly messages = new MessageCursor();
   private lastDecodeLog = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -37,43 +39,24 @@ export class EventApplier {
 
   /** The batch entry point: every datagram the event socket drained in one wake-up. */
   onBatch(batch: Batch): void {
-    const { buf, meta } = batch;
-    for (let i = 0; i < batch.count; i++) {
-      const at = i * META_FIELDS;
-      const len = meta[at + 1]!;
-      if (len < 0) {
-        this.decodeFailed(
-          new ConntrackError('CT_ERR_TRUNCATED', `event datagram of ${-len} bytes truncated`),
-          buf.subarray(meta[at]!, meta[at]! + 64),
-        );
-        continue;
-      }
-      this.onDatagram(buf, meta[at]!, meta[at]! + len);
-    }
+    const d = this.datagrams.reset(batch);
+    while (d.next()) this.onDatagram(d.buf, d.start, d.end);
+    // Each datagram cut short by its receive slot lost at least one event.
+    for (let i = 0; i < d.truncated; i++) this.decodeFailed(d.truncation('event'));
   }
 
   /** One event datagram, buf[from, to); usually one message. */
   onDatagram(buf: Buffer, from = 0, to = buf.length): void {
-    let off = from;
-    while (off < to) {
-      const len = to - off >= NLMSG_HDRLEN ? readU32h(buf, off) : 0;
-      if (len < NLMSG_HDRLEN || off + len > to) {
-        this.decodeFailed(
-          new ConntrackError(
-            'CT_ERR_TRUNCATED',
-            `netlink message at offset ${off - from} declares length ${len}`,
-            {
-              offset: off - from,
-            },
-          ),
-          buf.subarray(from, to),
-        );
-        return;
+    const m = this.messages.reset(buf, from, to);
+    try {
+      while (m.next()) {
+        const et = eventType(m.type, m.flags);
+        // Expectation events and the like are not ours.
+        if (et !== undefined) this.onEvent(et, buf, m.start, m.end);
       }
-      const et = eventType(readU16h(buf, off + 4), readU16h(buf, off + 6));
-      // Expectation events and the like are not ours.
-      if (et !== undefined) this.onEvent(et, buf, off, off + len);
-      off += (len + 3) & ~3;
+    } catch (err) {
+      // Broken framing: the rest of the datagram cannot be trusted.
+      this.decodeFailed(err, buf.subarray(from, to));
     }
   }
 
@@ -102,11 +85,11 @@ export class EventApplier {
   }
 
   /** Counted and skipped, never rethrown: one bad message must not stop the daemon. */
-  private decodeFailed(err: unknown, buf: Buffer): void {
+  private decodeFailed(err: unknown, buf?: Buffer): void {
     this.counters.decodeErrors++;
     if (!(err instanceof ConntrackError)) {
       this.log.error(
-        { err, bytes: buf.toString('hex') },
+        { err, bytes: buf?.toString('hex') },
         'internal error while applying a ctnetlink message',
       );
       return;
@@ -115,7 +98,7 @@ export class EventApplier {
     if (now - this.lastDecodeLog < DECODE_LOG_EVERY_MS) return;
     this.lastDecodeLog = now;
     this.log.warn(
-      { code: err.code, offset: err.offset, bytes: buf.toString('hex'), total: this.counters.decodeErrors },
+      { code: err.code, offset: err.offset, bytes: buf?.toString('hex'), total: this.counters.decodeErrors },
       `skipped a malformed ctnetlink message: ${err.message}`,
     );
   }

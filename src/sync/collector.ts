@@ -5,7 +5,7 @@
  * exporter holds. The event socket must be open before start() so nothing falls between the
  * first dump and the first event.
  */
-import type { Batch } from '../netlink/socket.js';
+import type { Batch } from '../netlink/transport.js';
 import type { Clock, ShadowTable } from '../table/table.js';
 import { EventApplier, type Log } from './applier.js';
 import { CollectorCounters, type ResyncReason } from './counters.js';

@@ -133,11 +133,3 @@ export class DriftGuard {
     this.suspicion = undefined;
   }
 }
-
-/**
- * The most drift resyncs a guard with these options can ask for within `seconds`, from any state:
- * the rate limit alone (the back-off only lowers it).
- */
-export function maxDriftResyncs(seconds: number, options: DriftOptions = DEFAULT_DRIFT_OPTIONS): number {
-  return 1 + Math.floor(seconds / options.minGapSeconds);
-}

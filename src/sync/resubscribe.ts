@@ -6,7 +6,8 @@
  * netlink/ only opens, reads and closes sockets; the caller says how to open one.
  */
 import type { ConntrackError } from '../errors.js';
-import type { Batch, EventSocketHandlers } from '../netlink/socket.js';
+import type { EventSocketHandlers } from '../netlink/events.js';
+import type { Batch } from '../netlink/transport.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 
 /** A consumer of events that can repair a gap by resynchronising. */

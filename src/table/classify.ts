@@ -14,7 +14,6 @@ import {
   IPPROTO_UDP,
   IPPROTO_UDPLITE,
 } from '../ctnetlink/constants.js';
-import type { Flow } from '../ctnetlink/flow.js';
 import { DCCP_STATES, SCTP_STATES, stateName, TCP_STATES } from '../ctnetlink/states.js';
 import { IPS_ASSURED, IPS_SEEN_REPLY } from '../ctnetlink/status.js';
 import type { FlowSummary } from '../ctnetlink/summary.js';
@@ -111,7 +110,7 @@ function genericState(status: number): number {
 }
 
 /** The flow's state code, or STATE_UNKNOWN when the message does not say. */
-export function stateCode(s: FlowSummary): number {
+export function stateCode(s: Pick<FlowSummary, 'proto' | 'protoState' | 'status'>): number {
   if (hasStateMachine(s.proto)) return s.protoState;
   return s.status < 0 ? STATE_UNKNOWN : genericState(s.status);
 }
@@ -119,18 +118,4 @@ export function stateCode(s: FlowSummary): number {
 /** One number per (family, protocol, state): the key of the shadow table's group map. */
 export function groupKey(family: number, proto: number, code: number): number {
   return (family === AF_INET6 ? 1 << 16 : 0) | ((proto & 0xff) << 8) | (code & 0xff);
-}
-
-/** The state label of a fully decoded flow (tests and tools), or undefined when it does not say. */
-export function stateOf(flow: Flow, proto: number): string | undefined {
-  switch (proto) {
-    case IPPROTO_TCP:
-      return flow.tcp ? stateName(TCP_STATES, flow.tcp.state) : undefined;
-    case IPPROTO_SCTP:
-      return flow.sctp ? stateName(SCTP_STATES, flow.sctp.state) : undefined;
-    case IPPROTO_DCCP:
-      return flow.dccp ? stateName(DCCP_STATES, flow.dccp.state) : undefined;
-    default:
-      return flow.status === undefined ? undefined : GENERIC_STATES[genericState(flow.status)];
-  }
 }

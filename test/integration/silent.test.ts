@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { SCTP_STATES, TCP_STATES } from '../../src/ctnetlink/states.js';
-import { maxDriftResyncs } from '../../src/sync/drift.js';
+import { maxDriftResyncs } from '../support/drift.js';
 import * as tool from './harness/conntrack-tool.js';
 import { convergeWithin, resyncLines, silently } from './harness/converge.js';
 import { ExporterProcess } from './harness/exporter.js';

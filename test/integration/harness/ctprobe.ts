@@ -6,40 +6,41 @@
  * - `stats`: `{"cpu":[...],"global":{...}}`.
  */
 import { CtnetlinkClient } from '../../../src/ctnetlink/client.js';
-import { decodeEvent } from '../../../src/ctnetlink/event.js';
-import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { ConntrackError } from '../../../src/errors.js';
-import { forEachMessage } from '../../../src/netlink/nlmsg.js';
-import { EventSocket, forEachDatagram, RequestSocket } from '../../../src/netlink/socket.js';
+import { EventSocket } from '../../../src/netlink/events.js';
+import { DatagramCursor, MessageCursor } from '../../../src/netlink/framing.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import { decodeEvent } from '../../support/codec/event.js';
+import { decodeFlow } from '../../support/codec/flow.js';
 import { summarize } from './summary.js';
 
 const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
+/** One line per event message of a datagram; a message that does not decode ends it with its error. */
+function printEvents(m: MessageCursor): void {
+  try {
+    while (m.next()) {
+      const ev = decodeEvent(m.buf, m.type, m.flags, m.start, m.end);
+      out({ event: ev.type, flags: m.flags, ...summarize(ev.flow) });
+    }
+  } catch (err) {
+    if (!(err instanceof ConntrackError)) throw err;
+    out({ error: err.code, message: err.message });
+  }
+}
+
 async function main(mode: string | undefined): Promise<void> {
   switch (mode) {
     case 'events': {
+      const datagrams = new DatagramCursor();
+      const messages = new MessageCursor();
       const rcvbuf = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
       const sock = new EventSocket(
         {
           onBatch(batch) {
-            const truncated = forEachDatagram(batch, (buf, from, to) =>
-              forEachMessage(
-                buf,
-                (type, flags, _seq, start, end) => {
-                  try {
-                    const ev = decodeEvent(buf, type, flags, start, end);
-                    out({ event: ev.type, flags, ...summarize(ev.flow) });
-                  } catch (err) {
-                    if (!(err instanceof ConntrackError)) throw err;
-                    out({ error: err.code, message: err.message });
-                  }
-                },
-                from,
-                to,
-              ),
-            );
-            if (truncated > 0)
-              out({ error: 'CT_ERR_TRUNCATED', message: `${truncated} truncated datagrams` });
+            const d = datagrams.reset(batch);
+            while (d.next()) printEvents(messages.reset(d.buf, d.start, d.end));
+            if (d.truncated > 0) out({ error: 'CT_ERR_TRUNCATED', message: d.truncation('event').message });
           },
           onOverrun(lost) {
             out({ overrun: lost });

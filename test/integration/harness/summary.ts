@@ -1,6 +1,6 @@
 /** The part of a decoded flow the kernel tests compare, as one JSON-friendly record. */
-import type { Flow } from '../../../src/ctnetlink/flow.js';
-import { familyName, protocolName, stateOf } from '../../../src/table/classify.js';
+import { familyName, protocolName, stateCode, stateLabel } from '../../../src/table/classify.js';
+import type { Flow } from '../../support/codec/flow.js';
 
 export interface FlowSummary {
   id: number | undefined;
@@ -20,6 +20,13 @@ export interface FlowSummary {
   mark: number | undefined;
   use: number | undefined;
   timeout: number | undefined;
+}
+
+/** The state label the exporter gives the flow, or undefined when the message does not say. */
+function stateOf(f: Flow, proto: number): string | undefined {
+  const protoState = f.tcp?.state ?? f.sctp?.state ?? f.dccp?.state ?? -1;
+  const code = stateCode({ proto, protoState, status: f.status ?? -1 });
+  return code < 0 ? undefined : stateLabel(proto, code);
 }
 
 export function summarize(f: Flow): FlowSummary {

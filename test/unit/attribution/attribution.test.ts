@@ -8,10 +8,10 @@ import {
   type SourceLabels,
 } from '../../../src/attribution/attribution.js';
 import { parseConfig } from '../../../src/config.js';
-import type { Flow } from '../../../src/ctnetlink/flow.js';
 import { registerAttributionMetrics } from '../../../src/metrics/attribution.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { ShadowTable } from '../../../src/table/table.js';
+import type { Flow } from '../../support/codec/flow.js';
 import { destroyed, FakeClock, icmp, tcp, udp } from '../helpers/flows.js';
 import { FakeNamespace, FakeScope, scripted } from '../helpers/scope.js';
 import { summary } from '../helpers/summary.js';

@@ -4,14 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEvent, eventType } from '../../../src/ctnetlink/event.js';
-import { type Counters, decodeFlow, type Flow } from '../../../src/ctnetlink/flow.js';
+import { eventType } from '../../../src/ctnetlink/event.js';
 import { stateName, TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
-import { Status } from '../../../src/ctnetlink/status.js';
-import type { Tuple } from '../../../src/ctnetlink/tuple.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { NLM_F_MULTI, readU16h } from '../../../src/netlink/nlmsg.js';
+import { decodeEvent } from '../../support/codec/event.js';
+import { decodeFlow, type Flow } from '../../support/codec/flow.js';
+import type { Counters } from '../../support/codec/flow-parts.js';
+import { Status } from '../../support/codec/status.js';
+import type { Tuple } from '../../support/codec/tuple.js';
 import {
   bytes,
   dumpFixtures,

@@ -7,20 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEvent } from '../../../src/ctnetlink/event.js';
-import { decodeFlow } from '../../../src/ctnetlink/flow.js';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
-import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/nfnetlink.js';
-import {
-  align4,
-  forEachMessage,
-  readU16h,
-  readU32h,
-  writeU16h,
-  writeU32h,
-} from '../../../src/netlink/nlmsg.js';
+import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/attributes.js';
+import { MessageCursor } from '../../../src/netlink/framing.js';
+import { align4, readU16h, readU32h, writeU16h, writeU32h } from '../../../src/netlink/nlmsg.js';
+import { decodeEvent } from '../../support/codec/event.js';
+import { decodeFlow } from '../../support/codec/flow.js';
 import { allFixtures, bytes, mulberry32 } from '../helpers/fixtures.js';
 
 /** FUZZ_SEED=... reproduces a run; every test derives its own generator from it. */
@@ -36,6 +30,13 @@ const DECODER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CT_ERR_MESSAGE_TYPE',
   'CT_ERR_MISSING_ATTR',
 ]);
+
+const messages = new MessageCursor();
+/** Frames a datagram into messages, as the event path and the request socket do. */
+function frame(buf: Buffer): void {
+  const m = messages.reset(buf);
+  while (m.next());
+}
 
 class Tally {
   inputs = 0;
@@ -60,7 +61,7 @@ const DECODERS: readonly (readonly [string, (buf: Buffer) => unknown])[] = [
   ],
   ['decodeCpuStats', (buf) => decodeCpuStats(buf, 0, buf.length)],
   ['decodeGlobalStats', (buf) => decodeGlobalStats(buf, 0, buf.length)],
-  ['forEachMessage', (buf) => forEachMessage(buf, () => {})],
+  ['MessageCursor', frame],
 ];
 
 function check(buf: Buffer, what: string, tally: Tally): void {
@@ -230,7 +231,7 @@ describe(`fuzzing the decoders (FUZZ_SEED=${SEED_HEX})`, () => {
     const flows = seeds.filter((b) => readU16h(b, 4) >> 8 === 1 && (readU16h(b, 4) & 0xff) <= 2);
     const hot: readonly (readonly [string, (buf: Buffer) => unknown])[] = [
       ['summarizeFlow', (buf) => summarizeFlow(buf, 0, buf.length, summary)],
-      ['forEachMessage', (buf) => forEachMessage(buf, () => {})],
+      ['MessageCursor', frame],
     ];
     /** How many of the decoders rejected input `i`; each rejection must be our own typed error. */
     const rejections = (b: Buffer, i: number): number => {

@@ -1,10 +1,9 @@
 /** encodeFlow is decodeFlow's inverse: for kernel-captured flows and for every optional field. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
-import { decodeEvent } from '../../../src/ctnetlink/event.js';
-import { decodeFlow, emptyFlow, type Flow } from '../../../src/ctnetlink/flow.js';
 import { align4, readU16h, readU32h } from '../../../src/netlink/nlmsg.js';
+import { decodeEvent } from '../../support/codec/event.js';
+import { decodeFlow, emptyFlow, encodeFlow, type Flow } from '../../support/codec/flow.js';
 import { bytes, dumpFixtures, flowFixtures } from '../helpers/fixtures.js';
 
 const decode = (buf: Buffer) => decodeFlow(buf, 0, buf.length);

@@ -5,12 +5,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatIPv4, formatIPv6 } from '../../../src/ctnetlink/address.js';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
-import { decodeFlow, type Flow } from '../../../src/ctnetlink/flow.js';
+import { CTA_PROTO_NUM, CTA_TUPLE_ORIG, CTA_TUPLE_PROTO } from '../../../src/ctnetlink/constants.js';
 import { TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError } from '../../../src/errors.js';
-import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
+import { AttributeCursor } from '../../../src/netlink/attributes.js';
+import { AF_INET6, NFGENMSG_LEN } from '../../../src/netlink/nfnetlink.js';
+import { NLMSG_HDRLEN, writeU16h } from '../../../src/netlink/nlmsg.js';
+import { decodeFlow, encodeFlow, type Flow } from '../../support/codec/flow.js';
 import { bytes, type FlowExpect, flowFixtures } from '../helpers/fixtures.js';
 import { tcp } from '../helpers/flows.js';
 
@@ -111,5 +113,20 @@ describe('summarizeFlow', () => {
         (e: unknown) => e instanceof ConntrackError && e.code === 'CT_ERR_MISSING_ATTR' && e.offset === 0,
       );
     }
+  });
+
+  it('refuses an original tuple without CTA_PROTO_NUM as a missing attribute, not a truncation', () => {
+    const buf = encodeFlow(tcp(3, 'SYN_SENT'));
+    const c = new AttributeCursor('big-endian').reset(buf, NLMSG_HDRLEN + NFGENMSG_LEN, buf.length, 'flow');
+    while (c.next() && c.type !== CTA_TUPLE_ORIG);
+    const t = c.enter('CTA_TUPLE_ORIG');
+    while (t.next() && t.type !== CTA_TUPLE_PROTO);
+    const p = t.enter('CTA_TUPLE_PROTO');
+    while (p.next() && p.type !== CTA_PROTO_NUM);
+    writeU16h(buf, 0x7f, p.start - 2); // an attribute type no kernel sends: skipped unread
+    assert.throws(
+      () => summarizeFlow(buf, 0, buf.length, new FlowSummary()),
+      (e: unknown) => e instanceof ConntrackError && e.code === 'CT_ERR_MISSING_ATTR',
+    );
   });
 });

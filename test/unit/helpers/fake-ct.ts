@@ -1,5 +1,5 @@
 /**
- * Namespaces without a kernel: each namespace answers CT_GET_STATS through a fake transport with
+ * Namespaces without a kernel: each namespace answers CT_GET_STATS through the fake transport with
  * its entry count (dumps are empty, CPU statistics absent), ids come from a fake source, and
  * procfs has nothing (every sysctl absent).
  */
@@ -8,36 +8,23 @@ import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
 import { OwnProcFiles } from '../../../src/kernel/proc.js';
 import { Namespaces } from '../../../src/namespace/namespaces.js';
 import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
-import { encodeMessage, NLMSG_DONE, readU16h, readU32h } from '../../../src/netlink/nlmsg.js';
-import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
+import { encodeMessage, NLMSG_DONE } from '../../../src/netlink/nlmsg.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
 import type { TableObserver } from '../../../src/table/table.js';
-import { ack, batchOf } from './netlink.js';
+import { ack, FakeTransport } from '../../support/fake-transport.js';
 
 /** One namespace's kernel: its entry count; dumps are empty, CPU statistics absent. */
-export class FakeCt implements Transport {
-  private onBatch: ((b: Batch, lost: number) => void) | undefined;
-  closed = false;
-  constructor(readonly kernel: { entries: number }) {}
-  send(m: Buffer): void {
-    const type = readU16h(m, 4);
-    const seq = readU32h(m, 8);
-    const out: Buffer[] = [];
-    if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
-      const p = Buffer.alloc(4 + 8);
-      p.writeUInt16LE(8, 4); // nla_len
-      p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
-      p.writeUInt32BE(this.kernel.entries, 8);
-      out.push(encodeMessage(type, 0, seq, p), ack(seq));
-    } else out.push(encodeMessage(NLMSG_DONE, 0, seq, Buffer.alloc(4)));
-    queueMicrotask(() => this.onBatch?.(batchOf([Buffer.concat(out)]), 0));
-  }
-  start(onBatch: (b: Batch, lost: number) => void): void {
-    this.onBatch = onBatch;
-  }
-  ref(): void {}
-  close(): void {
-    this.closed = true;
-  }
+function fakeCt(kernel: { entries: number }): FakeTransport {
+  return new FakeTransport((req) => {
+    if (req.type !== ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
+      return [[encodeMessage(NLMSG_DONE, 0, req.seq, Buffer.alloc(4))]];
+    }
+    const p = Buffer.alloc(4 + 8);
+    p.writeUInt16LE(8, 4); // nla_len
+    p.writeUInt16LE(1, 6); // CTA_STATS_GLOBAL_ENTRIES
+    p.writeUInt32BE(kernel.entries, 8);
+    return [[encodeMessage(req.type, 0, req.seq, p), ack(req.seq)]];
+  });
 }
 
 /** Fake namespace descriptors: a label's fd is its index here (nothing is opened). */
@@ -59,7 +46,7 @@ export interface FakeNamespacesOptions {
 
 export function fakeNamespaces(o: FakeNamespacesOptions) {
   const kernels = new Map<string, { entries: number }>();
-  const transports: FakeCt[] = [];
+  const transports: FakeTransport[] = [];
   const ids = o.ids ?? {};
   const all = new Namespaces({
     observer: o.observer ?? { transition() {}, stateLeft() {}, flowEnded() {} },
@@ -74,11 +61,11 @@ export function fakeNamespaces(o: FakeNamespacesOptions) {
       get: async () => -1,
     },
     openSocket: (timeout, netns) => {
-      // Sockets are opened through /proc/self/fd/N, N the namespace's descriptor.
-      const label = netns === undefined ? 'home' : fdLabels[Number(netns.split('/').pop())]!;
+      // Sockets are opened inside the namespace through its descriptor.
+      const label = netns === undefined ? 'home' : fdLabels[netns]!;
       if (o.refuse?.has(label)) throw new Error('EPERM');
       if (!kernels.has(label)) kernels.set(label, { entries: 0 });
-      const t = new FakeCt(kernels.get(label)!);
+      const t = fakeCt(kernels.get(label)!);
       transports.push(t);
       return new RequestSocket(t, timeout);
     },

@@ -1,9 +1,9 @@
 /** Builders for decoded flows, for tests of logic above the decoder. */
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../../src/ctnetlink/constants.js';
-import { emptyFlow, type Flow } from '../../../src/ctnetlink/flow.js';
 import { TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY } from '../../../src/ctnetlink/status.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
+import { emptyFlow, type Flow } from '../../support/codec/flow.js';
 
 /** Flows with different ids get different source ports, as on a real host. */
 function withTuple(f: Flow, proto: number, id: number): Flow {

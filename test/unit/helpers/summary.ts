@@ -1,7 +1,8 @@
 /** What the table sees of a test flow: encoded as the kernel would send it, then summarized. */
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
-import type { Flow } from '../../../src/ctnetlink/flow.js';
+
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
+import type { Flow } from '../../support/codec/flow.js';
+import { encodeFlow } from '../../support/codec/flow.js';
 
 export function summary(flow: Flow): FlowSummary {
   const buf = encodeFlow(flow);

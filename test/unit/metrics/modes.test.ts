@@ -10,9 +10,9 @@ import { FlowMetrics } from '../../../src/metrics/flows.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import type { NamespaceRef } from '../../../src/namespace/discovery.js';
 import type { Namespaces } from '../../../src/namespace/namespaces.js';
+import { batchOf } from '../../support/fake-transport.js';
 import { fakeFd, fakeNamespaces } from '../helpers/fake-ct.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
-import { batchOf } from '../helpers/netlink.js';
 
 const ref = (label: string, own = false): NamespaceRef => ({
   inode: `i-${label}`,

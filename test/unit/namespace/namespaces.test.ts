@@ -8,9 +8,9 @@ import { describe, it } from 'node:test';
 import type { NamespaceRef } from '../../../src/namespace/discovery.js';
 import type { Namespaces } from '../../../src/namespace/namespaces.js';
 import { NLMSG_HDRLEN } from '../../../src/netlink/nlmsg.js';
+import { batchOf } from '../../support/fake-transport.js';
 import { fakeFd, fakeNamespaces } from '../helpers/fake-ct.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
-import { batchOf } from '../helpers/netlink.js';
 
 const ref = (label: string, own = false): NamespaceRef => ({
   inode: label,

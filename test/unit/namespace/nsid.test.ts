@@ -23,8 +23,8 @@ import {
   readU32h,
   writeU32h,
 } from '../../../src/netlink/nlmsg.js';
-import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
-import { ack, batchOf } from '../helpers/netlink.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import { ack, FakeTransport, type SentMessage } from '../../support/fake-transport.js';
 
 // The kernel's reply to RTM_GETNSID (little-endian host), one datagram.
 const REPLY = Buffer.from(
@@ -90,59 +90,45 @@ describe('nsid messages', () => {
     assert.equal(code(short), 'CT_ERR_ATTR_LENGTH');
     const none = Buffer.from(REPLY);
     none.writeUInt16LE(2, 22); // NETNSA_PID instead
-    assert.equal(code(none), 'CT_ERR_TRUNCATED');
+    assert.equal(code(none), 'CT_ERR_MISSING_ATTR');
   });
 });
 
-/** Answers GETNSID with `ids` in turn and NEWNSID with `newErrno` (0: ACK). */
-class FakeRoute implements Transport {
-  sent: { type: number; flags: number; fd: number; nsid: number | undefined }[] = [];
-  private onBatch: ((b: Batch, lost: number) => void) | undefined;
-  constructor(
-    private readonly ids: number[],
-    private readonly newErrno = 0,
-  ) {}
-  send(m: Buffer): void {
-    const type = readU16h(m, 4);
-    const seq = readU32h(m, 8);
-    const p = NLMSG_HDRLEN;
-    const nsid = m.length > p + 12 ? readU32h(m, p + 16) | 0 : undefined;
-    this.sent.push({ type, flags: readU16h(m, 6), fd: readU32h(m, p + 8), nsid });
-    const replies: Buffer[] = [];
-    if (type === RTM_GETNSID) {
-      const r = Buffer.from(REPLY);
-      r.writeUInt32LE(seq, 8);
-      r.writeInt32LE(this.ids.shift() ?? -1, 24);
-      replies.push(r, ack(seq));
-    } else replies.push(ack(seq, this.newErrno));
-    queueMicrotask(() => this.onBatch?.(batchOf([Buffer.concat(replies)]), 0));
-  }
-  start(onBatch: (b: Batch, lost: number) => void): void {
-    this.onBatch = onBatch;
-  }
-  ref(): void {}
-  close(): void {}
+/** A route socket's kernel: answers GETNSID with `ids` in turn and NEWNSID with `newErrno` (0: ACK). */
+function fakeRoute(ids: number[], newErrno = 0): FakeTransport {
+  return new FakeTransport((req) => {
+    if (req.type !== RTM_GETNSID) return [[ack(req.seq, newErrno)]];
+    const r = Buffer.from(REPLY);
+    writeU32h(r, req.seq, 8);
+    writeU32h(r, (ids.shift() ?? -1) >>> 0, 24);
+    return [[r, ack(req.seq)]];
+  });
 }
+
+/** The NETNSA_FD and NETNSA_NSID a request carried (after the netlink header and rtgenmsg). */
+const fdOf = (s: SentMessage): number => readU32h(s.bytes, NLMSG_HDRLEN + 8);
+const nsidOf = (s: SentMessage): number | undefined =>
+  s.bytes.length > NLMSG_HDRLEN + 12 ? readU32h(s.bytes, NLMSG_HDRLEN + 16) | 0 : undefined;
 
 describe('NsidClient', () => {
   // A descriptor number nothing has open: the client must send it as it is, never open or close.
   const fd = 4242;
 
   it('returns an id the namespace already has, assigning nothing', async () => {
-    const t = new FakeRoute([3]);
+    const t = fakeRoute([3]);
     assert.equal(await new NsidClient(new RequestSocket(t)).ensure(fd), 3);
     assert.deepEqual(
-      t.sent.map((s) => [s.type, s.fd]),
+      t.sent.map((s) => [s.type, fdOf(s)]),
       [[RTM_GETNSID, fd]],
     );
     assert.equal(t.sent[0]!.flags & (NLM_F_REQUEST | NLM_F_ACK), NLM_F_REQUEST | NLM_F_ACK);
   });
 
   it('assigns one (nsid -1) when there is none, for the same descriptor, and reads it back', async () => {
-    const t = new FakeRoute([-1, 9]);
+    const t = fakeRoute([-1, 9]);
     assert.equal(await new NsidClient(new RequestSocket(t)).ensure(fd), 9);
     assert.deepEqual(
-      t.sent.map((s) => [s.type, s.nsid, s.fd]),
+      t.sent.map((s) => [s.type, nsidOf(s), fdOf(s)]),
       [
         [RTM_GETNSID, undefined, fd],
         [RTM_NEWNSID, -1, fd],
@@ -152,7 +138,7 @@ describe('NsidClient', () => {
   });
 
   it('get() only asks', async () => {
-    const t = new FakeRoute([-1]);
+    const t = fakeRoute([-1]);
     assert.equal(await new NsidClient(new RequestSocket(t)).get(fd), -1);
     assert.deepEqual(
       t.sent.map((s) => s.type),
@@ -161,12 +147,12 @@ describe('NsidClient', () => {
   });
 
   it('accepts EEXIST: someone assigned an id in between', async () => {
-    const t = new FakeRoute([-1, 4], 17);
+    const t = fakeRoute([-1, 4], 17);
     assert.equal(await new NsidClient(new RequestSocket(t)).ensure(fd), 4);
   });
 
   it('rejects other kernel errors with their errno', async () => {
-    const t = new FakeRoute([-1], 1);
+    const t = fakeRoute([-1], 1);
     await assert.rejects(new NsidClient(new RequestSocket(t)).ensure(fd), {
       code: 'CT_ERR_KERNEL',
       errno: 1,

@@ -1,8 +1,8 @@
 /**
- * RequestSocket's logic without a kernel: a fake transport replays replies the way the kernel
- * frames them (several messages per datagram, several datagrams per batch), so matching by
- * sequence number, multipart dumps, DONE with an errno, DUMP_INTR, truncation and time-outs are
- * tested without root (mdlayher/netlink's nltest does the same for Go).
+ * RequestSocket's logic without a kernel: the fake transport (test/support/fake-transport.ts)
+ * replays replies the way the kernel frames them (several messages per datagram, several
+ * datagrams per batch), so matching by sequence number, multipart dumps, DONE with an errno,
+ * DUMP_INTR, truncation, socket errors and time-outs are tested without root.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,63 +13,17 @@ import {
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLM_F_MULTI,
-  NLMSG_DONE,
   NLMSG_HDRLEN,
-  readU16h,
-  readU32h,
 } from '../../../src/netlink/nlmsg.js';
-import { type Batch, RequestSocket, type Transport } from '../../../src/netlink/socket.js';
-import { ack, batchOf } from '../helpers/netlink.js';
+import { RequestSocket } from '../../../src/netlink/request.js';
+import { ack, done, FakeTransport } from '../../support/fake-transport.js';
 
 const CT_GET = 0x101;
-
-interface Sent {
-  type: number;
-  flags: number;
-  seq: number;
-}
-
-class FakeTransport implements Transport {
-  sent: Sent[] = [];
-  refs: boolean[] = [];
-  closed = false;
-  private onBatch: ((b: Batch, lost: number) => void) | undefined;
-
-  send(message: Buffer): void {
-    this.sent.push({ type: readU16h(message, 4), flags: readU16h(message, 6), seq: readU32h(message, 8) });
-  }
-  start(onBatch: (b: Batch, lost: number) => void): void {
-    this.onBatch = onBatch;
-  }
-  ref(on: boolean): void {
-    this.refs.push(on);
-  }
-  close(): void {
-    this.closed = true;
-  }
-  get lastSeq(): number {
-    return this.sent.at(-1)!.seq;
-  }
-  /** Delivers datagrams (each a list of messages) as one batch; datagram `truncated` cut short. */
-  deliver(datagrams: Buffer[][], truncated?: number): void {
-    const batch = batchOf(
-      datagrams.map((msgs) => Buffer.concat(msgs)),
-      truncated === undefined ? {} : { truncated },
-    );
-    this.onBatch?.(batch, 0);
-  }
-}
 
 function entry(seq: number, n: number, flags = NLM_F_MULTI): Buffer {
   const payload = Buffer.alloc(8);
   payload.writeUInt32BE(n, 4);
   return encodeMessage(0x100, flags, seq, payload);
-}
-
-function done(seq: number, errno = 0): Buffer {
-  const p = Buffer.alloc(4);
-  p.writeInt32LE(-errno);
-  return encodeMessage(NLMSG_DONE, NLM_F_MULTI, seq, p);
 }
 
 function collect(sock: RequestSocket, flags: number) {
@@ -147,8 +101,17 @@ describe('RequestSocket', () => {
     const t = new FakeTransport();
     const { result } = collect(new RequestSocket(t), NLM_F_DUMP);
     await tick();
-    t.deliver([[entry(t.lastSeq, 1)]], 0);
+    t.deliver([[entry(t.lastSeq, 1)]], { truncated: 0 });
     await assert.rejects(result, kernelError('CT_ERR_TRUNCATED'));
+  });
+
+  it('fails, and does not complete, a reply whose lost datagram comes before its end', async () => {
+    const t = new FakeTransport();
+    const { values, result } = collect(new RequestSocket(t), NLM_F_DUMP);
+    await tick();
+    t.deliver([[entry(t.lastSeq, 1)], [entry(t.lastSeq, 2), done(t.lastSeq)]], { truncated: 0 });
+    await assert.rejects(result, kernelError('CT_ERR_TRUNCATED'));
+    assert.deepEqual(values, [], 'nothing after the lost datagram was delivered');
   });
 
   it('fails a request whose reply is malformed', async () => {
@@ -186,6 +149,19 @@ describe('RequestSocket', () => {
     t.deliver([[entry(t.lastSeq, 2), done(t.lastSeq)]]);
     await b.result;
     assert.deepEqual([a.values, b.values], [[1], [2]]);
+  });
+
+  it('a socket error rejects the request in flight; the next one is served', async () => {
+    const t = new FakeTransport();
+    const sock = new RequestSocket(t);
+    const a = collect(sock, NLM_F_DUMP);
+    await tick();
+    t.fail(new ConntrackError('CT_ERR_SOCKET', 'recvmmsg failed', { errno: 105 }));
+    await assert.rejects(a.result, kernelError('CT_ERR_SOCKET', 105));
+    const b = collect(sock, NLM_F_DUMP);
+    await tick();
+    t.deliver([[done(t.lastSeq)]]);
+    assert.deepEqual(await b.result, { interrupted: false, messages: 0 });
   });
 
   it('close rejects the request in flight and closes the transport', async () => {

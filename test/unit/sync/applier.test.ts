@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
 import { encodeNfgenmsg, messageType } from '../../../src/netlink/nfnetlink.js';
 import { encodeMessage, NLM_F_CREATE, NLM_F_EXCL } from '../../../src/netlink/nlmsg.js';
 import { EventApplier } from '../../../src/sync/applier.js';
 import { CollectorCounters } from '../../../src/sync/counters.js';
+import { encodeFlow } from '../../support/codec/flow.js';
+import { batchOf } from '../../support/fake-transport.js';
 import { tcp, udp } from '../helpers/flows.js';
-import { batchOf } from '../helpers/netlink.js';
 import { emptyTable, RecordingLog } from './scripted.js';
 
 function setup() {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
 import { Collector, type CollectorOptions } from '../../../src/sync/collector.js';
+import { encodeFlow } from '../../support/codec/flow.js';
+import { batchOf } from '../../support/fake-transport.js';
 import { tcp, udp } from '../helpers/flows.js';
-import { batchOf } from '../helpers/netlink.js';
 import { FakeTimers, settle } from './fake-timers.js';
 import { emptyTable, RecordingLog, ScriptedDumper } from './scripted.js';
 

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DEFAULT_DRIFT_OPTIONS,
-  DriftGuard,
-  type DriftOptions,
-  maxDriftResyncs,
-} from '../../../src/sync/drift.js';
+import { DEFAULT_DRIFT_OPTIONS, DriftGuard, type DriftOptions } from '../../../src/sync/drift.js';
+import { maxDriftResyncs } from '../../support/drift.js';
 import { FakeClock } from '../helpers/flows.js';
 
 function setup(options: Partial<DriftOptions> = {}) {

@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
 import { ConntrackError } from '../../../src/errors.js';
-import type { Batch, EventSocketHandlers } from '../../../src/netlink/socket.js';
+import type { EventSocketHandlers } from '../../../src/netlink/events.js';
+import type { Batch } from '../../../src/netlink/transport.js';
 import { Collector } from '../../../src/sync/collector.js';
 import {
   type EventConsumer,
   type OpenEventSocket,
   ResilientEventSocket,
 } from '../../../src/sync/resubscribe.js';
+import { encodeFlow } from '../../support/codec/flow.js';
+import { batchOf } from '../../support/fake-transport.js';
 import { tcp } from '../helpers/flows.js';
-import { batchOf } from '../helpers/netlink.js';
 import { FakeTimers } from './fake-timers.js';
 import { emptyTable, RecordingLog, ScriptedDumper } from './scripted.js';
 

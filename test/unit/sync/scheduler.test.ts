@@ -3,12 +3,13 @@ import { describe, it } from 'node:test';
 import { ConntrackError } from '../../../src/errors.js';
 import { EventApplier } from '../../../src/sync/applier.js';
 import { CollectorCounters } from '../../../src/sync/counters.js';
-import { DEFAULT_DRIFT_OPTIONS, maxDriftResyncs } from '../../../src/sync/drift.js';
+import { DEFAULT_DRIFT_OPTIONS } from '../../../src/sync/drift.js';
 import {
   DEFAULT_SCHEDULER_OPTIONS,
   ResyncScheduler,
   type SchedulerOptions,
 } from '../../../src/sync/scheduler.js';
+import { maxDriftResyncs } from '../../support/drift.js';
 import { tcp, udp } from '../helpers/flows.js';
 import { FakeTimers, settle } from './fake-timers.js';
 import { emptyTable, RecordingLog, ScriptedDumper } from './scripted.js';

@@ -1,11 +1,11 @@
 /** What the synchronisation tests feed the collector: a scripted kernel table and a log to read. */
 import assert from 'node:assert/strict';
 import type { DumpSink } from '../../../src/ctnetlink/client.js';
-import { encodeFlow } from '../../../src/ctnetlink/encode.js';
-import type { Flow } from '../../../src/ctnetlink/flow.js';
 import type { ConntrackError } from '../../../src/errors.js';
 import type { Dumper, Log } from '../../../src/sync/collector.js';
 import { ShadowTable, type TableObserver } from '../../../src/table/table.js';
+import type { Flow } from '../../support/codec/flow.js';
+import { encodeFlow } from '../../support/codec/flow.js';
 import { FakeClock } from '../helpers/flows.js';
 
 /** A dumper that serves a scripted table, optionally running `during` in the middle of the dump. */
