@@ -105,12 +105,10 @@ const serviceMonitor = (objs: Located[]) =>
 /** The exporter's flags as the kubelet passes them on a node whose address is POD_IP. */
 const exporterConfig = (pod: PodSpec): Config =>
   parseConfig(expandArgs(exporterOf(pod).args ?? [], { IP: POD_IP }));
-/** Ports the pod holds on the node's address. */
+/** Ports the pod holds on the node's address: under hostNetwork, every declared one. */
 const nodePorts = (pod: PodSpec) =>
   pod.containers.flatMap((c) =>
-    (c.ports ?? [])
-      .filter((p) => p.hostPort)
-      .map((p) => ({ container: c.name, name: p.name, port: p.hostPort })),
+    (c.ports ?? []).map((p) => ({ container: c.name, name: p.name, port: p.hostPort ?? p.containerPort })),
   );
 /** Each rendering made once for all the tests. */
 const renders = new Map<string, Located[]>();
