@@ -200,7 +200,7 @@ export class NamespaceUnit {
 
   /** Events were lost on the shared socket; which were ours is unknown. */
   onOverrun(): void {
-    this.active?.collector.onOverrun(0);
+    this.active?.collector.onOverrun();
   }
 
   /** The event socket was reopened: flows created meanwhile send no events either. */

@@ -83,8 +83,8 @@ export class Collector {
   }
 
   /** The kernel dropped `lost` events (0 when it only said so, without a count). */
-  onOverrun(lost = 0): void {
-    this.scheduler.onOverrun(lost);
+  onOverrun(): void {
+    this.scheduler.onOverrun();
   }
 
   /** The event socket was reopened: flows created while it was closed send no events either. */

@@ -21,8 +21,6 @@ export class CollectorCounters {
   eventsDestroy = 0;
   decodeErrors = 0;
   overruns = 0;
-  /** Event messages the kernel dropped for us (the socket's drop counter). */
-  eventsLost = 0;
   resyncs: Record<ResyncReason, number> = perReason();
   resyncFailures: Record<ResyncReason, number> = perReason();
   /** Kernel entry counts the drift timer could not read. */

@@ -132,10 +132,12 @@ export class ResyncScheduler {
     this.onOverrun();
   }
 
-  /** The kernel dropped `lost` events (0 when it only said so, without a count). */
-  onOverrun(lost = 0): void {
+  /**
+   * The kernel dropped events for the socket: the table cannot be trusted until a dump. How many
+   * were lost is the socket's to count (one socket may serve several namespaces).
+   */
+  onOverrun(): void {
     this.counters.overruns++;
-    this.counters.eventsLost += lost;
     if (this.table.syncing) this.lostDuringSync = true;
     void this.resync('overrun');
   }
