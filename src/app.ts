@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { serve } from './http/serve.js';
-import { loadWebConfig } from './http/web-config.js';
+import { loadWebConfig } from './http/web-config-files.js';
 import { eventModeNotice } from './kernel/event-mode.js';
 import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
 import { FlowMetrics } from './metrics/flows.js';

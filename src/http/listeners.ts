@@ -15,7 +15,8 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { hasAllowedSan } from './client-sans.js';
 import { ConnectionLimiter, type HttpLimits, httpLimits, serverOptions } from './limits.js';
-import { loadTlsMaterial, secureContextOptions, type TlsServerConfig, type WebConfig } from './web-config.js';
+import type { TlsServerConfig, WebConfig } from './web-config.js';
+import { loadTlsMaterial, secureContextOptions } from './web-config-files.js';
 
 export interface ListenAddress {
   readonly host: string;

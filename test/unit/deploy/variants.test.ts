@@ -19,7 +19,7 @@ import { type Config, parseConfig } from '../../../src/config.js';
 import { BasicAuth } from '../../../src/http/basic-auth.js';
 import { serve } from '../../../src/http/serve.js';
 import { buildServer } from '../../../src/http/server.js';
-import { loadWebConfig } from '../../../src/http/web-config.js';
+import { loadWebConfig } from '../../../src/http/web-config-files.js';
 import { ROOT } from '../../paths.js';
 import {
   expandArgs,

@@ -3,13 +3,12 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import {
-  loadTlsMaterial,
-  loadWebConfig,
   MAX_BCRYPT_COST,
   parseGoDuration,
   parseWebConfig,
   WebConfigError,
 } from '../../../src/http/web-config.js';
+import { loadTlsMaterial, loadWebConfig } from '../../../src/http/web-config-files.js';
 import { Pki } from '../helpers/pki.js';
 
 const FILE = '/etc/conntrack-exporter/web.yml';
