@@ -77,6 +77,10 @@ typedef struct {
   struct mmsghdr *msgs;
   struct iovec *iov;
   char *ctrl;
+  struct sockaddr_nl *names; /* each datagram's sender */
+  /* Datagrams not sent by the kernel (sender port id not 0), dropped here; the reader thread adds,
+     the event loop takes (atomically). */
+  uint32_t rejected;
   uint32_t last_drops;
 } nl_socket;
 
@@ -180,6 +184,7 @@ static void free_socket(nl_socket *s) {
   free(s->msgs);
   free(s->iov);
   free(s->ctrl);
+  free(s->names);
   free(s);
 }
 
@@ -235,23 +240,33 @@ static int nsid_of(struct msghdr *h) {
 
 static void on_readable(uv_poll_t *handle, int status, int events);
 
-/* One recvmmsg into chunk `c`; fills its meta. Returns the count, or -1 with errno set. */
+/* One recvmmsg into chunk `c`; fills its meta with the datagrams the kernel sent and drops the
+   others: any process with CAP_NET_ADMIN over a namespace may send to the conntrack groups (or
+   to our port), and only the kernel is believed (sender port id 0, as systemd's device monitor
+   checks). Returns the count kept, or -1 with errno set. */
 static int receive_chunk(nl_socket *s, unsigned c) {
   struct mmsghdr *msgs = s->msgs + (size_t)c * s->slots;
   for (unsigned i = 0; i < s->slots; i++) {
     msgs[i].msg_hdr.msg_controllen = CTRL_SPACE;
+    msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_nl);
     msgs[i].msg_hdr.msg_flags = 0;
   }
   int n = recvmmsg(s->fd, msgs, s->slots, MSG_DONTWAIT, NULL);
   if (n < 0) return -1;
   size_t base = (size_t)c * s->slots;
+  int kept = 0;
   for (int i = 0; i < n; i++) {
-    int32_t *m = s->meta + (base + (size_t)i) * META_FIELDS;
+    const struct sockaddr_nl *from = msgs[i].msg_hdr.msg_name;
+    if (msgs[i].msg_hdr.msg_namelen < sizeof *from || from->nl_pid != 0) {
+      __atomic_fetch_add(&s->rejected, 1, __ATOMIC_RELAXED);
+      continue;
+    }
+    int32_t *m = s->meta + (base + (size_t)kept++) * META_FIELDS;
     m[0] = (int32_t)((base + (size_t)i) * s->slot_size);
     m[1] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -(int32_t)msgs[i].msg_len : (int32_t)msgs[i].msg_len;
     m[2] = nsid_of(&msgs[i].msg_hdr);
   }
-  return n;
+  return kept;
 }
 
 static uint32_t take_losses(nl_socket *s) {
@@ -262,11 +277,12 @@ static uint32_t take_losses(nl_socket *s) {
 }
 
 static void deliver(nl_socket *s, unsigned count, uint32_t lost, unsigned chunk) {
-  napi_value argv[3];
+  napi_value argv[4];
   napi_create_uint32(s->env, count, &argv[0]);
   napi_create_uint32(s->env, lost, &argv[1]);
   napi_create_uint32(s->env, chunk, &argv[2]);
-  call_js(s, s->on_batch, 3, argv);
+  napi_create_uint32(s->env, __atomic_exchange_n(&s->rejected, 0, __ATOMIC_RELAXED), &argv[3]);
+  call_js(s, s->on_batch, 4, argv);
 }
 
 static void *reader(void *arg) {
@@ -356,7 +372,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     }
     uint32_t lost = take_losses(s);
     got += n;
-    if (n > 0 || lost > 0) deliver(s, (unsigned)n, lost, 0);
+    if (n > 0 || lost > 0 || __atomic_load_n(&s->rejected, __ATOMIC_RELAXED) > 0) deliver(s, (unsigned)n, lost, 0);
     if ((unsigned)n < s->slots) {
       drained = 1;
       break;
@@ -470,10 +486,11 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     s->msgs = calloc(total, sizeof *s->msgs);
     s->iov = calloc(total, sizeof *s->iov);
     s->ctrl = calloc(total, CTRL_SPACE);
+    s->names = calloc(total, sizeof *s->names);
     s->counts = calloc((size_t)chunks + 1, sizeof *s->counts);
     s->losses = calloc((size_t)chunks + 1, sizeof *s->losses);
   }
-  if (!s || !s->msgs || !s->iov || !s->ctrl || !s->counts || !s->losses) {
+  if (!s || !s->msgs || !s->iov || !s->ctrl || !s->names || !s->counts || !s->losses) {
     if (s) free_socket(s);
     close(fd);
     return throw_errno(env, "calloc", ENOMEM);
@@ -501,6 +518,7 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
     s->msgs[i].msg_hdr.msg_iovlen = 1;
     s->msgs[i].msg_hdr.msg_control = s->ctrl + i * CTRL_SPACE;
+    s->msgs[i].msg_hdr.msg_name = &s->names[i];
   }
   int rc = init_handles(env, s);
   if (rc != 0) {

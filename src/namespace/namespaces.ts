@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { forEachDatagram } from '../netlink/framing.js';
-import type { Batch } from '../netlink/transport.js';
+import { type Batch, notFromKernel } from '../netlink/transport.js';
 import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespaceUnit, type UnitOptions } from './unit.js';
 
@@ -62,8 +62,8 @@ export class Namespaces {
   }
 
   /** The event socket every namespace shares. */
-  get events(): { lost: number; receiveBuffer: number | undefined } {
-    return { lost: this.eventsLost, receiveBuffer: this.receiveBuffer() };
+  get events(): { lost: number; receiveBuffer: number | undefined; notFromKernel: number } {
+    return { lost: this.eventsLost, receiveBuffer: this.receiveBuffer(), notFromKernel: notFromKernel() };
   }
 
   /** Scrape-time kernel reads of the shown namespaces. */
