@@ -150,8 +150,10 @@ describe('Attribution under the memory budget', () => {
     for (let i = 0; i < 3; i++) table.apply('new', summary(flow(id++, 4000)));
     table.apply('new', summary(flow(id++, 4001)));
     const dst = attribution.topDestinations();
-    assert.equal(dst.top[0]?.value, 3);
-    assert.equal((dst.top[0]?.labels as { port: string }).port, '4000');
+    assert.deepEqual(dst.top[0], {
+      labels: { family: 'ipv4', protocol: 'udp', destination: '192.0.2.1', port: '4000' },
+      value: 3,
+    });
     assert.equal(attribution.unattributed.destination, 1, 'port 4001 found no free id');
     assert.equal(attribution.bytes, bytes, 'nothing grew');
   });
