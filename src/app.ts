@@ -11,6 +11,7 @@ import { serve } from './http/serve.js';
 import { loadWebConfig } from './http/web-config-files.js';
 import { eventModeNotice } from './kernel/event-mode.js';
 import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
+import { memoryBudget } from './memory/budget.js';
 import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { NamespaceWatcher } from './namespace/discovery.js';
@@ -49,6 +50,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     ),
   );
   const flows = new FlowMetrics(timestamps === 1);
+  // Attribution is what the budget degrades: with --top.k=0 there is nothing to watch.
+  const budget = config.topK > 0 ? memoryBudget(config.memoryLimit, log) : undefined;
   const nsids = config.netnsAll ? NsidClient.open() : undefined;
   const namespaces = new Namespaces({
     observer: flows,
@@ -58,6 +61,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     resyncIntervalMs: config.resyncIntervalMs,
     silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
     attribution: config,
+    growth: budget,
     openProc: (ref) => (ref.own ? ownProc : new NamespaceProcFiles(ref.fd)),
   });
   const watcher = config.netnsAll
@@ -103,6 +107,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
             k: config.topK,
             sourcePrefixV4: config.topSourcePrefixV4,
             sourcePrefixV6: config.topSourcePrefixV6,
+            budget,
           }
         : undefined,
     discovery: config.netnsAll
@@ -122,12 +127,14 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     contentType: metrics.contentType,
     isReady: () => ready,
     onClose: () => {
+      budget?.stop();
       watcher?.stop();
       events.close();
       namespaces.close();
       nsids?.close();
     },
   });
+  budget?.start();
   const notice = eventModeNotice(eventMode);
   log[notice.level]({ nf_conntrack_events: notice.mode }, notice.msg);
   // Ready once every namespace followed at start is seeded. The exporter's own namespace must

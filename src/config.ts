@@ -37,6 +37,8 @@ export interface Config {
   /** Prefix lengths that aggregate sources in the attribution metrics. */
   readonly topSourcePrefixV4: number;
   readonly topSourcePrefixV6: number;
+  /** --memory.limit in bytes: 0 turns the budget off; undefined takes the memory cgroup's. */
+  readonly memoryLimit: number | undefined;
   /** Follow every network namespace on the node (--netns.all). */
   readonly netnsAll: boolean;
   /** At most this many namespaces followed in --netns.all mode. */
@@ -115,6 +117,11 @@ export const FLAGS = {
     default: '64',
     help: 'Aggregate IPv6 sources by this prefix length (0..128). 64: one host or subscriber owns a /64 and can use any address in it.',
   },
+  'memory.limit': {
+    type: 'string',
+    default: '',
+    help: "Memory limit of the exporter (bytes, or with KiB/MiB/GiB/TiB); by default the memory cgroup's (v2 memory.max, v1 memory.limit_in_bytes). At 80% of it attribution takes no new keys (their flows count in other), below 70% again; the table and kernel counts are never degraded. Against this flag the process's RSS is compared, against the cgroup's its usage. 0 turns the budget off.",
+  },
   'netns.all': {
     type: 'boolean',
     default: false,
@@ -148,13 +155,27 @@ function parseListenAddress(value: string): ListenAddress {
   return { host: host === '' ? '::' : host, port };
 }
 
-function parseBytes(flag: string, value: string): number {
-  const m = /^(\d+)\s*(B|KiB|MiB|GiB|K|M|G)?$/i.exec(value.trim());
+const UNITS: Readonly<Record<string, number>> = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** A size in bytes, or with a binary unit (KiB, or K as a shorthand). */
+function parseSize(flag: string, value: string): number {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB|TiB|K|M|G|T)?$/i.exec(value.trim());
   if (!m) throw configError(flag, `"${value}" is not a size (e.g. 262144, 256KiB, 4MiB)`);
-  const unit = (m[2] ?? 'B').toUpperCase().replace('IB', '');
-  const mult = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
-  const n = Number(m[1]) * mult;
+  return Number(m[1]) * UNITS[(m[2] ?? 'B').toUpperCase().replace('IB', '')]!;
+}
+
+function parseBytes(flag: string, value: string): number {
+  const n = parseSize(flag, value);
   if (n < 1024 || n > 2 ** 31 - 1) throw configError(flag, `${value} is outside 1KiB..2GiB`);
+  return n;
+}
+
+/** --memory.limit: empty for the cgroup's, 0 for none, else at least 16MiB (less than Node.js itself takes). */
+function parseMemoryLimit(flag: string, value: string): number | undefined {
+  if (value.trim() === '') return undefined;
+  const n = parseSize(flag, value);
+  if (n !== 0 && (n < 16 * 1024 ** 2 || n > 1024 ** 4))
+    throw configError(flag, `${value} is outside 16MiB..1TiB (0 turns the budget off)`);
   return n;
 }
 
@@ -243,6 +264,7 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     topK: parseInteger('top.k', str('top.k'), 0, MAX_TOP_K),
     topSourcePrefixV4: parseInteger('top.source-prefix-ipv4', str('top.source-prefix-ipv4'), 0, 32),
     topSourcePrefixV6: parseInteger('top.source-prefix-ipv6', str('top.source-prefix-ipv6'), 0, 128),
+    memoryLimit: parseMemoryLimit('memory.limit', str('memory.limit')),
     netnsAll: values['netns.all'] === true,
     netnsMax: parseInteger('netns.max', str('netns.max'), 1, 100_000),
     netnsScanMs: parsePositiveDuration('netns.scan-interval', str('netns.scan-interval')),

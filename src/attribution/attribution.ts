@@ -1,20 +1,17 @@
 /**
  * Who fills the table: per-flow attribution kept beside the shadow table's rows (a RowExtension),
  * and its top K by source prefix, destination, zone and mark, plus the fastest creators of new
- * flows over the last minute. Knows nothing of Prometheus: metrics/attribution.ts renders it.
+ * flows over the last minute (creators.ts). Knows nothing of Prometheus: metrics/attribution.ts
+ * renders it.
  *
  * Per flow it keeps four interned ids (16 bytes a row); per distinct key, its bytes and a live
  * count in typed arrays. Counts move as flows are added, removed or change mark, so a scrape is
  * one pass over the distinct keys of each dimension with a K-entry heap: never a pass over the
  * flows, never a sort of a million entries.
  *
- * Creators: new flows (NEW events) per source prefix in two one-minute windows, the current and
- * the previous; the rate over the last minute is the current window plus the share of the
- * previous one still inside the minute, divided by a minute. A window keeps a reference on each
- * prefix it counts, so a prefix whose flows are all gone is still ranked until its counts age
- * out; at most `maxCreators` distinct prefixes are counted per window (a flood of spoofed
- * sources must not grow memory without bound), new flows of further prefixes count in the total
- * only, which the remainder series shows.
+ * Memory: the per-key arrays are what grows with distinct keys (a spoofed flood), so they grow
+ * only as far as a GrowthBudget allows. A new key that finds no room gets no id (NO_KEY): its
+ * flow counts in the remainder (`other`), so every total stays exact, and in `unattributed`.
  */
 
 import { formatIPv4, formatIPv6 } from '../ctnetlink/address.js';
@@ -23,7 +20,8 @@ import { AF_INET6 } from '../netlink/nfnetlink.js';
 import { type Family, familyName, hasPorts, isIcmp, protocolName } from '../table/classify.js';
 import type { Clock, RowExtension } from '../table/table.js';
 import { wallClock } from '../table/table.js';
-import { KeyInterner } from './interner.js';
+import { Creators, resized } from './creators.js';
+import { type GrowthBudget, KeyInterner, NO_KEY } from './interner.js';
 import { TopK } from './topk.js';
 
 export interface AttributionOptions {
@@ -37,24 +35,33 @@ export interface AttributionOptions {
   windowSeconds?: number;
   /** Distinct source prefixes counted as creators per window. */
   maxCreators?: number;
+  /** Memory the per-key arrays may grow into; none: they grow without limit. */
+  growth?: GrowthBudget | undefined;
 }
 
 /**
  * The attribution a configuration asks for; undefined for --top.k=0, so the table gets no
  * extension and attribution costs nothing per flow.
  */
-export function attributionFor(config: {
-  topK: number;
-  topSourcePrefixV4: number;
-  topSourcePrefixV6: number;
-}): Attribution | undefined {
+export function attributionFor(
+  config: {
+    topK: number;
+    topSourcePrefixV4: number;
+    topSourcePrefixV6: number;
+  },
+  growth?: GrowthBudget,
+): Attribution | undefined {
   if (config.topK === 0) return undefined;
   return new Attribution({
     k: config.topK,
     sourcePrefixV4: config.topSourcePrefixV4,
     sourcePrefixV6: config.topSourcePrefixV6,
+    growth,
   });
 }
+
+/** The dimensions whose keys are interned, each with its own count of flows left unattributed. */
+export type Dimension = 'source' | 'destination' | 'zone' | 'mark';
 
 const DEFAULT_WINDOW_SECONDS = 60;
 const DEFAULT_MAX_CREATORS = 131_072;
@@ -86,6 +93,8 @@ const SOURCE_WORDS = 5;
 const DEST_WORDS = 5;
 
 const MIN_ROWS = 1024;
+/** sourceFlows: 4 bytes per source id. */
+const SOURCE_FLOWS_BYTES = 4;
 
 /** The mask of word `w` (0..3) of an address cut to `prefix` bits. */
 function wordMask(prefix: number, w: number): number {
@@ -95,21 +104,14 @@ function wordMask(prefix: number, w: number): number {
   return (0xffffffff << (32 - bits)) >>> 0;
 }
 
-/** Grows or shrinks a typed array to `n` entries, keeping what fits. */
-function resized<T extends Uint32Array | Int32Array>(a: T, n: number, make: (n: number) => T): T {
-  if (a.length === n) return a;
-  const b = make(n);
-  b.set(a.length <= n ? a : a.subarray(0, n));
-  return b;
+function releaseKey(keys: KeyInterner, id: number): void {
+  if (id !== NO_KEY) keys.release(id);
 }
 
 export class Attribution implements RowExtension {
   readonly k: number;
   readonly sourcePrefixV4: number;
   readonly sourcePrefixV6: number;
-  private readonly clock: Clock;
-  private readonly window: number;
-  private readonly maxCreators: number;
 
   // Per row.
   private srcOf = new Int32Array(MIN_ROWS);
@@ -121,23 +123,14 @@ export class Attribution implements RowExtension {
 
   // Per key. Destinations, zones and marks count their flows as references; sources also hold
   // a reference per creators window that counts them, so their flows are counted apart.
-  private readonly sources = new KeyInterner(SOURCE_WORDS);
-  private readonly destinations = new KeyInterner(DEST_WORDS);
-  private readonly zones = new KeyInterner(1);
-  private readonly marks = new KeyInterner(1);
+  private readonly sources: KeyInterner;
+  private readonly destinations: KeyInterner;
+  private readonly zones: KeyInterner;
+  private readonly marks: KeyInterner;
   private sourceFlows = new Uint32Array(0);
-  private cur = new Uint32Array(0);
-  private prev = new Uint32Array(0);
-  private curList = new Int32Array(64);
-  private curLen = 0;
-  private prevList = new Int32Array(64);
-  private prevLen = 0;
-  /** New flows in the window, attributed or not. */
-  private curTotal = 0;
-  private prevTotal = 0;
-  private curStart: number;
-  /** A complete previous window exists. */
-  private hasPrev = false;
+  private readonly creators: Creators;
+  /** Flows whose key in a dimension got no id (the budget refused): counted in `other`. */
+  readonly unattributed: Record<Dimension, number> = { source: 0, destination: 0, zone: 0, mark: 0 };
 
   private readonly heap: TopK;
   private readonly addr = Buffer.alloc(16);
@@ -149,10 +142,17 @@ export class Attribution implements RowExtension {
     this.k = options.k;
     this.sourcePrefixV4 = options.sourcePrefixV4;
     this.sourcePrefixV6 = options.sourcePrefixV6;
-    this.clock = options.clock ?? wallClock;
-    this.window = options.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
-    this.maxCreators = options.maxCreators ?? DEFAULT_MAX_CREATORS;
-    this.curStart = this.clock();
+    const growth = options.growth;
+    this.sources = new KeyInterner(SOURCE_WORDS, growth, SOURCE_FLOWS_BYTES + Creators.BYTES_PER_ID);
+    this.destinations = new KeyInterner(DEST_WORDS, growth);
+    this.zones = new KeyInterner(1, growth);
+    this.marks = new KeyInterner(1, growth);
+    this.creators = new Creators(
+      this.sources,
+      options.clock ?? wallClock,
+      options.windowSeconds ?? DEFAULT_WINDOW_SECONDS,
+      options.maxCreators ?? DEFAULT_MAX_CREATORS,
+    );
     this.heap = new TopK(this.k);
     this.v4Masks = Uint32Array.of(wordMask(this.sourcePrefixV4, 0), 0, 0, 0);
     this.v6Masks = Uint32Array.from([0, 1, 2, 3], (w) => wordMask(this.sourcePrefixV6, w));
@@ -172,9 +172,8 @@ export class Attribution implements RowExtension {
       this.destinations.bytes +
       this.zones.bytes +
       this.marks.bytes +
-      this.sourceFlows.byteLength * 3 +
-      this.curList.byteLength +
-      this.prevList.byteLength
+      this.sourceFlows.byteLength +
+      this.creators.bytes
     );
   }
 
@@ -189,54 +188,69 @@ export class Attribution implements RowExtension {
   }
 
   added(row: number, s: FlowSummary, created: boolean): void {
-    const v6 = s.family === AF_INET6;
-    const buf = s.buf;
-    const n = s.addrLen >>> 2;
+    this.sourceKey(s);
+    const src = this.intern(this.sources, 'source');
+    if (src !== NO_KEY) {
+      if (this.sources.capacity !== this.sourceFlows.length) this.fitSourceArrays();
+      this.sourceFlows[src]!++;
+    }
+    this.srcOf[row] = src;
+    this.destinationKey(s);
+    this.dstOf[row] = this.intern(this.destinations, 'destination');
+    this.zones.scratch[0] = s.zone;
+    this.zoneOf[row] = this.intern(this.zones, 'zone');
+    this.marks.scratch[0] = Math.max(s.mark, 0);
+    this.markOf[row] = this.intern(this.marks, 'mark');
+    this.live++;
 
+    if (created) {
+      this.creators.created(src);
+      if (this.sources.capacity !== this.sourceFlows.length) this.fitSourceArrays();
+    }
+  }
+
+  /** The flow's source, cut to its prefix, into the sources' scratch key. */
+  private sourceKey(s: FlowSummary): void {
     const sk = this.sources.scratch;
-    const masks = v6 ? this.v6Masks : this.v4Masks;
+    const masks = s.family === AF_INET6 ? this.v6Masks : this.v4Masks;
+    const n = s.addrLen >>> 2;
     sk[0] = s.family;
     for (let w = 0; w < 4; w++) {
-      sk[w + 1] = w < n && s.srcAt >= 0 ? (buf.readUInt32BE(s.srcAt + 4 * w) & masks[w]!) >>> 0 : 0;
+      sk[w + 1] = w < n && s.srcAt >= 0 ? (s.buf.readUInt32BE(s.srcAt + 4 * w) & masks[w]!) >>> 0 : 0;
     }
-    const src = this.sources.acquire();
-    if (this.sources.capacity !== this.sourceFlows.length) this.fitSourceArrays();
-    this.sourceFlows[src]!++;
-    this.srcOf[row] = src;
+  }
 
+  /** The flow's destination (family, protocol, port or ICMP type, address) into the scratch key. */
+  private destinationKey(s: FlowSummary): void {
     const dk = this.destinations.scratch;
     const proto = s.proto;
     const port = hasPorts(proto) ? s.dstPort : isIcmp(proto) ? s.dstPort >>> 8 : 0;
+    const n = s.addrLen >>> 2;
     dk[0] = ((s.family << 24) | (proto << 16) | port) >>> 0;
-    for (let w = 0; w < 4; w++) dk[w + 1] = w < n && s.dstAt >= 0 ? buf.readUInt32BE(s.dstAt + 4 * w) : 0;
-    this.dstOf[row] = this.destinations.acquire();
-
-    this.zones.scratch[0] = s.zone;
-    this.zoneOf[row] = this.zones.acquire();
-    this.marks.scratch[0] = Math.max(s.mark, 0);
-    this.markOf[row] = this.marks.acquire();
-    this.live++;
-
-    if (created) this.created(src);
+    for (let w = 0; w < 4; w++) dk[w + 1] = w < n && s.dstAt >= 0 ? s.buf.readUInt32BE(s.dstAt + 4 * w) : 0;
   }
 
   updated(row: number, s: FlowSummary): void {
     // Events omit a zero mark: absent is 0.
     const mark = Math.max(s.mark, 0);
     const old = this.markOf[row]!;
-    if (this.marks.word(old, 0) === mark) return;
+    if (old !== NO_KEY && this.marks.word(old, 0) === mark) return;
     this.marks.scratch[0] = mark;
-    this.markOf[row] = this.marks.acquire();
-    this.marks.release(old);
+    // A flow already unattributed tries again (an id may be free now) but is counted once.
+    const id = old === NO_KEY ? this.marks.acquire() : this.intern(this.marks, 'mark');
+    this.markOf[row] = id;
+    if (old !== NO_KEY) this.marks.release(old);
   }
 
   removed(row: number): void {
     const src = this.srcOf[row]!;
-    this.sourceFlows[src]!--;
-    this.sources.release(src);
-    this.destinations.release(this.dstOf[row]!);
-    this.zones.release(this.zoneOf[row]!);
-    this.marks.release(this.markOf[row]!);
+    if (src !== NO_KEY) {
+      this.sourceFlows[src]!--;
+      this.sources.release(src);
+    }
+    releaseKey(this.destinations, this.dstOf[row]!);
+    releaseKey(this.zones, this.zoneOf[row]!);
+    releaseKey(this.marks, this.markOf[row]!);
     this.live--;
     // A flush frees every key: the per-key arrays shrink with the interner.
     if (this.sources.capacity !== this.sourceFlows.length) this.fitSourceArrays();
@@ -275,25 +289,10 @@ export class Attribution implements RowExtension {
 
   /** New flows per second over the last minute, by source prefix. */
   topCreators(): Ranked<SourceLabels> {
-    const now = this.clock();
-    this.rotate(now);
-    const elapsed = Math.max(0, now - this.curStart);
-    // The part of the previous window still inside the last minute; before a whole window has
-    // passed since start-up, the rate is over the time observed (at least a second).
-    const share = this.hasPrev ? Math.max(0, (this.window - elapsed) / this.window) : 0;
-    const span = this.hasPrev ? this.window : Math.max(1, elapsed);
-    const heap = this.heap;
-    for (let i = 0; i < this.curLen; i++) {
-      const id = this.curList[i]!;
-      heap.offer(id, this.cur[id]! + this.prev[id]! * share);
-    }
-    if (share > 0) {
-      for (let i = 0; i < this.prevLen; i++) {
-        const id = this.prevList[i]!;
-        if (this.cur[id] === 0) heap.offer(id, this.prev[id]! * share);
-      }
-    }
-    const ranked = this.ranked(this.curTotal + this.prevTotal * share, (id) => this.sourceLabels(id));
+    const { total, span } = this.creators.offer(this.heap);
+    // Rotating the windows may have released every source: the interner shrinks, so do we.
+    if (this.sources.capacity !== this.sourceFlows.length) this.fitSourceArrays();
+    const ranked = this.ranked(total, (id) => this.sourceLabels(id));
     for (const t of ranked.top) t.value /= span;
     ranked.other /= span;
     return ranked;
@@ -319,57 +318,17 @@ export class Attribution implements RowExtension {
     return { top, other: Math.max(0, total - sum) };
   }
 
-  /** One NEW flow from source key `src`, counted in the current window. */
-  private created(src: number): void {
-    this.rotate(this.clock());
-    this.curTotal++;
-    if (this.cur[src] === 0) {
-      if (this.curLen >= this.maxCreators) return;
-      if (this.curLen === this.curList.length) {
-        const l = new Int32Array(this.curLen * 2);
-        l.set(this.curList);
-        this.curList = l;
-      }
-      this.curList[this.curLen++] = src;
-      this.sources.retain(src);
-    }
-    this.cur[src]!++;
-  }
-
-  /** Starts new windows for the time that has passed; a window too old to matter is dropped. */
-  private rotate(now: number): void {
-    while (now - this.curStart >= this.window) {
-      // The previous window leaves: its references go.
-      for (let i = 0; i < this.prevLen; i++) {
-        const id = this.prevList[i]!;
-        this.prev[id] = 0;
-        this.sources.release(id);
-      }
-      // The current window becomes the previous one.
-      const counts = this.prev;
-      this.prev = this.cur;
-      this.cur = counts;
-      const list = this.prevList;
-      this.prevList = this.curList;
-      this.prevLen = this.curLen;
-      this.curList = list;
-      this.curLen = 0;
-      this.prevTotal = this.curTotal;
-      this.curTotal = 0;
-      this.curStart += this.window;
-      this.hasPrev = true;
-      // After a quiet spell of more than two windows, restart the windows at now.
-      if (now - this.curStart >= 2 * this.window) this.curStart = now - this.window;
-    }
-    if (this.sources.capacity !== this.sourceFlows.length) this.fitSourceArrays();
+  /** The id of the key in `keys.scratch`; NO_KEY, counted, when the budget refused it. */
+  private intern(keys: KeyInterner, dimension: Dimension): number {
+    const id = keys.acquire();
+    if (id === NO_KEY) this.unattributed[dimension]++;
+    return id;
   }
 
   private fitSourceArrays(): void {
     const n = this.sources.capacity;
-    const make = (k: number) => new Uint32Array(k);
-    this.sourceFlows = resized(this.sourceFlows, n, make);
-    this.cur = resized(this.cur, n, make);
-    this.prev = resized(this.prev, n, make);
+    this.sourceFlows = resized(this.sourceFlows, n, (k) => new Uint32Array(k));
+    this.creators.fit(n);
   }
 
   private address(keys: KeyInterner, id: number, family: number): string {

@@ -8,6 +8,29 @@
 
 const MIN_IDS = 256;
 const MAX_LOAD = 0.7;
+/** 4-byte arrays per id besides the key: hashes, refs, freeIds. */
+const ID_BYTES = 12;
+/**
+ * Growth steps tried in order: doubling while the budget allows, smaller steps near it, so the
+ * last growth does not take twice what is needed. Below an eighth the interner stops growing.
+ */
+const GROWTH_FACTORS = [2, 1.5, 1.25, 1.125] as const;
+
+/** What acquire() returns when a new key finds no free id and the budget refuses more: count it in `other`. */
+export const NO_KEY = -1;
+
+/**
+ * The memory attribution may take (memory/budget.ts implements it). Asked only when an
+ * interner's arrays must grow, never per key.
+ */
+export interface GrowthBudget {
+  /** Bytes that may be allocated now; Infinity without a limit, 0 while attribution is degraded. */
+  headroom(): number;
+  /** `bytes` were just allocated: counted until the process's memory is read again. */
+  spent(bytes: number): void;
+  /** A growth did not fit: new keys go to `other` until memory is back under the low mark. */
+  exhausted(): void;
+}
 
 export class KeyInterner {
   /** The key of id i is keys[i * words .. (i + 1) * words). */
@@ -25,7 +48,15 @@ export class KeyInterner {
   /** The key being looked up: fill it, then call acquire(). */
   readonly scratch: Uint32Array;
 
-  constructor(readonly words: number) {
+  /**
+   * `growth`: asked before the arrays grow (none: they double without limit). `extraBytesPerId`:
+   * what the owner keeps per id beside the interner (resized with it), counted in each growth.
+   */
+  constructor(
+    readonly words: number,
+    private readonly growth?: GrowthBudget,
+    private readonly extraBytesPerId = 0,
+  ) {
     this.scratch = new Uint32Array(words);
     this.keys = new Uint32Array(MIN_IDS * words);
     this.hashes = new Uint32Array(MIN_IDS);
@@ -70,7 +101,10 @@ export class KeyInterner {
     return this.keys[id * this.words + w]!;
   }
 
-  /** The id of the key in `scratch`, interned if new, with one more reference. */
+  /**
+   * The id of the key in `scratch`, interned if new, with one more reference; NO_KEY when the key
+   * is new, no id is free and the budget refuses to grow.
+   */
   acquire(): number {
     const words = this.words;
     const k = this.scratch;
@@ -91,7 +125,9 @@ export class KeyInterner {
     if (this.freeCount > 0) id = this.freeIds[--this.freeCount]!;
     else {
       if (this.top === this.refs.length) {
-        this.grow(this.top * 2);
+        const n = this.nextCapacity();
+        if (n === 0) return NO_KEY;
+        this.grow(n);
         return this.acquire();
       }
       id = this.top++;
@@ -153,6 +189,29 @@ export class KeyInterner {
     this.index = new Int32Array(indexSize(MIN_IDS));
     this.freeCount = 0;
     this.top = 0;
+  }
+
+  /** Ids after the next growth, as large as the budget allows up to twice the current; 0: refused. */
+  private nextCapacity(): number {
+    const n = this.refs.length;
+    if (!this.growth) return n * 2;
+    const room = this.growth.headroom();
+    for (const f of GROWTH_FACTORS) {
+      const m = Math.ceil(n * f);
+      const bytes = this.bytesFor(m);
+      if (bytes <= room) {
+        // The old arrays stay until the garbage collector frees them: the new ones are all extra.
+        this.growth.spent(bytes);
+        return m;
+      }
+    }
+    this.growth.exhausted();
+    return 0;
+  }
+
+  /** Bytes of the arrays for `ids` ids, the owner's included. */
+  private bytesFor(ids: number): number {
+    return ids * (this.words * 4 + ID_BYTES + this.extraBytesPerId) + indexSize(ids) * 4;
   }
 
   private grow(n: number): void {

@@ -5,9 +5,12 @@
  * key in the joint top K is in its own namespace's top K) and bounds the whole exporter at
  * 5 x (K + 1) attribution series however many namespaces it follows. Made at every scrape from
  * the current ranking, so a key that left the top K is gone from the very next scrape.
+ *
+ * Beside the rankings, the memory budget's effect on them: whether attribution is degraded (takes
+ * no new keys), the flows each namespace left unattributed, and the limit in force.
  */
 import type { Registry } from '@prometheus-io/client';
-import type { Attribution, Ranked } from '../attribution/attribution.js';
+import type { Attribution, Dimension, Ranked } from '../attribution/attribution.js';
 import { Family, type LabelSet } from './family.js';
 import type { MetricScope } from './scope.js';
 
@@ -44,10 +47,55 @@ function jointTop(
   return { top, other: total - shown };
 }
 
+/** What the metrics read of the memory budget (memory/budget.ts). */
+export interface BudgetState {
+  readonly degraded: boolean;
+  readonly limitBytes: number;
+}
+
 export interface AttributionSettings {
   k: number;
   sourcePrefixV4: number;
   sourcePrefixV6: number;
+  /** The memory budget; none when the exporter has no memory limit. */
+  budget?: BudgetState | undefined;
+}
+
+const DIMENSIONS: readonly Dimension[] = ['source', 'destination', 'zone', 'mark'];
+
+function registerBudgetMetrics(
+  registry: Registry,
+  scope: MetricScope,
+  budget: BudgetState | undefined,
+): void {
+  new Family(
+    registry,
+    'conntrack_attribution_degraded',
+    'Whether attribution is degraded (1): memory reached 80% of the limit, so keys not yet known are counted in "other" until it is back below 70%. The table and the kernel counts are never degraded.',
+    'gauge',
+    (f) => f.add({}, {}, budget?.degraded ? 1 : 0),
+  );
+  new Family(
+    registry,
+    'conntrack_attribution_unattributed_flows_total',
+    'Flows whose key in this dimension found no room within the memory budget and were counted in "other" instead.',
+    'counter',
+    (f) => {
+      for (const ns of scope.shown()) {
+        const u = ns.attribution?.unattributed;
+        if (u) for (const dimension of DIMENSIONS) f.add(ns.labels, { dimension }, u[dimension]);
+      }
+    },
+  );
+  if (budget) {
+    new Family(
+      registry,
+      'conntrack_exporter_memory_limit_bytes',
+      "The exporter's memory limit: --memory.limit, or its memory cgroup's.",
+      'gauge',
+      (f) => f.add({}, {}, budget.limitBytes),
+    );
+  }
 }
 
 export function registerAttributionMetrics(
@@ -97,4 +145,5 @@ export function registerAttributionMetrics(
     'source',
     (a) => a.topCreators(),
   );
+  registerBudgetMetrics(registry, scope, s.budget);
 }

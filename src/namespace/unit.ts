@@ -12,6 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { type Attribution, attributionFor } from '../attribution/attribution.js';
+import type { GrowthBudget } from '../attribution/interner.js';
 import { CtnetlinkClient } from '../ctnetlink/client.js';
 import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
@@ -36,6 +37,8 @@ export interface UnitOptions {
   /** Re-dumps that follow silent flows (see Collector). */
   silentSchedule: SilentScheduleOptions;
   attribution: AttributionConfig;
+  /** The memory attribution's per-key arrays may grow into, shared by every namespace. */
+  growth?: GrowthBudget | undefined;
   /** Series carry `netns` (--netns.all); the default mode's single unit has no label. */
   labelled: boolean;
   /** Opens a request socket inside the namespace open as `netns` (undefined: the exporter's own). */
@@ -159,7 +162,7 @@ export class NamespaceUnit {
       return;
     }
     // --top.k=0: no extension at all, so attribution costs nothing per flow.
-    const attribution = attributionFor(this.options.attribution);
+    const attribution = attributionFor(this.options.attribution, this.options.growth);
     const table = new ShadowTable(observer, undefined, attribution);
     const collector = new Collector({
       table,

@@ -30,14 +30,19 @@ export class ExporterProcess {
   static async start(
     ns: Netns,
     flags: string[] = [],
-    options: { listen?: string[]; ready?: (exp: ExporterProcess) => boolean } = {},
+    options: {
+      listen?: string[];
+      ready?: (exp: ExporterProcess) => boolean;
+      /** A cgroup's cgroup.procs: the exporter runs in that cgroup from its first byte. */
+      cgroupProcs?: string;
+    } = {},
   ): Promise<ExporterProcess> {
     const listen = options.listen ?? [LISTEN];
-    const child = ns.spawnNode('src/main.js', [
-      ...listen.map((a) => `--web.listen-address=${a}`),
-      '--log.format=json',
-      ...flags,
-    ]);
+    const args = [...listen.map((a) => `--web.listen-address=${a}`), '--log.format=json', ...flags];
+    const child =
+      options.cgroupProcs === undefined
+        ? ns.spawnNode('src/main.js', args)
+        : ns.spawnNodeInCgroup(options.cgroupProcs, 'src/main.js', args);
     const exp = new ExporterProcess(ns, child);
     const ready = options.ready ?? ((e: ExporterProcess) => e.get('/readyz').status === 200);
     await waitFor('the exporter to become ready', () => {

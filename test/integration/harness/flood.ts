@@ -4,21 +4,33 @@
  * every datagram makes a new conntrack entry until the pairs wrap (sockets × 50,000 of them).
  * Runs for `seconds`, at most `rate` datagrams a second, then prints what it sent as JSON.
  *
- *   node flood.js <seconds> <rate> [sockets]
+ *   node flood.js <seconds> <rate> [sockets] [addresses] [max]
  *
  * The namespace should drop these ports on input (FLOOD_RULESET): no ICMP port unreachable back.
+ * With `addresses`, every datagram goes to port 9 of its own address from 127.1.0.0 on (as
+ * bench/kernel/flood.c does; TRACKING_RULESET drops port 9): a flood of distinct destinations.
+ * It stops after `max` datagrams (whatever the rate achieved), or at the end of `seconds`.
  */
 import { createSocket, type Socket } from 'node:dgram';
 
 const PORTS = 50_000;
 const BATCH = 500;
+/** 127.1.0.0, and how many addresses follow it before the flood wraps (up to 127.64.255.255). */
+const FIRST_ADDRESS = 0x7f010000;
+const ADDRESSES = 1 << 22;
+
+function ipv4(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
 
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2]);
   const rate = Number(process.argv[3]);
   const nSockets = Number(process.argv[4] ?? 64);
+  const addresses = process.argv[5] === 'addresses';
+  const max = Number(process.argv[6] ?? Number.POSITIVE_INFINITY);
   if (!(seconds > 0 && rate > 0 && nSockets > 0))
-    throw new Error('usage: flood.js <seconds> <rate> [sockets]');
+    throw new Error('usage: flood.js <seconds> <rate> [sockets] [addresses]');
   const sockets: Socket[] = await Promise.all(
     Array.from(
       { length: nSockets },
@@ -36,7 +48,7 @@ async function main(): Promise<void> {
   let sent = 0;
   let port = 0;
   let sock = 0;
-  while (performance.now() < end) {
+  while (performance.now() < end && sent < max) {
     // Pace to `rate`: send a batch only when we are behind schedule.
     const due = ((performance.now() - t0) / 1000) * rate;
     if (sent >= due) {
@@ -47,9 +59,11 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => {
       for (let i = 0; i < BATCH; i++) {
         pending++;
-        sockets[sock]!.send(payload, 10_000 + port, '127.0.0.1', () => {
+        const done = () => {
           if (--pending === 0) resolve();
-        });
+        };
+        if (addresses) sockets[sock]!.send(payload, 9, ipv4(FIRST_ADDRESS + ((sent + i) % ADDRESSES)), done);
+        else sockets[sock]!.send(payload, 10_000 + port, '127.0.0.1', done);
         sock = (sock + 1) % nSockets;
         if (sock === 0) port = (port + 1) % PORTS;
       }

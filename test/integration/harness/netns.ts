@@ -115,6 +115,32 @@ export class Netns {
   }
 
   /**
+   * Runs one of our compiled scripts inside the namespace and inside a cgroup (its PID written to
+   * `procs` before it starts, so all its memory is charged there); killed by delete(). Through
+   * nsenter, which enters the network namespace only: `ip netns exec` also remounts /sys, which
+   * hides /sys/fs/cgroup from the process.
+   */
+  spawnNodeInCgroup(procs: string, script: string, args: string[]): ChildProcess {
+    const child = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${this.name}`,
+        'sh',
+        '-c',
+        'echo $$ > "$0" && exec "$@"',
+        procs,
+        process.execPath,
+        `${DIST}${script}`,
+        ...args,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /**
    * Runs harness/traffic.ts with `hold=` (and any other) actions and leaves it running, so the held
    * TCP connections stay open until the process is killed; resolves once it has made every flow.
    */

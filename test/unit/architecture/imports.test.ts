@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['config.ts', 'netlink'],
   ['log.ts'],
   ['ctnetlink'],
-  ['table', 'kernel'],
+  ['table', 'kernel', 'memory'],
   ['attribution', 'sync'],
   ['namespace'],
   ['metrics'],

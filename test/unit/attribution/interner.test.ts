@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KeyInterner } from '../../../src/attribution/interner.js';
+import { type GrowthBudget, KeyInterner, NO_KEY } from '../../../src/attribution/interner.js';
 import { TopK } from '../../../src/attribution/topk.js';
 
 function key(i: KeyInterner, ...words: number[]): number {
@@ -82,6 +82,64 @@ describe('KeyInterner', () => {
     assert.equal(i.size, 0);
     assert.ok(i.bytes < big / 10, `${i.bytes} bytes left of ${big}`);
     assert.equal(key(i, 5), 0);
+  });
+});
+
+/** A budget with `room` bytes that records what it granted. */
+class Room implements GrowthBudget {
+  granted: number[] = [];
+  exhaustedTimes = 0;
+  constructor(public room: number) {}
+  headroom(): number {
+    return this.room;
+  }
+  spent(bytes: number): void {
+    this.granted.push(bytes);
+    this.room -= bytes;
+  }
+  exhausted(): void {
+    this.exhaustedTimes++;
+  }
+}
+
+describe('KeyInterner under a growth budget', () => {
+  /** Interns keys 0..n-1 of one word. */
+  const fill = (i: KeyInterner, from: number, to: number) => {
+    for (let n = from; n < to; n++) key(i, n);
+  };
+
+  it('doubles while the budget allows, then takes smaller steps that fit', () => {
+    // Per id: 4 key bytes + 12 + 8 extra; the index is a power of two of 4-byte slots.
+    const bytesFor = (ids: number, index: number) => ids * 24 + index * 4;
+    const budget = new Room(bytesFor(512, 1024) + bytesFor(640, 1024));
+    const i = new KeyInterner(1, budget, 8);
+    fill(i, 0, 257);
+    assert.equal(i.capacity, 512, 'doubled');
+    fill(i, 257, 513);
+    assert.equal(i.capacity, 640, 'x1.25: x2 and x1.5 did not fit');
+    assert.deepEqual(budget.granted, [bytesFor(512, 1024), bytesFor(640, 1024)]);
+    assert.equal(budget.exhaustedTimes, 0);
+  });
+
+  it('refuses a new key when no id is free and no step fits; known keys and freed ids still work', () => {
+    const budget = new Room(0);
+    const i = new KeyInterner(1, budget);
+    fill(i, 0, 256);
+    const bytes = i.bytes;
+    assert.equal(key(i, 1000), NO_KEY);
+    assert.equal(budget.exhaustedTimes, 1);
+    assert.equal(i.size, 256);
+    assert.equal(i.bytes, bytes, 'nothing allocated');
+    assert.equal(key(i, 7), 7, 'a known key keeps its id');
+    assert.equal(i.refsOf(7), 2);
+    // A key that leaves frees its id: the next new key takes it without growing.
+    i.release(3);
+    assert.equal(key(i, 2000), 3);
+    assert.equal(key(i, 2001), NO_KEY);
+    // Room again: growth resumes.
+    budget.room = Number.POSITIVE_INFINITY;
+    assert.equal(key(i, 2001), 256);
+    assert.equal(i.capacity, 512);
   });
 });
 

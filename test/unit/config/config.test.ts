@@ -32,8 +32,18 @@ describe('parseConfig', () => {
     assert.equal(c.resyncIntervalMs, 0);
     assert.equal(c.silentResyncMs, 5_000);
     assert.deepEqual([c.topK, c.topSourcePrefixV4, c.topSourcePrefixV6], [10, 32, 64]);
+    assert.equal(c.memoryLimit, undefined, "the memory cgroup's limit");
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
+  });
+
+  it('--memory.limit takes bytes or binary units, and 0 to turn the budget off', () => {
+    const limit = (v: string) => parseConfig([`--memory.limit=${v}`]).memoryLimit;
+    assert.equal(limit('256MiB'), 256 * 1024 ** 2);
+    assert.equal(limit('1G'), 1024 ** 3);
+    assert.equal(limit('1TiB'), 1024 ** 4);
+    assert.equal(limit('33554432'), 32 * 1024 ** 2);
+    assert.equal(limit('0'), 0);
   });
 
   it('log.format auto is text on a terminal', () => {
@@ -116,6 +126,10 @@ describe('parseConfig', () => {
     [['--web.max-requests=-1'], '--web.max-requests'],
     [['--web.max-requests=many'], '--web.max-requests'],
     [['--web.max-requests=10001'], '--web.max-requests'],
+    [['--memory.limit=lots'], '--memory.limit'],
+    [['--memory.limit=-1'], '--memory.limit'],
+    [['--memory.limit=1MiB'], '--memory.limit'],
+    [['--memory.limit=2TiB'], '--memory.limit'],
     [['--netns.max=0'], '--netns.max'],
     [['--netns.max=many'], '--netns.max'],
     [['--netns.scan-interval=0'], '--netns.scan-interval'],
@@ -144,6 +158,7 @@ describe('parseConfig', () => {
     'top.k': '3',
     'top.source-prefix-ipv4': '24',
     'top.source-prefix-ipv6': '128',
+    'memory.limit': '256MiB',
     'netns.all': '',
     'netns.max': '3',
     'netns.scan-interval': '2s',
