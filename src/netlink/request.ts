@@ -50,8 +50,8 @@ interface Pending {
 }
 
 /**
- * @deprecated A namespace given by path: only until namespace/pipeline.ts passes the descriptor
- * the namespace unit keeps from discovery on (issue 16); then this and openAtPath go.
+ * @deprecated A namespace given by path: only until namespace/unit.ts passes the descriptor that
+ * discovery keeps (NamespaceRef.fd, issue 16); then this and openAtPath go.
  */
 type NamespacePath = string;
 
