@@ -77,6 +77,10 @@ typedef struct {
   struct mmsghdr *msgs;
   struct iovec *iov;
   char *ctrl;
+  struct sockaddr_nl *names; /* each datagram's sender */
+  /* Datagrams not sent by the kernel (sender port id not 0), dropped here; the reader thread adds,
+     the event loop takes (atomically). */
+  uint32_t rejected;
   uint32_t last_drops;
 } nl_socket;
 
@@ -137,17 +141,25 @@ static uint32_t read_drops(int fd) {
   return mem[SK_MEMINFO_DROPS];
 }
 
-/* Opens a socket in the network namespace open as `target` by switching this thread there and
-   back. The descriptor is the caller's (it keeps it open and closes it): a path, opened here, could
-   by now name another namespace (a /proc/PID/ns/net whose PID was reused). */
-static int socket_in_netns(int target, int protocol, int *err) {
+/* What to make inside another namespace: a netlink socket of `protocol`, or `path` opened. */
+typedef struct {
+  int protocol;
+  const char *path;
+} netns_task;
+
+/* Makes `task` inside the network namespace open as `target` by switching this thread there and
+   back; returns the new descriptor, or -1 with *err set. The namespace descriptor is the caller's
+   (it keeps it open and closes it): a path, opened here, could by now name another namespace (a
+   /proc/PID/ns/net whose PID was reused). */
+static int in_netns(int target, const netns_task *task, int *err) {
   int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (self < 0) return *err = errno, -1;
   int fd = -1;
   if (setns(target, CLONE_NEWNET) != 0) {
     *err = errno;
   } else {
-    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    fd = task->path != NULL ? open(task->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+                            : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, task->protocol);
     if (fd < 0) *err = errno;
     /* The main thread must never stay in another namespace: everything it opens later would. */
     if (setns(self, CLONE_NEWNET) != 0) abort();
@@ -172,6 +184,7 @@ static void free_socket(nl_socket *s) {
   free(s->msgs);
   free(s->iov);
   free(s->ctrl);
+  free(s->names);
   free(s);
 }
 
@@ -227,23 +240,33 @@ static int nsid_of(struct msghdr *h) {
 
 static void on_readable(uv_poll_t *handle, int status, int events);
 
-/* One recvmmsg into chunk `c`; fills its meta. Returns the count, or -1 with errno set. */
+/* One recvmmsg into chunk `c`; fills its meta with the datagrams the kernel sent and drops the
+   others: any process with CAP_NET_ADMIN over a namespace may send to the conntrack groups (or
+   to our port), and only the kernel is believed (sender port id 0, as systemd's device monitor
+   checks). Returns the count kept, or -1 with errno set. */
 static int receive_chunk(nl_socket *s, unsigned c) {
   struct mmsghdr *msgs = s->msgs + (size_t)c * s->slots;
   for (unsigned i = 0; i < s->slots; i++) {
     msgs[i].msg_hdr.msg_controllen = CTRL_SPACE;
+    msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_nl);
     msgs[i].msg_hdr.msg_flags = 0;
   }
   int n = recvmmsg(s->fd, msgs, s->slots, MSG_DONTWAIT, NULL);
   if (n < 0) return -1;
   size_t base = (size_t)c * s->slots;
+  int kept = 0;
   for (int i = 0; i < n; i++) {
-    int32_t *m = s->meta + (base + (size_t)i) * META_FIELDS;
+    const struct sockaddr_nl *from = msgs[i].msg_hdr.msg_name;
+    if (msgs[i].msg_hdr.msg_namelen < sizeof *from || from->nl_pid != 0) {
+      __atomic_fetch_add(&s->rejected, 1, __ATOMIC_RELAXED);
+      continue;
+    }
+    int32_t *m = s->meta + (base + (size_t)kept++) * META_FIELDS;
     m[0] = (int32_t)((base + (size_t)i) * s->slot_size);
     m[1] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -(int32_t)msgs[i].msg_len : (int32_t)msgs[i].msg_len;
     m[2] = nsid_of(&msgs[i].msg_hdr);
   }
-  return n;
+  return kept;
 }
 
 static uint32_t take_losses(nl_socket *s) {
@@ -254,11 +277,12 @@ static uint32_t take_losses(nl_socket *s) {
 }
 
 static void deliver(nl_socket *s, unsigned count, uint32_t lost, unsigned chunk) {
-  napi_value argv[3];
+  napi_value argv[4];
   napi_create_uint32(s->env, count, &argv[0]);
   napi_create_uint32(s->env, lost, &argv[1]);
   napi_create_uint32(s->env, chunk, &argv[2]);
-  call_js(s, s->on_batch, 3, argv);
+  napi_create_uint32(s->env, __atomic_exchange_n(&s->rejected, 0, __ATOMIC_RELAXED), &argv[3]);
+  call_js(s, s->on_batch, 4, argv);
 }
 
 static void *reader(void *arg) {
@@ -348,7 +372,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     }
     uint32_t lost = take_losses(s);
     got += n;
-    if (n > 0 || lost > 0) deliver(s, (unsigned)n, lost, 0);
+    if (n > 0 || lost > 0 || __atomic_load_n(&s->rejected, __ATOMIC_RELAXED) > 0) deliver(s, (unsigned)n, lost, 0);
     if ((unsigned)n < s->slots) {
       drained = 1;
       break;
@@ -444,7 +468,8 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   size_t total = (size_t)slots * (size_t)(chunks > 0 ? chunks : 1);
 
   int err = 0;
-  int fd = netns_fd >= 0 ? socket_in_netns(netns_fd, protocol, &err)
+  netns_task task = {protocol, NULL};
+  int fd = netns_fd >= 0 ? in_netns(netns_fd, &task, &err)
                          : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
   if (fd < 0) return throw_errno(env, netns_fd >= 0 ? "setns/socket" : "socket", netns_fd >= 0 ? err : errno);
   struct sockaddr_nl addr = {.nl_family = AF_NETLINK};
@@ -461,10 +486,11 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     s->msgs = calloc(total, sizeof *s->msgs);
     s->iov = calloc(total, sizeof *s->iov);
     s->ctrl = calloc(total, CTRL_SPACE);
+    s->names = calloc(total, sizeof *s->names);
     s->counts = calloc((size_t)chunks + 1, sizeof *s->counts);
     s->losses = calloc((size_t)chunks + 1, sizeof *s->losses);
   }
-  if (!s || !s->msgs || !s->iov || !s->ctrl || !s->counts || !s->losses) {
+  if (!s || !s->msgs || !s->iov || !s->ctrl || !s->names || !s->counts || !s->losses) {
     if (s) free_socket(s);
     close(fd);
     return throw_errno(env, "calloc", ENOMEM);
@@ -492,6 +518,7 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
     s->msgs[i].msg_hdr.msg_iovlen = 1;
     s->msgs[i].msg_hdr.msg_control = s->ctrl + i * CTRL_SPACE;
+    s->msgs[i].msg_hdr.msg_name = &s->names[i];
   }
   int rc = init_handles(env, s);
   if (rc != 0) {
@@ -678,18 +705,9 @@ static napi_value nl_open_file_in(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "path must be a string shorter than 4095 bytes");
     return NULL;
   }
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) return throw_errno(env, "open /proc/thread-self/ns/net", errno);
-  int fd = -1, err = 0;
-  if (setns(nsfd, CLONE_NEWNET) != 0) {
-    err = errno;
-  } else {
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) err = errno;
-    /* The main thread must never stay in another namespace: everything it opens later would. */
-    if (setns(self, CLONE_NEWNET) != 0) abort();
-  }
-  close(self);
+  netns_task task = {0, path};
+  int err = 0;
+  int fd = in_netns(nsfd, &task, &err);
   if (fd < 0) return throw_errno(env, "open in network namespace", err);
   napi_value out;
   if (napi_create_int32(env, fd, &out) != napi_ok) {

@@ -3,20 +3,22 @@
  * HTTP. Order matters: the event socket is open before the first dump starts, so no event falls
  * between them, and the server listens before the dump so /healthz answers during a long one.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { serve } from './http/serve.js';
-import { loadWebConfig } from './http/web-config.js';
+import { loadWebConfig } from './http/web-config-files.js';
 import { eventModeNotice } from './kernel/event-mode.js';
 import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
 import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
-import { type NamespaceRef, NamespaceWatcher } from './namespace/discovery.js';
+import { NamespaceWatcher } from './namespace/discovery.js';
 import { Namespaces } from './namespace/namespaces.js';
+import { ownNamespace } from './namespace/nsfs.js';
 import { NsidClient } from './namespace/nsid.js';
-import { ResilientEventSocket } from './netlink/events.js';
+import { EventSocket } from './netlink/events.js';
+import { ResilientEventSocket } from './sync/resubscribe.js';
 
 export function exporterVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -34,13 +36,6 @@ export interface RunningExporter {
   /** Resolves when the first dump of every namespace followed at start has been merged (readiness). */
   seeded: Promise<void>;
   close(): Promise<void>;
-}
-
-/** The exporter's own namespace, as discovery would name it. */
-function ownNamespace(): NamespaceRef {
-  const path = '/proc/self/ns/net';
-  const inode = String(statSync(path, { bigint: true }).ino);
-  return { inode, name: undefined, path, own: true, label: `inode:${inode}` };
 }
 
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {
@@ -63,7 +58,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     resyncIntervalMs: config.resyncIntervalMs,
     silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
     attribution: config,
-    openProc: (ref) => (ref.own || ref.fd === undefined ? ownProc : new NamespaceProcFiles(ref.fd)),
+    openProc: (ref) => (ref.own ? ownProc : new NamespaceProcFiles(ref.fd)),
   });
   const watcher = config.netnsAll
     ? new NamespaceWatcher({
@@ -79,7 +74,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     if (!watcher) namespaces.add(ownNamespace());
     events = new ResilientEventSocket(
       namespaces,
-      { rcvbuf: config.rcvbuf, listenAllNsid: config.netnsAll },
+      (handlers) => new EventSocket(handlers, { rcvbuf: config.rcvbuf, listenAllNsid: config.netnsAll }),
       log,
     );
   } catch (err) {

@@ -19,6 +19,8 @@ export interface Config {
   /** exporter-toolkit web config (TLS, basic auth, headers); undefined: plain HTTP, no auth. */
   readonly webConfigFile: string | undefined;
   readonly telemetryPath: string;
+  /** Scrapes of the telemetry path in flight at once; more are answered 503. 0: no limit. */
+  readonly webMaxRequests: number;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   /** Requested SO_RCVBUF of the event socket, bytes. */
@@ -47,6 +49,8 @@ export interface Config {
 export const DEFAULT_PORT = 9466;
 /** Attribution emits 5 x (K + 1) series at most: K is capped to keep that bounded. */
 const MAX_TOP_K = 1000;
+/** Each waiting scrape holds a socket and a response; beyond this a "limit" is no limit. */
+const MAX_WEB_REQUESTS = 10_000;
 
 export const FLAGS = {
   'web.listen-address': {
@@ -61,6 +65,11 @@ export const FLAGS = {
     help: "Path to a web config file in exporter-toolkit's format: TLS, client certificates, basic authentication, response headers (see README).",
   },
   'web.telemetry-path': { type: 'string', default: '/metrics', help: 'Path under which to expose metrics.' },
+  'web.max-requests': {
+    type: 'string',
+    default: '40',
+    help: 'Maximum number of parallel scrape requests. Use 0 to disable. Over it, a scrape is answered 503 at once.',
+  },
   'log.level': {
     type: 'string',
     default: 'info',
@@ -224,6 +233,7 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     listen: Object.freeze(listen),
     webConfigFile: str('web.config.file') === '' ? undefined : str('web.config.file'),
     telemetryPath,
+    webMaxRequests: parseInteger('web.max-requests', str('web.max-requests'), 0, MAX_WEB_REQUESTS),
     logLevel: oneOf('log.level', str('log.level'), ['debug', 'info', 'warn', 'error'] as const),
     logFormat: format === 'auto' ? (isTTY ? 'text' : 'json') : format,
     rcvbuf: parseBytes('netlink.rcvbuf', str('netlink.rcvbuf')),

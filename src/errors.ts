@@ -26,6 +26,10 @@ export type ErrorCode =
   | 'CT_ERR_PERMISSION'
   /** The netlink socket failed or was closed under a request. */
   | 'CT_ERR_SOCKET'
+  /** A namespace discovery scan could not read /proc, /var/run/netns or its own namespace. */
+  | 'CT_ERR_NETNS_SCAN'
+  /** A path where namespaces are found is not a network namespace, or does not open. */
+  | 'CT_ERR_NETNS_REFUSED'
   /** A command-line flag or environment value is unknown or malformed. */
   | 'CT_ERR_CONFIG';
 

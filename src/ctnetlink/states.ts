@@ -42,7 +42,10 @@ export const DCCP_STATES = [
   'INVALID',
 ] as const;
 
-/** Name of state `n` in `table`, or `UNKNOWN_n` for a number a newer kernel may add. */
+/**
+ * Name of state `n` in `table`, or `UNKNOWN` for a number beyond it (one a newer kernel adds):
+ * one label per protocol, so no number can mint a series of its own.
+ */
 export function stateName(table: readonly string[], n: number): string {
-  return table[n] ?? `UNKNOWN_${n}`;
+  return table[n] ?? 'UNKNOWN';
 }

@@ -5,6 +5,7 @@
  * secret updates are seen) and, when one changes, re-read, checked and installed with
  * setSecureContext for new connections: no restart, and no file read on the request path. A
  * change that does not load (a key written before its certificate) keeps the previous pair.
+ * Every socket gets the limits of limits.ts (timeouts, connection counts).
  */
 
 import { unwatchFile, watchFile } from 'node:fs';
@@ -12,7 +13,10 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { loadTlsMaterial, secureContextOptions, type TlsServerConfig, type WebConfig } from './web-config.js';
+import { hasAllowedSan } from './client-sans.js';
+import { ConnectionLimiter, type HttpLimits, httpLimits, serverOptions } from './limits.js';
+import type { TlsServerConfig, WebConfig } from './web-config.js';
+import { loadTlsMaterial, secureContextOptions } from './web-config-files.js';
 
 export interface ListenAddress {
   readonly host: string;
@@ -21,7 +25,9 @@ export interface ListenAddress {
 
 export interface ListenerOptions {
   /** How often certificate files are checked for changes, ms. */
-  certPollMs?: number;
+  certPollMs?: number | undefined;
+  /** Timeouts and connection counts; unset ones take DEFAULT_HTTP_LIMITS. */
+  limits?: Partial<HttpLimits> | undefined;
 }
 
 const DEFAULT_CERT_POLL_MS = 5000;
@@ -38,30 +44,40 @@ function clientAuthOptions(t: TlsServerConfig): { requestCert: boolean; rejectUn
   }
 }
 
-/** Ends connections that the client auth type refuses but OpenSSL let through. */
+/**
+ * Why a connection that OpenSSL let through is refused, or undefined: the "Any" and "IfGiven"
+ * client auth types, and client_allowed_sans (which exporter-toolkit checks in the handshake).
+ */
+function refusal(t: TlsServerConfig, socket: TLSSocket): string | undefined {
+  const hasCert = Object.keys(socket.getPeerCertificate()).length > 0;
+  if (t.clientAuthType === 'RequireAnyClientCert' && !hasCert) return 'TLS client sent no certificate';
+  if (t.clientAuthType === 'VerifyClientCertIfGiven' && hasCert && !socket.authorized)
+    return `TLS client certificate refused: ${String(socket.authorizationError)}`;
+  if (
+    t.clientAllowedSans !== undefined &&
+    !hasAllowedSan(socket.getPeerX509Certificate(), t.clientAllowedSans)
+  )
+    return 'TLS client certificate carries none of client_allowed_sans';
+  return undefined;
+}
+
+/** Ends connections that the web config refuses but OpenSSL let through, before any request is read. */
 function afterHandshake(
   t: TlsServerConfig,
   log: FastifyBaseLogger,
 ): ((socket: TLSSocket) => void) | undefined {
-  const hasCert = (socket: TLSSocket): boolean => Object.keys(socket.getPeerCertificate()).length > 0;
-  if (t.clientAuthType === 'RequireAnyClientCert') {
-    return (socket) => {
-      if (hasCert(socket)) return;
-      log.debug({ remote: socket.remoteAddress }, 'TLS client sent no certificate; closing');
-      socket.destroy();
-    };
-  }
-  if (t.clientAuthType === 'VerifyClientCertIfGiven') {
-    return (socket) => {
-      if (!hasCert(socket) || socket.authorized) return;
-      log.debug(
-        { remote: socket.remoteAddress, reason: socket.authorizationError },
-        'TLS client certificate refused',
-      );
-      socket.destroy();
-    };
-  }
-  return undefined;
+  if (
+    t.clientAuthType !== 'RequireAnyClientCert' &&
+    t.clientAuthType !== 'VerifyClientCertIfGiven' &&
+    t.clientAllowedSans === undefined
+  )
+    return undefined;
+  return (socket) => {
+    const why = refusal(t, socket);
+    if (why === undefined) return;
+    log.debug({ remote: socket.remoteAddress }, `${why}; closing`);
+    socket.destroy();
+  };
 }
 
 export class Listeners {
@@ -70,6 +86,8 @@ export class Listeners {
   private constructor(
     private readonly servers: (HttpServer | HttpsServer)[],
     private readonly log: FastifyBaseLogger,
+    /** Open connections over all sockets, and those refused for being over the limits. */
+    readonly connections: ConnectionLimiter,
   ) {}
 
   /** Listens on every address (all or none: a failure closes those already open). */
@@ -84,20 +102,23 @@ export class Listeners {
     const handler = app.routing;
     const tls = web?.tls;
     const servers: (HttpServer | HttpsServer)[] = [];
-    const listeners = new Listeners(servers, log);
+    const limits = httpLimits(options.limits);
+    const connections = new ConnectionLimiter(limits);
+    const listeners = new Listeners(servers, log, connections);
     const tlsOptions = web &&
       tls && { ...secureContextOptions(tls, loadTlsMaterial(web)), ...clientAuthOptions(tls) };
     try {
       for (const address of addresses) {
         let server: HttpServer | HttpsServer;
         if (tls !== undefined && tlsOptions !== undefined) {
-          server = createHttpsServer(tlsOptions, handler);
+          server = createHttpsServer({ ...tlsOptions, ...serverOptions(limits) }, handler);
           const check = afterHandshake(tls, log);
           if (check) server.on('secureConnection', check);
           server.on('tlsClientError', (err) => log.debug({ err }, 'TLS handshake failed'));
         } else {
-          server = createHttpServer(handler);
+          server = createHttpServer(serverOptions(limits), handler);
         }
+        connections.attach(server);
         servers.push(server);
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);

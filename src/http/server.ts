@@ -4,13 +4,19 @@
  *
  * With `auth`, every path but /healthz and /readyz needs basic authentication: probes (kubelet,
  * load balancers) cannot easily send credentials, and those two answer only "ok"/"ready".
- * exporter-toolkit protects every path; this is the one deliberate difference. Bodies of 1 KiB
- * or more are gzipped when the client accepts it (Prometheus does); zlib runs off the event loop.
+ * exporter-toolkit protects every path; this is the one deliberate difference, and the probes
+ * are outside `rate_limit` for the same reason. Bodies of 1 KiB or more are gzipped when the
+ * client accepts it (Prometheus does); zlib runs off the event loop.
+ *
+ * Scrapes that arrive while a render is under way share it (and its gzip) instead of queueing a
+ * render each; `--web.max-requests` bounds how many wait (503 beyond, as node_exporter answers).
+ * HEAD of the telemetry path renders nothing.
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { BasicAuth } from './basic-auth.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { AuthOutcome, BasicAuth } from './basic-auth.js';
+import type { TokenBucket } from './token-bucket.js';
 
 const gzip = promisify(gzipCb);
 const GZIP_MIN_BYTES = 1024;
@@ -32,6 +38,61 @@ export interface ServerDeps {
   auth?: BasicAuth | undefined;
   /** Headers added to every response (web config http_server_config.headers). */
   headers?: Readonly<Record<string, string>> | undefined;
+  /** Scrapes in flight at once (--web.max-requests); more are answered 503. 0 or absent: no limit. */
+  maxRequests?: number | undefined;
+  /** exporter-toolkit's rate_limit over every path but the probes: beyond it, 429. */
+  rateLimit?: TokenBucket | undefined;
+}
+
+/** A render shared by the scrapes that arrive while it runs. */
+function sharedRender(render: () => Promise<string>): () => Promise<string> {
+  let current: Promise<string> | undefined;
+  return () => {
+    current ??= render().finally(() => {
+      current = undefined;
+    });
+    return current;
+  };
+}
+
+/** gzip that compresses a body once when several responses send the same one (a shared render). */
+function gzipOnce(): (body: string) => Promise<Buffer> {
+  let last: { body: string; zipped: Promise<Buffer> } | undefined;
+  return (body) => {
+    if (last?.body !== body) {
+      const zipped = gzip(body);
+      const entry = { body, zipped };
+      last = entry;
+      zipped.catch(() => {
+        if (last === entry) last = undefined;
+      });
+    }
+    return last.zipped;
+  };
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+/** Status and headers of an authentication refusal. */
+function refuse(outcome: Exclude<AuthOutcome, { kind: 'ok' }>, reply: FastifyReply): FastifyReply {
+  reply.type('text/plain; charset=utf-8');
+  switch (outcome.kind) {
+    case 'denied':
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Basic realm="conntrack-exporter", charset="UTF-8"')
+        .send('Unauthorized\n');
+    case 'throttled':
+      return reply
+        .code(429)
+        .header('retry-after', String(outcome.retryAfterSeconds))
+        .send('Too many login attempts from this address\n');
+    case 'busy':
+      return reply.code(503).header('retry-after', '1').send('Too many logins being checked\n');
+  }
 }
 
 /**
@@ -77,30 +138,69 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       for (const [name, value] of headers) reply.header(name, value);
     });
   }
+  const rateLimit = deps.rateLimit;
+  if (rateLimit !== undefined) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (UNAUTHENTICATED_PATHS.includes(pathOf(req.url)) || rateLimit.allow()) return;
+      // As exporter-toolkit (Go's http.Error).
+      return reply
+        .code(429)
+        .type('text/plain; charset=utf-8')
+        .header('x-content-type-options', 'nosniff')
+        .send('Too Many Requests\n');
+    });
+  }
   const auth = deps.auth;
   if (auth?.enabled) {
     app.addHook('onRequest', async (req, reply) => {
-      const q = req.url.indexOf('?');
-      const path = q < 0 ? req.url : req.url.slice(0, q);
-      if (UNAUTHENTICATED_PATHS.includes(path)) return;
-      if (await auth.check(req.headers.authorization)) return;
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Basic realm="conntrack-exporter", charset="UTF-8"')
-        .type('text/plain; charset=utf-8')
-        .send('Unauthorized\n');
+      if (UNAUTHENTICATED_PATHS.includes(pathOf(req.url))) return;
+      // A check still queued when its client hangs up is skipped.
+      const gone = new AbortController();
+      const onClose = (): void => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      let outcome: AuthOutcome;
+      try {
+        outcome = await auth.check(req.headers.authorization, { address: req.ip, signal: gone.signal });
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+      if (outcome.kind === 'ok') return;
+      return refuse(outcome, reply);
     });
   }
+  const compress = gzipOnce();
   app.addHook('onSend', async (req, reply, payload) => {
     if (typeof payload !== 'string' || payload.length < GZIP_MIN_BYTES) return payload;
     reply.header('vary', 'Accept-Encoding');
     if (reply.hasHeader('content-encoding') || !acceptsGzip(req.headers['accept-encoding'])) return payload;
     reply.header('content-encoding', 'gzip');
-    return gzip(payload);
+    return compress(payload);
   });
 
+  const render = sharedRender(() => deps.render());
+  const maxRequests = deps.maxRequests ?? 0;
+  let inFlight = 0;
+  // Declared before the GET route, so fastify does not derive a HEAD route that would render.
+  app.head(deps.telemetryPath, async (_req, reply) => reply.type(deps.contentType).send());
   app.get(deps.telemetryPath, async (_req, reply) => {
-    const body = await deps.render();
+    if (maxRequests > 0 && inFlight >= maxRequests) {
+      // node_exporter's (promhttp's) answer.
+      return reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send(`Limit of concurrent requests reached (${maxRequests}), try again later.\n`);
+    }
+    // In flight until the response is sent or its client has gone, as promhttp counts.
+    inFlight++;
+    let counted = true;
+    const release = (): void => {
+      if (counted) inFlight--;
+      counted = false;
+    };
+    reply.raw.once('close', release).once('finish', release);
+    const body = await render();
     return reply.type(deps.contentType).send(body);
   });
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));

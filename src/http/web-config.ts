@@ -6,15 +6,16 @@
  * naming the file and the key (exit code 2, as a bad flag). Relative paths are relative to the
  * file's directory, as in exporter-toolkit.
  *
- * Not supported, and refused by name rather than ignored: `client_allowed_sans`, `rate_limit`.
+ * Beyond exporter-toolkit, refused at start-up rather than accepted and regretted: a bcrypt cost
+ * above MAX_BCRYPT_COST (a login would stall every other), a `rate_limit` that admits nothing or
+ * whose interval has no unit, an empty `client_allowed_sans` (no client could connect).
  * `http_server_config.http2` is accepted for compatibility; the exporter speaks HTTP/1.1.
  */
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createSecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
+import type { SecureVersion } from 'node:tls';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConntrackError } from '../errors.js';
+import { bcryptCost } from './basic-auth.js';
 
 const CLIENT_AUTH_TYPES = [
   'NoClientCert',
@@ -73,6 +74,24 @@ const HEADERS: Readonly<Record<string, readonly string[]>> = {
 
 /** bcrypt in modular crypt format: $2a$, $2b$ or $2y$, cost 04-31, 22 chars salt + 31 hash. */
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+/**
+ * The highest bcrypt cost accepted. Each step doubles the time: bcryptjs takes about 1.2 s at 14
+ * on this project's VM (77 ms at 10), and checks run one at a time, so a first login (and the
+ * decoy check of every unknown user) must stay well inside Prometheus' 10 s scrape timeout.
+ */
+export const MAX_BCRYPT_COST = 14;
+
+/** Go's time.ParseDuration units, in milliseconds. */
+const GO_DURATION_UNITS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /** A PEM source: a file (re-read when it changes) or text inline in the web config. */
 export type PemSource =
@@ -92,6 +111,16 @@ export interface TlsServerConfig {
   readonly ecdhCurve: string | undefined;
   /** prefer_server_cipher_suites. */
   readonly honorCipherOrder: boolean;
+  /** client_allowed_sans: the client certificate must carry one of these; undefined: any. */
+  readonly clientAllowedSans: readonly string[] | undefined;
+}
+
+/** exporter-toolkit's rate_limit: a token bucket over all requests. */
+export interface RateLimit {
+  /** One request more is allowed every this many milliseconds... */
+  readonly intervalMs: number;
+  /** ...and this many at once. */
+  readonly burst: number;
 }
 
 export interface WebConfig {
@@ -102,6 +131,8 @@ export interface WebConfig {
   readonly users: ReadonlyMap<string, string>;
   /** Added to every response. */
   readonly headers: Readonly<Record<string, string>>;
+  /** undefined: no rate limit (absent, or interval 0). */
+  readonly rateLimit: RateLimit | undefined;
 }
 
 /** A mistake in the web config file; `key` is the dotted path of the offending key. */
@@ -214,9 +245,6 @@ function parseTls(r: Reader, dir: string, value: Plain | undefined): TlsServerCo
     'prefer_server_cipher_suites',
     'curve_preferences',
   ]);
-  if (t['client_allowed_sans'] !== undefined) {
-    r.fail('tls_server_config.client_allowed_sans', 'is not supported by conntrack-exporter');
-  }
   const cert = pemSource(r, dir, t, 'cert', 'cert_file');
   const key = pemSource(r, dir, t, 'key', 'key_file');
   const clientCa = pemSource(r, dir, t, 'client_ca', 'client_ca_file');
@@ -245,6 +273,7 @@ function parseTls(r: Reader, dir: string, value: Plain | undefined): TlsServerCo
   if (VERSION_ORDER.indexOf(minVersion) > VERSION_ORDER.indexOf(maxVersion)) {
     r.fail('tls_server_config.max_version', 'is below min_version');
   }
+  const clientAllowedSans = parseAllowedSans(r, t['client_allowed_sans'], clientAuthType);
   const ciphers = r
     .list('tls_server_config.cipher_suites', t['cipher_suites'])
     .map(
@@ -279,7 +308,28 @@ function parseTls(r: Reader, dir: string, value: Plain | undefined): TlsServerCo
       t['prefer_server_cipher_suites'],
       true,
     ),
+    clientAllowedSans,
   };
+}
+
+/**
+ * client_allowed_sans, with exporter-toolkit's rule: only with a client auth type that requires a
+ * certificate (the others let a client in without one, leaving nothing to match).
+ */
+function parseAllowedSans(
+  r: Reader,
+  value: Plain | undefined,
+  clientAuthType: ClientAuthType,
+): readonly string[] | undefined {
+  const key = 'tls_server_config.client_allowed_sans';
+  if (value === undefined || value === null) return undefined;
+  const sans = r.list(key, value);
+  if (sans.length === 0)
+    r.fail(key, 'is empty: no client certificate could match (leave it out to allow any)');
+  if (clientAuthType !== 'RequireAnyClientCert' && clientAuthType !== 'RequireAndVerifyClientCert') {
+    r.fail(key, 'needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert');
+  }
+  return Object.freeze(sans);
 }
 
 /** Parses and checks the file's text; reads no certificate (see loadTlsMaterial). */
@@ -291,8 +341,6 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     'basic_auth_users',
     'rate_limit',
   ]);
-  if (top['rate_limit'] !== undefined) r.fail('rate_limit', 'is not supported by conntrack-exporter');
-
   const headers = parseHeaders(r, top['http_server_config']);
   const users = parseUsers(r, top['basic_auth_users']);
   return Object.freeze({
@@ -300,7 +348,56 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     tls: parseTls(r, dirname(resolve(file)), top['tls_server_config']),
     users,
     headers: Object.freeze(headers),
+    rateLimit: parseRateLimit(r, top['rate_limit']),
   });
+}
+
+/**
+ * A Go duration (time.ParseDuration, as exporter-toolkit's YAML reads one): "0", or numbers with
+ * units, e.g. 1s, 1m30s, 0.5s, 250ms. Milliseconds; undefined when it is not one.
+ */
+export function parseGoDuration(text: string): number | undefined {
+  const s = text.startsWith('+') ? text.slice(1) : text;
+  if (s === '0') return 0;
+  const part = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  let ms = 0;
+  let at = 0;
+  while (at < s.length) {
+    part.lastIndex = at;
+    const m = part.exec(s);
+    if (m === null) return undefined;
+    ms += Number(m[1]) * (GO_DURATION_UNITS[m[2] ?? ''] ?? Number.NaN);
+    at = part.lastIndex;
+  }
+  return at === 0 || Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * rate_limit: interval (a duration; 0 or absent turns it off, as in exporter-toolkit) and burst.
+ * Refused where exporter-toolkit would quietly do something else than meant: a bare number
+ * (Go reads it as nanoseconds, i.e. no limit), a negative interval (no limit), a burst below 1
+ * (every request refused).
+ */
+function parseRateLimit(r: Reader, section: Plain | undefined): RateLimit | undefined {
+  const t = r.object('rate_limit', section, ['interval', 'burst']);
+  const interval = t['interval'];
+  let intervalMs: number | undefined;
+  if (interval === undefined || interval === null || interval === 0) intervalMs = 0;
+  else if (typeof interval === 'string') intervalMs = parseGoDuration(interval);
+  if (intervalMs === undefined) {
+    r.fail(
+      'rate_limit.interval',
+      typeof interval === 'number'
+        ? `${interval} has no unit (write e.g. 1s or 100ms; Go would read it as nanoseconds)`
+        : `"${String(interval)}" is not a duration (e.g. 1s, 100ms, 1m30s; 0 turns the limit off)`,
+    );
+  }
+  if (intervalMs === 0) return undefined;
+  const burst = t['burst'];
+  if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 1) {
+    r.fail('rate_limit.burst', 'must be a whole number of at least 1 (0 would refuse every request)');
+  }
+  return Object.freeze({ intervalMs, burst });
 }
 
 /** http_server_config: http2 (accepted, always on) and the response headers to set. */
@@ -339,120 +436,14 @@ function parseUsers(r: Reader, section: Plain | undefined): Map<string, string> 
         'is not a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31; e.g. from `htpasswd -nBC 10 "" | tr -d \':\\n\'`)',
       );
     }
+    const cost = bcryptCost(h);
+    if (cost > MAX_BCRYPT_COST) {
+      r.fail(
+        key,
+        `bcrypt cost ${cost} is above ${MAX_BCRYPT_COST}: every login would take ${2 ** (cost - 10)}x as long as at cost 10 and hold up all others; hash it again with a lower cost (htpasswd -nBC 10)`,
+      );
+    }
     users.set(user, h);
   }
   return users;
-}
-
-/** Certificate, key and client CA as PEM text, read now. */
-export interface TlsMaterial {
-  readonly cert: string;
-  readonly key: string;
-  readonly ca: string | undefined;
-}
-
-function readPem(file: string, src: PemSource): string {
-  if ('text' in src) return src.text;
-  try {
-    return readFileSync(src.file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new WebConfigError(file, src.key, `cannot read ${src.file} (${code})`, err);
-  }
-}
-
-/**
- * Reads the certificate, key and client CA and checks that OpenSSL takes them (the key belongs
- * to the certificate, the CA file holds certificates). Used at start-up and on every change on
- * disk; a WebConfigError names the key whose file is at fault.
- */
-export function loadTlsMaterial(config: WebConfig): TlsMaterial {
-  const t = config.tls;
-  if (t === undefined) throw new WebConfigError(config.file, 'tls_server_config', 'TLS is not configured');
-  const material = {
-    cert: readPem(config.file, t.cert),
-    key: readPem(config.file, t.key),
-    ca: t.clientCa && readPem(config.file, t.clientCa),
-  };
-  const check = (src: PemSource, what: string, options: SecureContextOptions): void => {
-    try {
-      createSecureContext(options);
-    } catch (err) {
-      throw new WebConfigError(
-        config.file,
-        src.key,
-        `${what} (${err instanceof Error ? err.message : String(err)})`,
-        err,
-      );
-    }
-  };
-  check(t.cert, 'is not a PEM certificate', { cert: material.cert });
-  check(t.key, 'is not a PEM private key', { key: material.key });
-  check(t.key, `does not belong to the certificate of ${t.cert.key}`, {
-    cert: material.cert,
-    key: material.key,
-  });
-  if (t.clientCa && material.ca !== undefined) {
-    const blocks = material.ca.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-    if (blocks.length === 0)
-      throw new WebConfigError(config.file, t.clientCa.key, 'holds no PEM certificate');
-    for (const pem of blocks) {
-      try {
-        new X509Certificate(pem);
-      } catch (err) {
-        throw new WebConfigError(config.file, t.clientCa.key, 'holds a certificate that does not parse', err);
-      }
-    }
-  }
-  return material;
-}
-
-/** What tls.createSecureContext / server.setSecureContext take, for this config and material. */
-export function secureContextOptions(t: TlsServerConfig, m: TlsMaterial): SecureContextOptions {
-  const o: SecureContextOptions = {
-    cert: m.cert,
-    key: m.key,
-    minVersion: t.minVersion,
-    maxVersion: t.maxVersion,
-    honorCipherOrder: t.honorCipherOrder,
-  };
-  if (m.ca !== undefined) o.ca = m.ca;
-  if (t.ciphers !== undefined) o.ciphers = t.ciphers;
-  if (t.ecdhCurve !== undefined) o.ecdhCurve = t.ecdhCurve;
-  return o;
-}
-
-/**
- * Reads, parses and checks the file and its certificates: everything that can be wrong is found
- * here, at start-up, and named.
- */
-export function loadWebConfig(file: string): WebConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new WebConfigError(file, '(file)', `cannot read it (${code})`, err);
-  }
-  const config = parseWebConfig(text, file);
-  if (config.tls) {
-    const material = loadTlsMaterial(config);
-    const t = config.tls;
-    const check = (key: string, options: SecureContextOptions): void => {
-      try {
-        createSecureContext(options);
-      } catch (err) {
-        throw new WebConfigError(
-          file,
-          key,
-          `refused by OpenSSL (${err instanceof Error ? err.message : String(err)})`,
-          err,
-        );
-      }
-    };
-    if (t.ciphers !== undefined) check('tls_server_config.cipher_suites', { ciphers: t.ciphers });
-    if (t.ecdhCurve !== undefined) check('tls_server_config.curve_preferences', { ecdhCurve: t.ecdhCurve });
-    check('tls_server_config', secureContextOptions(t, material));
-  }
-  return config;
 }

@@ -44,6 +44,12 @@ export function registerHealthMetrics(registry: Registry, scope: MetricScope): v
     'counter',
     () => scope.events.lost,
   );
+  once(
+    'conntrack_collector_netlink_not_from_kernel_total',
+    'Netlink datagrams dropped because the kernel did not send them (sender port id not 0): forged conntrack events or replies from a local process with CAP_NET_ADMIN. Never applied.',
+    'counter',
+    () => scope.events.notFromKernel,
+  );
   byReason(
     'conntrack_collector_resyncs_total',
     'Completed full-table resynchronisations, by reason (startup, overrun, drift, periodic, silent).',

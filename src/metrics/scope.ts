@@ -31,6 +31,8 @@ export interface EventSocketMetrics {
   readonly lost: number;
   /** Effective SO_RCVBUF; undefined while the socket is being reopened. */
   readonly receiveBuffer: number | undefined;
+  /** Datagrams dropped on every netlink socket because the kernel did not send them. */
+  readonly notFromKernel: number;
 }
 
 export interface MetricScope {

@@ -7,18 +7,18 @@
  * since the last scan goes back to idle: empty namespaces cost a probe per scan, no series and no
  * work per scrape.
  *
- * It is also the metrics' scope: the active units are the namespaces a scrape shows.
+ * It is also what the metrics read (metrics/scope.ts): the active units are the namespaces a
+ * scrape shows.
  */
 import type { Logger } from 'pino';
-import type { EventSocketMetrics, MetricScope } from '../metrics/scope.js';
 import { forEachDatagram } from '../netlink/framing.js';
-import type { Batch } from '../netlink/transport.js';
+import { type Batch, notFromKernel } from '../netlink/transport.js';
 import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespaceUnit, type UnitOptions } from './unit.js';
 
 export interface NsidSource {
-  ensure(path: string): Promise<number>;
-  get(path: string): Promise<number>;
+  ensure(fd: number): Promise<number>;
+  get(fd: number): Promise<number>;
 }
 
 export interface NamespacesOptions extends UnitOptions {
@@ -27,7 +27,7 @@ export interface NamespacesOptions extends UnitOptions {
   nsids?: NsidSource | undefined;
 }
 
-export class Namespaces implements MetricScope {
+export class Namespaces {
   private readonly byInode = new Map<string, NamespaceUnit>();
   private readonly byNsid = new Map<number, NamespaceUnit>();
   private ownUnit: NamespaceUnit | undefined;
@@ -61,8 +61,9 @@ export class Namespaces implements MetricScope {
     return this.ownUnit;
   }
 
-  get events(): EventSocketMetrics {
-    return { lost: this.eventsLost, receiveBuffer: this.receiveBuffer() };
+  /** The event socket every namespace shares. */
+  get events(): { lost: number; receiveBuffer: number | undefined; notFromKernel: number } {
+    return { lost: this.eventsLost, receiveBuffer: this.receiveBuffer(), notFromKernel: notFromKernel() };
   }
 
   /** Scrape-time kernel reads of the shown namespaces. */
@@ -100,12 +101,12 @@ export class Namespaces implements MetricScope {
         // Gone before we could enter it, or not ours to enter: tried again at the next scan.
         this.unopened.set(ref.inode, ref);
         log.warn(
-          { netns: ref.label, path: ref.path, err },
+          { netns: ref.label, path: ref.foundAt, err },
           'cannot open a socket inside a network namespace (entering one needs CAP_SYS_ADMIN; it may also be gone)',
         );
         continue;
       }
-      log.info({ netns: ref.label, path: ref.path, own: ref.own }, 'following network namespace');
+      log.info({ netns: ref.label, path: ref.foundAt, own: ref.own }, 'following network namespace');
     }
     await Promise.all(this.followed.map((u) => this.rescan(u)));
   }
@@ -132,7 +133,7 @@ export class Namespaces implements MetricScope {
     const { nsids } = this.options;
     if (!nsids) return;
     try {
-      const id = u.ref.own ? await nsids.get(u.ref.path) : await nsids.ensure(u.ref.path);
+      const id = u.ref.own ? await nsids.get(u.ref.fd) : await nsids.ensure(u.ref.fd);
       if (id !== u.nsid) {
         if (this.byNsid.get(u.nsid) === u) this.byNsid.delete(u.nsid);
         u.nsid = id;

@@ -6,7 +6,6 @@
  * is none yet, has the kernel assign one (what `ip netns set NAME auto` does). Ids are per pair of
  * namespaces and live as long as the peer namespace: nothing to release.
  */
-import { closeSync, openSync } from 'node:fs';
 import { ConntrackError } from '../errors.js';
 import { AttributeCursor } from '../netlink/attributes.js';
 import { NLMSG_ERROR, NLMSG_HDRLEN, readU16h, writeU16h, writeU32h } from '../netlink/nlmsg.js';
@@ -75,24 +74,25 @@ export class NsidClient {
     return new NsidClient(new RequestSocket(sock, timeoutMs));
   }
 
-  /** The id of the namespace at `path`, or -1 if it has none. */
-  async get(path: string): Promise<number> {
-    return this.withFd(path, (fd) => this.query(fd));
+  /**
+   * The id of the namespace open as `fd` (a NamespaceRef's descriptor, kept by discovery: never
+   * reopened from a path, which may name another namespace by now), or -1 if it has none.
+   */
+  get(fd: number): Promise<number> {
+    return this.query(fd);
   }
 
-  /** The id of the namespace at `path`, assigned now if it had none. */
-  async ensure(path: string): Promise<number> {
-    return this.withFd(path, async (fd) => {
-      const id = await this.query(fd);
-      if (id >= 0) return id;
-      try {
-        await this.socket.request(RTM_NEWNSID, 0, encodeNsidRequest(fd, NETNSA_NSID_NOT_ASSIGNED), () => {});
-      } catch (err) {
-        // Someone else (ip netns set, a CNI plugin) assigned one in between: fine, read it.
-        if (!(err instanceof ConntrackError && err.errno === EEXIST)) throw err;
-      }
-      return this.query(fd);
-    });
+  /** The id of the namespace open as `fd`, assigned now if it had none. */
+  async ensure(fd: number): Promise<number> {
+    const id = await this.query(fd);
+    if (id >= 0) return id;
+    try {
+      await this.socket.request(RTM_NEWNSID, 0, encodeNsidRequest(fd, NETNSA_NSID_NOT_ASSIGNED), () => {});
+    } catch (err) {
+      // Someone else (ip netns set, a CNI plugin) assigned one in between: fine, read it.
+      if (!(err instanceof ConntrackError && err.errno === EEXIST)) throw err;
+    }
+    return this.query(fd);
   }
 
   close(): void {
@@ -107,21 +107,5 @@ export class NsidClient {
     if (id === undefined)
       throw new ConntrackError('CT_ERR_TRUNCATED', 'RTM_GETNSID reply carried no message');
     return id;
-  }
-
-  private async withFd<T>(path: string, fn: (fd: number) => Promise<T>): Promise<T> {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw new ConntrackError('CT_ERR_SOCKET', `opening network namespace ${path}: ${String(err)}`, {
-        cause: err,
-      });
-    }
-    try {
-      return await fn(fd);
-    } finally {
-      closeSync(fd);
-    }
   }
 }

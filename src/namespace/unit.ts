@@ -17,8 +17,6 @@ import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
 import type { ProcFiles } from '../kernel/proc.js';
 import { type KernelSnapshot, KernelStatsReader } from '../kernel/stats.js';
-import type { LabelSet } from '../metrics/family.js';
-import type { NamespaceMetrics } from '../metrics/scope.js';
 import { RequestSocket } from '../netlink/request.js';
 import { Collector } from '../sync/collector.js';
 import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
@@ -40,10 +38,10 @@ export interface UnitOptions {
   attribution: AttributionConfig;
   /** Series carry `netns` (--netns.all); the default mode's single unit has no label. */
   labelled: boolean;
-  /** Opens a request socket inside the namespace (undefined: the exporter's own). */
+  /** Opens a request socket inside the namespace open as `netns` (undefined: the exporter's own). */
   openSocket?: (
     timeoutMs: number,
-    netns: string | undefined,
+    netns: number | undefined,
     slots?: number,
     chunks?: number,
   ) => RequestSocket;
@@ -64,8 +62,9 @@ interface Active {
   seeded: Promise<void>;
 }
 
-export class NamespaceUnit implements NamespaceMetrics {
-  readonly labels: LabelSet;
+export class NamespaceUnit {
+  /** What sets this namespace's series apart: nothing in default mode, `netns` under --netns.all. */
+  readonly labels: Readonly<Record<string, string>>;
   /** This scrape's read of the kernel. */
   kernel: KernelSnapshot | undefined;
   /** Entries at the last probe or scrape; undefined before the first or after a failure. */
@@ -201,7 +200,7 @@ export class NamespaceUnit implements NamespaceMetrics {
 
   /** Events were lost on the shared socket; which were ours is unknown. */
   onOverrun(): void {
-    this.active?.collector.onOverrun(0);
+    this.active?.collector.onOverrun();
   }
 
   /** The event socket was reopened: flows created meanwhile send no events either. */
@@ -217,7 +216,8 @@ export class NamespaceUnit implements NamespaceMetrics {
   }
 
   private open(timeoutMs: number, slots?: number, chunks?: number): RequestSocket {
-    const path = this.ref.own ? undefined : this.ref.path;
-    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, path, slots, chunks);
+    // Through the descriptor discovery keeps (until the addon takes an fd), never ref.foundAt.
+    const netns = this.ref.own ? undefined : this.ref.fd;
+    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, netns, slots, chunks);
   }
 }

@@ -26,7 +26,8 @@ export interface NetlinkAddon {
   send(s: NativeHandle, data: Buffer): number;
   start(
     s: NativeHandle,
-    onBatch: (count: number, lost: number, chunk: number) => void,
+    /** `rejected`: datagrams dropped since the last call because the kernel did not send them. */
+    onBatch: (count: number, lost: number, chunk: number, rejected: number) => void,
     onError: (errno: number, syscall: string) => void,
   ): void;
   ref(s: NativeHandle, on: boolean): void;

@@ -2,8 +2,7 @@
  * The ctnetlink event socket: joined to the NEW/UPDATE/DESTROY groups. NETLINK_NO_ENOBUFS is set,
  * so a full receive queue never fails the socket; the kernel's drop counter for the socket, read
  * by the addon after every batch, reports each loss (an overrun: the shadow table must resync).
- * ResilientEventSocket reopens it after a failure (that policy belongs with synchronisation and
- * is moving out of netlink/).
+ * Reopening it after a failure is synchronisation's business (sync/resubscribe.ts).
  */
 import { ConntrackError } from '../errors.js';
 import { NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE } from './nfnetlink.js';
@@ -105,67 +104,5 @@ export class EventSocket {
 
   close(): void {
     this.sock.close();
-  }
-}
-
-/** A consumer of events that can repair a gap by resynchronising. */
-export interface EventConsumer {
-  onBatch(batch: Batch): void;
-  onOverrun(lost: number): void;
-  /** The socket was reopened after a failure: whatever happened meanwhile was not seen. */
-  onResubscribed(): void;
-}
-
-/** An EventSocket that reopens itself a second after it fails (and retries until it can). */
-export class ResilientEventSocket {
-  private sock: EventSocket | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly consumer: EventConsumer,
-    private readonly options: EventSocketOptions,
-    private readonly log: { error(obj: object, msg: string): void },
-  ) {
-    this.sock = this.open(); // the first failure is the caller's (start-up stops)
-  }
-
-  /** The effective SO_RCVBUF; undefined while the socket is being reopened. */
-  get receiveBufferSize(): number | undefined {
-    return this.sock?.receiveBufferSize;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.sock?.close();
-  }
-
-  private open(): EventSocket {
-    return new EventSocket(
-      {
-        onBatch: (batch) => this.consumer.onBatch(batch),
-        onOverrun: (lost) => this.consumer.onOverrun(lost),
-        onError: (err) => {
-          this.log.error({ err }, 'event socket failed; reopening it and resynchronising');
-          this.sock?.close();
-          this.sock = undefined;
-          this.reopenLater();
-        },
-      },
-      this.options,
-    );
-  }
-
-  private reopenLater(): void {
-    setTimeout(() => {
-      if (this.closed) return;
-      try {
-        this.sock = this.open();
-      } catch (err) {
-        this.log.error({ err }, 'reopening the event socket failed; trying again');
-        this.reopenLater();
-        return;
-      }
-      this.consumer.onResubscribed();
-    }, 1000).unref();
   }
 }

@@ -4,7 +4,6 @@
  * whole in memory. It talks to a Transport, which unit tests replace with a fake that replays
  * kernel replies.
  */
-import { closeSync, constants as fs, openSync } from 'node:fs';
 import { ConntrackError } from '../errors.js';
 import { DatagramCursor, MessageCursor } from './framing.js';
 import {
@@ -50,27 +49,6 @@ interface Pending {
 }
 
 /**
- * @deprecated A namespace given by path: only until namespace/unit.ts passes the descriptor that
- * discovery keeps (NamespaceRef.fd, issue 16); then this and openAtPath go.
- */
-type NamespacePath = string;
-
-/** Opens `path` for one use (O_NONBLOCK: a FIFO in its place must not block the process). */
-function openAtPath<T>(path: NamespacePath, use: (fd: number) => T): T {
-  let fd: number;
-  try {
-    fd = openSync(path, fs.O_RDONLY | fs.O_NONBLOCK);
-  } catch (err) {
-    throw socketError(err, `opening network namespace ${path}`);
-  }
-  try {
-    return use(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
  * Dump datagrams are up to 32 KiB (the kernel sizes them to the reader's buffer, capped there);
  * four chunks of 16 let the reader thread run up to three chunks (about 5,000 flows) ahead.
  */
@@ -105,12 +83,10 @@ export class RequestSocket {
    */
   static open(
     timeoutMs = 5000,
-    netns?: number | NamespacePath,
+    netns?: number,
     slots = REQUEST_SLOTS,
     chunks = REQUEST_CHUNKS,
   ): RequestSocket {
-    if (typeof netns === 'string')
-      return openAtPath(netns, (fd) => RequestSocket.open(timeoutMs, fd, slots, chunks));
     const sock = NetlinkSocket.open(
       NETLINK_NETFILTER,
       { slots, slotSize: REQUEST_SLOT_SIZE, netns, chunks },

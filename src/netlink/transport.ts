@@ -84,6 +84,16 @@ export interface Transport {
   close(): void;
 }
 
+/**
+ * Datagrams the addon dropped on every socket of this process because their sender was not the
+ * kernel (port id not 0): forged events or replies from a local process with CAP_NET_ADMIN.
+ */
+let rejectedDatagrams = 0;
+
+export function notFromKernel(): number {
+  return rejectedDatagrams;
+}
+
 export class NetlinkSocket implements Transport {
   /** One per chunk: the same data buffer (offsets are absolute), the chunk's own meta. */
   private readonly batches: Batch[];
@@ -141,7 +151,8 @@ export class NetlinkSocket implements Transport {
     const batches = this.batches;
     addon().start(
       this.handle,
-      (count, lost, chunk) => {
+      (count, lost, chunk, rejected) => {
+        rejectedDatagrams += rejected;
         const batch = batches[chunk]!;
         batch.count = count;
         onBatch(batch, lost);

@@ -111,7 +111,8 @@ function genericState(status: number): number {
 
 /** The flow's state code, or STATE_UNKNOWN when the message does not say. */
 export function stateCode(s: Pick<FlowSummary, 'proto' | 'protoState' | 'status'>): number {
-  if (hasStateMachine(s.proto)) return s.protoState;
+  // A state number the exporter does not know counts as one code per protocol, UNKNOWN.
+  if (hasStateMachine(s.proto)) return Math.min(s.protoState, stateNames(s.proto).length);
   return s.status < 0 ? STATE_UNKNOWN : genericState(s.status);
 }
 

@@ -25,7 +25,7 @@ import {
   stateLabel,
   statesOf,
 } from './classify.js';
-import { homeSlot } from './key.js';
+import { KeyIndex } from './key.js';
 
 /**
  * A time the table does not know (NaN, as FlowSummary's absent stamps): a duration from it is NaN,
@@ -96,14 +96,11 @@ const TOUCHED = 2;
 const DEAD = 4;
 
 const MIN_ROWS = 1024;
-const MIN_INDEX_BITS = 11;
-/** The index is rebuilt twice as large beyond this load. */
-const MAX_LOAD = 0.7;
 
 export class ShadowTable {
   // Columns, one entry per row.
-  private keyId = new Uint32Array(MIN_ROWS);
-  private keyHash = new Uint32Array(MIN_ROWS);
+  /** Each row's key, and the index from keys to rows. */
+  private readonly keys = new KeyIndex(MIN_ROWS);
   private group = new Uint16Array(MIN_ROWS);
   private flags = new Uint8Array(MIN_ROWS);
   /** The dump attempt that last saw the row during a resync (0: none). */
@@ -113,9 +110,6 @@ export class ShadowTable {
   /** Seconds (clock) when the flow entered its current state; UNKNOWN_TIME when not known exactly. */
   private since = new Float64Array(MIN_ROWS);
   private rows = 0;
-  /** Open addressing, linear probing: row + 1, 0 for a free slot. */
-  private index = new Int32Array(1 << MIN_INDEX_BITS);
-  private indexBits = MIN_INDEX_BITS;
 
   /** groupKey -> index in allGroups; a few dozen entries, not a 2^17 array per table (per namespace). */
   private readonly groupOf = new Map<number, number>();
@@ -166,7 +160,7 @@ export class ShadowTable {
     // The kernel's stamp says when the event happened; our clock only when its batch was read.
     const now = Number.isNaN(s.eventTime) ? this.clock() : s.eventTime;
     const code = stateCode(s);
-    let row = this.find(s.id, s.tupleHash);
+    let row = this.keys.find(s.id, s.tupleHash);
     if (row >= 0 && this.flags[row]! & DEAD) {
       if (type === 'destroy') return;
       // The same key again after a DESTROY within one resync: a new flow in the old row.
@@ -223,7 +217,7 @@ export class ShadowTable {
   stage(s: FlowSummary): void {
     if (!this.syncOn) return;
     const code = stateCode(s);
-    const row = this.find(s.id, s.tupleHash);
+    const row = this.keys.find(s.id, s.tupleHash);
     if (row < 0) {
       if (code < 0) return;
       // We do not know when it entered its current state, only (maybe) when it started.
@@ -286,12 +280,8 @@ export class ShadowTable {
 
   /** Bytes held by the table's arrays. */
   get bytes(): number {
-    const perRow =
-      this.keyId.BYTES_PER_ELEMENT * 2 +
-      this.group.BYTES_PER_ELEMENT +
-      this.flags.BYTES_PER_ELEMENT * 2 +
-      this.started.BYTES_PER_ELEMENT * 2;
-    return this.keyId.length * perRow + this.index.byteLength;
+    const columns = [this.group, this.flags, this.seen, this.started, this.since];
+    return this.keys.bytes + columns.reduce((n, c) => n + c.byteLength, 0);
   }
 
   private endSync(): void {
@@ -356,78 +346,28 @@ export class ShadowTable {
 
   /** A new row, indexed, but not counted anywhere. */
   private addRow(s: FlowSummary, group: number, started: number, since: number, flags: number): number {
-    if (this.rows === this.keyId.length) this.resizeRows(this.rows * 2);
-    if (this.rows + 1 > this.index.length * MAX_LOAD) this.rebuildIndex(this.indexBits + 1);
+    if (this.rows === this.group.length) this.resizeRows(this.rows * 2);
     const row = this.rows++;
-    this.keyId[row] = s.id;
-    this.keyHash[row] = s.tupleHash;
+    this.keys.add(row, s.id, s.tupleHash);
     this.group[row] = group;
     this.flags[row] = flags;
     this.seen[row] = 0;
     this.started[row] = started;
     this.since[row] = since;
-    this.place(row);
     return row;
-  }
-
-  /** The row of a key, or -1. */
-  private find(id: number, hash: number): number {
-    const mask = this.index.length - 1;
-    for (let slot = homeSlot(id, hash, this.indexBits); ; slot = (slot + 1) & mask) {
-      const v = this.index[slot]!;
-      if (v === 0) return -1;
-      if (this.keyId[v - 1] === id && this.keyHash[v - 1] === hash) return v - 1;
-    }
-  }
-
-  private slotOf(row: number): number {
-    const mask = this.index.length - 1;
-    for (
-      let slot = homeSlot(this.keyId[row]!, this.keyHash[row]!, this.indexBits);
-      ;
-      slot = (slot + 1) & mask
-    ) {
-      if (this.index[slot] === row + 1) return slot;
-    }
-  }
-
-  private place(row: number): void {
-    const mask = this.index.length - 1;
-    let slot = homeSlot(this.keyId[row]!, this.keyHash[row]!, this.indexBits);
-    while (this.index[slot] !== 0) slot = (slot + 1) & mask;
-    this.index[slot] = row + 1;
   }
 
   /** Drops a row whose counts are already settled; the last row moves into its place. */
   private removeRow(row: number): void {
-    this.unindex(this.slotOf(row));
     const last = --this.rows;
+    this.keys.remove(row, last);
     if (row === last) return;
-    this.index[this.slotOf(last)] = row + 1;
-    this.keyId[row] = this.keyId[last]!;
-    this.keyHash[row] = this.keyHash[last]!;
     this.group[row] = this.group[last]!;
     this.flags[row] = this.flags[last]!;
     this.seen[row] = this.seen[last]!;
     this.started[row] = this.started[last]!;
     this.since[row] = this.since[last]!;
     this.extension?.moved(last, row);
-  }
-
-  /** Frees an index slot, shifting back entries of the probe run so lookups need no tombstones. */
-  private unindex(slot: number): void {
-    const mask = this.index.length - 1;
-    let hole = slot;
-    for (let j = (slot + 1) & mask; this.index[j] !== 0; j = (j + 1) & mask) {
-      const v = this.index[j]!;
-      const home = homeSlot(this.keyId[v - 1]!, this.keyHash[v - 1]!, this.indexBits);
-      // The entry may move back to the hole unless its home lies cyclically in (hole, j].
-      if (((j - home) & mask) >= ((j - hole) & mask)) {
-        this.index[hole] = v;
-        hole = j;
-      }
-    }
-    this.index[hole] = 0;
   }
 
   private resizeRows(n: number): void {
@@ -439,8 +379,7 @@ export class ShadowTable {
       b.set(a.subarray(0, Math.min(this.rows, n)));
       return b;
     };
-    this.keyId = grow(this.keyId, (k) => new Uint32Array(k));
-    this.keyHash = grow(this.keyHash, (k) => new Uint32Array(k));
+    this.keys.resize(n, this.rows);
     this.group = grow(this.group, (k) => new Uint16Array(k));
     this.flags = grow(this.flags, (k) => new Uint8Array(k));
     this.seen = grow(this.seen, (k) => new Uint8Array(k));
@@ -449,20 +388,11 @@ export class ShadowTable {
     this.extension?.resize(n);
   }
 
-  private rebuildIndex(bits: number): void {
-    this.indexBits = bits;
-    this.index = new Int32Array(1 << bits);
-    for (let row = 0; row < this.rows; row++) this.place(row);
-  }
-
   /** After a big table empties, give the memory back (rows and index at 4x fewer). */
   private shrinkIfSparse(): void {
-    if (this.keyId.length <= MIN_ROWS || this.rows * 4 > this.keyId.length) return;
-    this.resizeRows(Math.max(MIN_ROWS, this.keyId.length >>> 2));
-    // Half the load limit after shrinking, so the next growth is not immediate.
-    const need = Math.ceil(Math.log2((this.rows + 1) / (MAX_LOAD / 2)));
-    const bits = Math.min(this.indexBits, Math.max(MIN_INDEX_BITS, need));
-    if (bits !== this.indexBits) this.rebuildIndex(bits);
+    if (this.group.length <= MIN_ROWS || this.rows * 4 > this.group.length) return;
+    this.resizeRows(Math.max(MIN_ROWS, this.group.length >>> 2));
+    this.keys.shrink(this.rows);
   }
 
   private groupId(family: number, proto: number, code: number): number {

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { formatIPv6 } from '../../src/ctnetlink/address.js';
-import { parseAddress } from '../support/codec/address.js';
+import { formatIPv6, parseAddress } from '../../src/ctnetlink/address.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, waitFor } from './harness/netns.js';

@@ -278,6 +278,78 @@ describe('client_auth_type: who gets through', () => {
   }
 });
 
+describe("exporter-toolkit's client_allowed_sans and rate_limit, with curl", () => {
+  let ns: Netns;
+  let pki: Pki;
+  let exp: ExporterProcess;
+  const status = (
+    cert: string | undefined,
+    path = '/metrics',
+  ): { exit: number; status: number; body: string } => {
+    const args = ['-sS', '--max-time', '10', '-w', '\n%{http_code}', '--cacert', pki.path('ca.crt')];
+    if (cert !== undefined) args.push('--cert', pki.path(`${cert}.crt`), '--key', pki.path(`${cert}.key`));
+    const res = ns.tryRun('curl', [...args, `https://${V4}${path}`]);
+    const nl = res.stdout.lastIndexOf('\n');
+    return {
+      exit: res.status,
+      status: Number(res.stdout.slice(nl + 1)),
+      body: res.stdout.slice(0, Math.max(nl, 0)),
+    };
+  };
+
+  before(async () => {
+    pki = new Pki();
+    pki.issue('prometheus', 'ca', [
+      'subjectAltName=DNS:prometheus.monitoring.svc',
+      'extendedKeyUsage=clientAuth',
+    ]);
+    ns = Netns.create('sans');
+    const config = pki.write(
+      'web.yml',
+      [
+        'tls_server_config:',
+        '  cert_file: server.crt',
+        '  key_file: server.key',
+        '  client_auth_type: RequireAndVerifyClientCert',
+        '  client_ca_file: ca.crt',
+        '  client_allowed_sans: [prometheus.monitoring.svc]',
+        'rate_limit:',
+        '  interval: 1h',
+        '  burst: 3',
+        '',
+      ].join('\n'),
+    );
+    exp = await ExporterProcess.start(ns, [`--web.config.file=${config}`], {
+      // The probes are outside the rate limit, so waiting for readiness spends no token.
+      ready: () => status('prometheus', '/readyz').status === 200,
+    });
+  });
+
+  after(async () => {
+    await exp?.stop();
+    ns?.delete();
+    pki?.remove();
+  });
+
+  it('a client certificate from the CA without an allowed SAN gets no HTTP answer; with one, metrics', () => {
+    const refused = status('client');
+    assert.notEqual(refused.exit, 0, `curl without the SAN: ${refused.status}`);
+    assert.equal(refused.status, 0, 'no HTTP response at all');
+    const ok = status('prometheus');
+    assert.equal(ok.status, 200, ok.body);
+    assert.match(ok.body, /^conntrack_entries \d+$/m);
+  });
+
+  it('beyond burst requests, 429 Too Many Requests; the probes still answer', () => {
+    // One token went to the scrape above, the refused connection sent no request.
+    assert.deepEqual([status('prometheus').status, status('prometheus', '/').status], [200, 200]);
+    const limited = status('prometheus');
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body, 'Too Many Requests\n');
+    assert.equal(status('prometheus', '/healthz').status, 200);
+  });
+});
+
 describe('web config errors at start-up', () => {
   it('stop the exporter with exit code 2 and one line naming the file and the key', () => {
     const pki = new Pki();
@@ -292,6 +364,16 @@ describe('web config errors at start-up', () => {
           'tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n',
           'tls_server_config.cert_file',
         ],
+        // A valid hash whose cost (2^31 rounds) would stall every login for hours.
+        [
+          `basic_auth_users:\n  prometheus: '${bcrypt.hashSync('x', 4).replace('$04$', '$31$')}'\n`,
+          'basic_auth_users.prometheus',
+        ],
+        [
+          'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_allowed_sans: [x]\n',
+          'tls_server_config.client_allowed_sans',
+        ],
+        ['rate_limit:\n  interval: 1s\n  burst: 0\n', 'rate_limit.burst'],
       ];
       for (const [i, [text, key]] of cases.entries()) {
         const file = pki.write(`bad${i}.yml`, text);

@@ -3,10 +3,9 @@
  * sequence adjustment, synproxy, and the nests that hold one string (helper, security context).
  * Decode and encode side by side.
  */
-import { formatIPv4, formatIPv6 } from '../../../src/ctnetlink/address.js';
+import { formatIPv4, formatIPv6, parseAddress } from '../../../src/ctnetlink/address.js';
 import * as K from '../../../src/ctnetlink/constants.js';
 import type { AttributeCursor } from '../../../src/netlink/attributes.js';
-import { parseAddress } from './address.js';
 import { encodeAttr, encodeNested, encodeString, encodeU16, encodeU32, encodeU64 } from './nlattr.js';
 
 export interface Counters {

@@ -2,11 +2,10 @@
  * CTA_TUPLE_* (orig, reply, master): addresses, layer-4 protocol and its ids, tuple zone. Decode
  * and encode side by side.
  */
-import { formatIPv4, formatIPv6 } from '../../../src/ctnetlink/address.js';
+import { formatIPv4, formatIPv6, parseAddress } from '../../../src/ctnetlink/address.js';
 import * as K from '../../../src/ctnetlink/constants.js';
 import type { AttributeCursor } from '../../../src/netlink/attributes.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
-import { parseAddress } from './address.js';
 import { encodeAttr, encodeNested, encodeU8, encodeU16 } from './nlattr.js';
 
 export interface Tuple {

@@ -25,6 +25,7 @@ describe('parseConfig', () => {
     assert.notEqual(DEFAULT_PORT, 9318);
     assert.notEqual(DEFAULT_PORT, 9371);
     assert.equal(c.telemetryPath, '/metrics');
+    assert.equal(c.webMaxRequests, 40, "node_exporter's --web.max-requests default");
     assert.equal(c.logLevel, 'info');
     assert.equal(c.logFormat, 'json');
     assert.equal(c.rcvbuf, 16 * 1024 * 1024);
@@ -66,6 +67,8 @@ describe('parseConfig', () => {
     assert.equal(parseConfig(['--resync.silent-budget=0.5%']).silentCpuBudget, 0.005);
     const top = parseConfig(['--top.k=0', '--top.source-prefix-ipv4=24', '--top.source-prefix-ipv6=128']);
     assert.deepEqual([top.topK, top.topSourcePrefixV4, top.topSourcePrefixV6], [0, 24, 128]);
+    assert.equal(parseConfig(['--web.max-requests=0']).webMaxRequests, 0, '0 turns the limit off');
+    assert.equal(parseConfig(['--web.max-requests=5']).webMaxRequests, 5);
     assert.equal(parseConfig(['--help']).action, 'help');
     assert.equal(parseConfig(['--version']).action, 'version');
   });
@@ -110,6 +113,9 @@ describe('parseConfig', () => {
     [['--top.source-prefix-ipv4=33'], '--top.source-prefix-ipv4'],
     [['--top.source-prefix-ipv6=129'], '--top.source-prefix-ipv6'],
     [['--top.source-prefix-ipv6=/64'], '--top.source-prefix-ipv6'],
+    [['--web.max-requests=-1'], '--web.max-requests'],
+    [['--web.max-requests=many'], '--web.max-requests'],
+    [['--web.max-requests=10001'], '--web.max-requests'],
     [['--netns.max=0'], '--netns.max'],
     [['--netns.max=many'], '--netns.max'],
     [['--netns.scan-interval=0'], '--netns.scan-interval'],
@@ -128,6 +134,7 @@ describe('parseConfig', () => {
     'web.listen-address': '[::1]:9000',
     'web.config.file': '/etc/conntrack-exporter/web.yml',
     'web.telemetry-path': '/conntrack/metrics',
+    'web.max-requests': '5',
     'log.level': 'debug',
     'log.format': 'text',
     'netlink.rcvbuf': '256KiB',

@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { isIPv6, SocketAddress } from 'node:net';
 import { describe, it } from 'node:test';
-import { formatIPv4, formatIPv6 } from '../../../src/ctnetlink/address.js';
-import { parseAddress } from '../../support/codec/address.js';
+import { formatIPv4, formatIPv6, parseAddress } from '../../../src/ctnetlink/address.js';
 import { mulberry32 } from '../helpers/fixtures.js';
 
 function hex(h: string): Buffer {

@@ -7,17 +7,26 @@
  * The API types those packages also ship close that gap: every object is type-checked by tsc as
  * an object literal of its kind's interface, where an unknown field is an excess-property error.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { TestContext } from 'node:test';
 import type { Model } from '@kubernetes-models/base';
 import {
   PrometheusRule,
   ServiceMonitor,
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
-import { Namespace, ResourceQuota, Service } from 'kubernetes-models/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { Namespace, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
+import { ROOT } from '../../paths.js';
+
+/** The kustomize tree. */
+export const K8S = `${ROOT}deploy/kubernetes/`;
 
 export interface K8sObject {
   apiVersion: string;
@@ -46,6 +55,18 @@ export const KINDS: Record<string, Kind> = {
     types: ['kubernetes-models/v1/ResourceQuota', 'IResourceQuota'],
   },
   'v1/Service': { model: Service, types: ['kubernetes-models/v1/Service', 'IService'] },
+  'v1/ServiceAccount': {
+    model: ServiceAccount,
+    types: ['kubernetes-models/v1/ServiceAccount', 'IServiceAccount'],
+  },
+  'rbac.authorization.k8s.io/v1/ClusterRole': {
+    model: ClusterRole,
+    types: ['kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole', 'IClusterRole'],
+  },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': {
+    model: ClusterRoleBinding,
+    types: ['kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding', 'IClusterRoleBinding'],
+  },
   'apps/v1/DaemonSet': { model: DaemonSet, types: ['kubernetes-models/apps/v1/DaemonSet', 'IDaemonSet'] },
   'monitoring.coreos.com/v1/ServiceMonitor': {
     model: ServiceMonitor,
@@ -157,8 +178,53 @@ export function findKustomize(): Renderer | string {
   return 'neither `kubectl` with kustomize v4+ nor `kustomize` v4+ is installed';
 }
 
+/**
+ * The renderer, or undefined after skipping the test (failing it under CI=true) when none is
+ * installed.
+ */
+export function rendererFor(t: TestContext): Renderer | undefined {
+  const r = findKustomize();
+  if (typeof r !== 'string') return r;
+  if (process.env['CI'] === 'true') assert.fail(`CI=true and ${r}`);
+  t.skip(r);
+  return undefined;
+}
+
 export function render(r: Renderer, dir: string): Located[] {
   const res = spawnSync(r.cmd, r.args(dir), { encoding: 'utf8' });
   if (res.status !== 0) throw new Error(`${r.cmd} ${r.args(dir).join(' ')}: ${res.stderr}`);
   return parseObjects(res.stdout, `rendered ${dir}`);
+}
+
+/**
+ * Renders an overlay of our own, as an operator would write one: `resources` and `components`
+ * are paths under deploy/kubernetes (kustomize wants them relative to the overlay).
+ */
+export function renderComposed(r: Renderer, resources: string[], components: string[]): Located[] {
+  const dir = mkdtempSync(join(tmpdir(), 'ctx-kustomize-'));
+  try {
+    const rel = relative(dir, K8S);
+    const list = (key: string, paths: string[]) =>
+      paths.length === 0 ? '' : `${key}:\n${paths.map((p) => `  - ${rel}/${p}\n`).join('')}`;
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n${list('resources', resources)}${list('components', components)}`,
+    );
+    return render(r, dir).map((o) => ({
+      ...o,
+      where: o.where.replace(dir, [...resources, ...components].join('+')),
+    }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The kubelet's expansion of $(VAR) in a container's args, from the given values. */
+export function expandArgs(args: readonly string[], env: Readonly<Record<string, string>>): string[] {
+  return args.map((a) =>
+    a.replace(/\$\((\w+)\)/g, (m, name: string) => {
+      if (!(name in env)) throw new Error(`${a}: no value for ${m}`);
+      return env[name]!;
+    }),
+  );
 }

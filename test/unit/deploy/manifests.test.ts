@@ -13,6 +13,7 @@ import { buildServer } from '../../../src/http/server.js';
 import { ROOT } from '../../paths.js';
 import {
   findKustomize,
+  K8S,
   type K8sObject,
   type Located,
   readObjects,
@@ -21,7 +22,6 @@ import {
   typeProblems,
 } from './k8s.js';
 
-const K8S = `${ROOT}deploy/kubernetes/`;
 const read = (p: string) => readFileSync(`${ROOT}${p}`, 'utf8');
 const pkg = JSON.parse(read('package.json')) as { version: string; engines: { node: string } };
 
@@ -50,19 +50,25 @@ const BASELINE_CAPABILITIES = new Set([
   'SYS_CHROOT',
 ]);
 
+type Probe = {
+  httpGet?: { host?: string; path: string; port: string | number; scheme?: string };
+  tcpSocket?: { host?: string; port: string | number };
+};
 interface Container {
   name: string;
   image: string;
   args?: string[];
   ports?: { name?: string; containerPort: number; hostPort?: number }[];
-  livenessProbe?: { httpGet?: { path: string; port: string | number } };
-  readinessProbe?: { httpGet?: { path: string; port: string | number } };
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
   securityContext?: {
     privileged?: boolean;
     allowPrivilegeEscalation?: boolean;
     readOnlyRootFilesystem?: boolean;
     capabilities?: { add?: string[]; drop?: string[] };
     seccompProfile?: { type: string };
+    runAsNonRoot?: boolean;
   };
 }
 interface PodSpec {
@@ -136,6 +142,11 @@ function containerViolations(c: PodSpec['containers'][number]): string[] {
   for (const cap of c.securityContext?.capabilities?.add ?? []) {
     if (!BASELINE_CAPABILITIES.has(cap)) out.push(`${c.name}: capability ${cap}`);
   }
+  // since Kubernetes 1.34: the kubelet must not be sent to another host than the pod
+  for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) {
+    const host = probe?.httpGet?.host ?? probe?.tcpSocket?.host;
+    if (host) out.push(`${c.name}: probe host ${host}`);
+  }
   return out;
 }
 
@@ -147,6 +158,9 @@ describe('Kubernetes manifests: schemas', () => {
     for (const k of [
       'Namespace',
       'ResourceQuota',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
       'DaemonSet',
       'Service',
       'ServiceMonitor',
@@ -220,17 +234,21 @@ describe('Kubernetes manifests: what kustomize renders', () => {
   it('puts everything in its own namespace, which Pod Security lets the pod into', (t) => {
     if (!rendered(t)) return;
     const ns = one(base, 'Namespace');
+    const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
     for (const { where, obj } of base) {
-      if (obj.kind !== 'Namespace') assert.equal(obj.metadata.namespace, ns.metadata.name, where);
+      if (!clusterScoped.has(obj.kind)) assert.equal(obj.metadata.namespace, ns.metadata.name, where);
+      else assert.equal(obj.metadata.namespace, undefined, where);
     }
-    // hostNetwork, hostPort and NET_ADMIN break "baseline": the namespace must be "privileged",
-    // and no more open than the pod needs
+    // hostNetwork, hostPort, NET_ADMIN and a probe host break "baseline": the namespace must be
+    // "privileged", and no more open than the pod needs
     const pod = one<Workload>(base, 'DaemonSet').spec.template.spec;
     const level = baselineViolations(pod).length > 0 ? 'privileged' : 'baseline';
     assert.deepEqual(baselineViolations(pod).sort(), [
       'conntrack-exporter: capability NET_ADMIN',
-      `conntrack-exporter: hostPort ${DEFAULT_PORT}`,
+      'conntrack-exporter: probe host 127.0.0.1',
+      'conntrack-exporter: probe host 127.0.0.1',
       'hostNetwork',
+      `kube-rbac-proxy: hostPort ${DEFAULT_PORT}`,
     ]);
     for (const mode of ['enforce', 'audit', 'warn']) {
       assert.equal(ns.metadata.labels?.[`pod-security.kubernetes.io/${mode}`], level, mode);
@@ -270,18 +288,29 @@ describe('Kubernetes manifests: what kustomize renders', () => {
     assert.equal(sm.metadata.namespace, svc.metadata.namespace, 'ServiceMonitor beside its Service');
     const portNames = svc.spec.ports.map((p) => p.name);
     for (const e of sm.spec.endpoints) assert.ok(portNames.includes(e.port), `endpoint port ${e.port}`);
-    const containerPorts = ds.spec.template.spec.containers[0]!.ports!.map((p) => p.name);
+    const containerPorts = ds.spec.template.spec.containers.flatMap((c) => c.ports ?? []).map((p) => p.name);
     for (const p of svc.spec.ports) assert.ok(containerPorts.includes(p.targetPort), p.targetPort);
   });
 
-  it('runs with seccomp RuntimeDefault, NET_ADMIN only, no privilege escalation, read-only root', (t) => {
+  it('runs with seccomp RuntimeDefault, NET_ADMIN for the exporter only, no privilege escalation, read-only root', (t) => {
     if (!rendered(t)) return;
     const pod = one<Workload>(base, 'DaemonSet').spec.template.spec;
     assert.equal(pod.hostNetwork, true);
     assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+    assert.deepEqual(
+      pod.containers.map((c) => c.name),
+      ['conntrack-exporter', 'kube-rbac-proxy'],
+    );
     for (const c of pod.containers) {
       const sc = c.securityContext;
-      assert.deepEqual(sc?.capabilities, { drop: ['ALL'], add: ['NET_ADMIN'] }, c.name);
+      const exporter = c.name === 'conntrack-exporter';
+      assert.deepEqual(
+        sc?.capabilities,
+        exporter ? { drop: ['ALL'], add: ['NET_ADMIN'] } : { drop: ['ALL'] },
+        c.name,
+      );
+      // root only where a capability needs it
+      assert.equal(sc?.runAsNonRoot, !exporter, c.name);
       assert.equal(sc?.allowPrivilegeEscalation, false, c.name);
       assert.equal(sc?.readOnlyRootFilesystem, true, c.name);
       assert.notEqual(sc?.privileged, true, c.name);
@@ -325,12 +354,15 @@ describe('Kubernetes manifests: what kustomize renders', () => {
 describe('deployment files agree with the code', () => {
   const dockerfile = read('Dockerfile');
   const ds = readObjects(`${K8S}base/daemonset.yaml`, 'daemonset.yaml');
-  const container = one<Workload>(ds, 'DaemonSet').spec.template.spec.containers[0]!;
-  it('the DaemonSet listens on the default port', () => {
-    assert.ok(container.args?.includes(`--web.listen-address=:${DEFAULT_PORT}`));
+  const pod = one<Workload>(ds, 'DaemonSet').spec.template.spec;
+  const container = pod.containers[0]!;
+  it('the exporter listens on the default port of the loopback, the node port is the default port', () => {
+    assert.deepEqual(parseConfig(container.args ?? []).listen, [{ host: '127.0.0.1', port: DEFAULT_PORT }]);
     assert.deepEqual(
-      container.ports?.map((p) => [p.name, p.containerPort, p.hostPort]),
-      [['metrics', DEFAULT_PORT, DEFAULT_PORT]],
+      pod.containers.flatMap((c) =>
+        (c.ports ?? []).map((p) => [c.name, p.name, p.containerPort, p.hostPort]),
+      ),
+      [['kube-rbac-proxy', 'metrics', DEFAULT_PORT, DEFAULT_PORT]],
     );
     const svc = one(readObjects(`${K8S}base/service.yaml`, 'service.yaml'), 'Service') as K8sObject & {
       spec: { ports: { port: number }[] };
@@ -345,8 +377,11 @@ describe('deployment files agree with the code', () => {
     const liveness = container.livenessProbe?.httpGet;
     const readiness = container.readinessProbe?.httpGet;
     assert.ok(liveness && readiness, 'both probes are httpGet');
-    assert.deepEqual([liveness.port, readiness.port], ['metrics', 'metrics']);
-    const { telemetryPath } = parseConfig(container.args ?? []);
+    const { telemetryPath, listen } = parseConfig(container.args ?? []);
+    // The kubelet shares the pod's network namespace (hostNetwork): it connects to host:port.
+    for (const probe of [liveness, readiness]) {
+      assert.deepEqual({ host: probe.host, port: probe.port }, listen[0], 'the probe reaches the listener');
+    }
     // The kubelet sends no credentials: the probes must pass when basic auth guards the rest.
     const users = new Map([['prometheus', bcrypt.hashSync('secret', 4)]]);
     for (const auth of [undefined, new BasicAuth(users)]) {

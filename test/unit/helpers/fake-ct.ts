@@ -27,6 +27,13 @@ function fakeCt(kernel: { entries: number }): FakeTransport {
   });
 }
 
+/** Fake namespace descriptors: a label's fd is its index here (nothing is opened). */
+const fdLabels: string[] = [];
+export function fakeFd(label: string): number {
+  const i = fdLabels.indexOf(label);
+  return i >= 0 ? i : fdLabels.push(label) - 1;
+}
+
 export interface FakeNamespacesOptions {
   /** Namespace ids by label. */
   ids?: Record<string, number>;
@@ -50,11 +57,12 @@ export function fakeNamespaces(o: FakeNamespacesOptions) {
     attribution: { topK: o.topK ?? 0, topSourcePrefixV4: 32, topSourcePrefixV6: 64 },
     openProc: () => new OwnProcFiles('/nonexistent-proc'),
     nsids: {
-      ensure: async (path) => ids[path.split('/').pop()!] ?? -1,
+      ensure: async (fd) => ids[fdLabels[fd]!] ?? -1,
       get: async () => -1,
     },
     openSocket: (timeout, netns) => {
-      const label = netns === undefined ? 'home' : netns.split('/').pop()!;
+      // Sockets are opened inside the namespace through its descriptor.
+      const label = netns === undefined ? 'home' : fdLabels[netns]!;
       if (o.refuse?.has(label)) throw new Error('EPERM');
       if (!kernels.has(label)) kernels.set(label, { entries: 0 });
       const t = fakeCt(kernels.get(label)!);

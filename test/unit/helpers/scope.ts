@@ -50,7 +50,7 @@ export function scripted(snapshots: KernelSnapshot[]): () => Promise<KernelSnaps
 
 export class FakeScope implements MetricScope {
   namespaces: FakeNamespace[] = [];
-  events = { lost: 0, receiveBuffer: undefined as number | undefined };
+  events = { lost: 0, receiveBuffer: undefined as number | undefined, notFromKernel: 0 };
 
   shown(): Iterable<FakeNamespace> {
     return this.namespaces;

@@ -3,17 +3,16 @@ import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import bcrypt from 'bcryptjs';
 import { BasicAuth } from '../../../src/http/basic-auth.js';
-import { acceptsGzip, buildServer, type ServerDeps } from '../../../src/http/server.js';
+import { acceptsGzip, buildServer } from '../../../src/http/server.js';
+import { TokenBucket } from '../../../src/http/token-bucket.js';
+import { deps, heldRender } from './server-deps.js';
 
-function deps(over: Partial<ServerDeps> = {}): ServerDeps {
-  return {
-    telemetryPath: '/metrics',
-    version: '9.9.9',
-    render: async () => '# HELP x y\n# TYPE x gauge\nx 1\n',
-    contentType: 'text/plain; version=0.0.4; charset=utf-8',
-    isReady: () => true,
-    ...over,
-  };
+/** Lets the event loop turn until `cond` holds (bounded in turns, not in time). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let turn = 0; !cond(); turn++) {
+    if (turn > 10_000) throw new Error('the condition never held');
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 describe('HTTP server', () => {
@@ -157,11 +156,95 @@ describe('HTTP server', () => {
       await app.close();
     });
 
+    it('a client over its login limits gets 429 with Retry-After; a full queue 503', async () => {
+      let release = (_matches: boolean) => {};
+      const held = () => new Promise<boolean>((resolve) => (release = resolve));
+      const auth = new BasicAuth(new Map([['p', bcrypt.hashSync('x', 4)]]), { maxPending: 1 }, held);
+      const app = buildServer(deps({ auth }));
+      await app.ready();
+      const first = app.inject({ url: '/metrics', headers: creds('p', 'guess1'), remoteAddress: '10.0.0.1' });
+      await until(() => auth.pending === 1);
+      const [again, other] = await Promise.all([
+        app.inject({ url: '/metrics', headers: creds('p', 'guess2'), remoteAddress: '10.0.0.1' }),
+        app.inject({ url: '/metrics', headers: creds('p', 'guess3'), remoteAddress: '10.0.0.2' }),
+      ]);
+      assert.equal(again.statusCode, 429);
+      assert.equal(again.headers['retry-after'], '1');
+      assert.equal(other.statusCode, 503);
+      assert.equal(other.headers['retry-after'], '1');
+      release(false);
+      assert.equal((await first).statusCode, 401);
+      await app.close();
+    });
+
     it('without users nothing needs a password', async () => {
       const app = buildServer(deps({ auth: new BasicAuth(new Map()) }));
       assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
       await app.close();
     });
+  });
+
+  it('scrapes that arrive while a render runs share it', async () => {
+    const { held, render } = heldRender();
+    const app = buildServer(deps({ render }));
+    const all = Array.from({ length: 10 }, () => app.inject({ url: '/metrics' }));
+    await new Promise((r) => setImmediate(r));
+    held.release();
+    const res = await Promise.all(all);
+    assert.deepEqual(new Set(res.map((r) => `${r.statusCode} ${r.body}`)), new Set(['200 x 1\n']));
+    assert.equal(held.calls, 1);
+    // The next scrape renders afresh.
+    await app.inject({ url: '/metrics' });
+    assert.equal(held.calls, 2);
+    await app.close();
+  });
+
+  it('HEAD of the metrics path renders nothing', async () => {
+    let renders = 0;
+    const app = buildServer(deps({ render: async () => `x ${++renders}\n` }));
+    const res = await app.inject({ method: 'HEAD', url: '/metrics' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(res.body, '');
+    assert.equal(renders, 0);
+    await app.close();
+  });
+
+  it('--web.max-requests: scrapes beyond it are answered 503 at once, and the count comes back down', async () => {
+    const { held, render } = heldRender();
+    const app = buildServer(deps({ render, maxRequests: 2 }));
+    let handled = 0;
+    app.addHook('preHandler', async () => void handled++);
+    const waiting = [app.inject({ url: '/metrics' }), app.inject({ url: '/metrics' })];
+    await until(() => handled === 2 && held.calls === 1);
+    await new Promise((r) => setImmediate(r));
+    const over = await app.inject({ url: '/metrics' });
+    assert.equal(over.statusCode, 503, 'answered while the render is still held');
+    assert.equal(over.body, 'Limit of concurrent requests reached (2), try again later.\n');
+    assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200, 'other paths are not counted');
+    held.release();
+    assert.deepEqual(
+      (await Promise.all(waiting)).map((r) => r.statusCode),
+      [200, 200],
+    );
+    for (let i = 0; i < 5; i++) assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
+    await app.close();
+  });
+
+  it('rate_limit: beyond the bucket, 429 as exporter-toolkit answers; probes are outside it', async () => {
+    let t = 0;
+    const app = buildServer(deps({ rateLimit: new TokenBucket(1000, 2, () => t) }));
+    assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/' })).statusCode, 200);
+    const limited = await app.inject({ url: '/metrics' });
+    assert.equal(limited.statusCode, 429);
+    assert.equal(limited.body, 'Too Many Requests\n');
+    assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+    t += 1000;
+    assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200, 'one more after one interval');
+    assert.equal((await app.inject({ url: '/metrics' })).statusCode, 429);
+    await app.close();
   });
 
   it('adds the configured headers to every response, refusals included', async () => {

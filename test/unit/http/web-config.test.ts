@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import {
-  loadTlsMaterial,
-  loadWebConfig,
+  MAX_BCRYPT_COST,
+  parseGoDuration,
   parseWebConfig,
   WebConfigError,
 } from '../../../src/http/web-config.js';
+import { loadTlsMaterial, loadWebConfig } from '../../../src/http/web-config-files.js';
 import { Pki } from '../helpers/pki.js';
 
 const FILE = '/etc/conntrack-exporter/web.yml';
@@ -75,6 +76,7 @@ basic_auth_users:
       ciphers: 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305',
       ecdhCurve: 'X25519:P-256',
       honorCipherOrder: false,
+      clientAllowedSans: undefined,
     });
     assert.deepEqual(
       [...c.users],
@@ -103,7 +105,9 @@ basic_auth_users:
       ciphers: undefined,
       ecdhCurve: undefined,
       honorCipherOrder: true,
+      clientAllowedSans: undefined,
     });
+    assert.equal(c.rateLimit, undefined);
     // The old spelling exporter-toolkit still accepts.
     const old = parseWebConfig(
       'tls_server_config: {cert_file: a, key_file: b, client_auth_type: RequireClientCert}',
@@ -135,8 +139,36 @@ basic_auth_users:
     [`${TLS}  cipher_suites: TLS_AES_128_GCM_SHA256`, 'tls_server_config.cipher_suites'],
     [`${TLS}  curve_preferences: [X25519, CurveP999]`, 'tls_server_config.curve_preferences[1]'],
     [`${TLS}  prefer_server_cipher_suites: "yes"`, 'tls_server_config.prefer_server_cipher_suites'],
+    // exporter-toolkit's rule: only where every client must present a certificate.
     [`${TLS}  client_allowed_sans: [a]`, 'tls_server_config.client_allowed_sans'],
-    ['rate_limit:\n  interval: 1s\n  burst: 5', 'rate_limit'],
+    [
+      `${TLS}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n  client_allowed_sans: [a]`,
+      'tls_server_config.client_allowed_sans',
+    ],
+    [
+      `${TLS}  client_auth_type: RequestClientCert\n  client_allowed_sans: [a]`,
+      'tls_server_config.client_allowed_sans',
+    ],
+    // Beyond exporter-toolkit: a list nothing can match.
+    [
+      `${TLS}  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: []`,
+      'tls_server_config.client_allowed_sans',
+    ],
+    [
+      `${TLS}  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: a`,
+      'tls_server_config.client_allowed_sans',
+    ],
+    ['rate_limit:\n  interval: 1s\n  burst: 5\n  per_client: true', 'rate_limit.per_client'],
+    ['rate_limit: 5', 'rate_limit'],
+    ['rate_limit:\n  interval: soon\n  burst: 5', 'rate_limit.interval'],
+    ['rate_limit:\n  interval: -1s\n  burst: 5', 'rate_limit.interval'],
+    // Go would read a bare number as nanoseconds: no limit at all.
+    ['rate_limit:\n  interval: 1\n  burst: 5', 'rate_limit.interval'],
+    // Go's limiter with burst 0 refuses every request.
+    ['rate_limit:\n  interval: 1s', 'rate_limit.burst'],
+    ['rate_limit:\n  interval: 1s\n  burst: 0', 'rate_limit.burst'],
+    ['rate_limit:\n  interval: 1s\n  burst: 1.5', 'rate_limit.burst'],
+    ['rate_limit:\n  interval: 1s\n  burst: "5"', 'rate_limit.burst'],
     ['http_server_config:\n  http2: maybe', 'http_server_config.http2'],
     ['http_server_config:\n  h2: true', 'http_server_config.h2'],
     ['http_server_config:\n  headers:\n    X-Powered-By: me', 'http_server_config.headers.X-Powered-By'],
@@ -153,9 +185,77 @@ basic_auth_users:
     ['basic_auth_users:\n  alice: 42', 'basic_auth_users.alice'],
     [`basic_auth_users:\n  alice: '${HASH.replace('$04$', '$03$')}'`, 'basic_auth_users.alice'],
     [`basic_auth_users:\n  alice: '${HASH.slice(0, -1)}'`, 'basic_auth_users.alice'],
+    // A valid hash whose cost would stall every login: 2^31 rounds take hours.
+    [
+      `basic_auth_users:\n  alice: '${HASH}'\n  bob: '${HASH.replace('$04$', '$31$')}'`,
+      'basic_auth_users.bob',
+    ],
+    [
+      `basic_auth_users:\n  carol: '${HASH.replace('$04$', `$${MAX_BCRYPT_COST + 1}$`)}'`,
+      'basic_auth_users.carol',
+    ],
     [`basic_auth_users:\n  "a:b": '${HASH}'`, 'basic_auth_users.a:b'],
     ['x: &a [1]\ny: *a', '(document)'],
   ];
+  it(`accepts bcrypt costs up to ${MAX_BCRYPT_COST}`, () => {
+    const hash = HASH.replace('$04$', `$${MAX_BCRYPT_COST}$`);
+    assert.equal(parseWebConfig(`basic_auth_users:\n  alice: '${hash}'\n`, FILE).users.get('alice'), hash);
+  });
+
+  it("rate_limit: exporter-toolkit's interval (a Go duration) and burst; interval 0 or none is off", () => {
+    assert.deepEqual(parseWebConfig('rate_limit:\n  interval: 1s\n  burst: 5\n', FILE).rateLimit, {
+      intervalMs: 1000,
+      burst: 5,
+    });
+    assert.deepEqual(parseWebConfig('rate_limit: {interval: 1m30s, burst: 1}', FILE).rateLimit, {
+      intervalMs: 90_000,
+      burst: 1,
+    });
+    for (const off of [
+      'rate_limit:\n  interval: 0\n  burst: 5\n',
+      'rate_limit: {interval: 0s}',
+      'rate_limit:\n',
+    ]) {
+      assert.equal(parseWebConfig(off, FILE).rateLimit, undefined, off);
+    }
+  });
+
+  it("parseGoDuration reads what Go's time.ParseDuration does", () => {
+    const cases: [string, number | undefined][] = [
+      ['0', 0],
+      ['1s', 1000],
+      ['+1s', 1000],
+      ['250ms', 250],
+      ['1.5s', 1500],
+      ['.5s', 500],
+      ['1h2m3s', 3_723_000],
+      ['100us', 0.1],
+      ['100µs', 0.1],
+      ['1000000ns', 1],
+      ['1', undefined],
+      ['s', undefined],
+      ['1d', undefined],
+      ['-1s', undefined],
+      ['1s ', undefined],
+      ['', undefined],
+    ];
+    for (const [text, ms] of cases) assert.equal(parseGoDuration(text), ms, text);
+  });
+
+  it('client_allowed_sans is read where a certificate is required', () => {
+    for (const type of ['RequireAnyClientCert', 'RequireAndVerifyClientCert']) {
+      const c = parseWebConfig(
+        `${TLS}  client_auth_type: ${type}\n  client_ca_file: ca.crt\n  client_allowed_sans: [prometheus.example, 10.0.0.1, 'spiffe://cluster.local/ns/monitoring/sa/prometheus']\n`,
+        FILE,
+      );
+      assert.deepEqual(c.tls?.clientAllowedSans, [
+        'prometheus.example',
+        '10.0.0.1',
+        'spiffe://cluster.local/ns/monitoring/sa/prometheus',
+      ]);
+    }
+  });
+
   for (const [text, key] of bad) {
     it(`refuses ${JSON.stringify(text)} naming ${key}`, () => {
       const err = webConfigError(() => parseWebConfig(text, FILE));

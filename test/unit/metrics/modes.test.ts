@@ -11,15 +11,16 @@ import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import type { NamespaceRef } from '../../../src/namespace/discovery.js';
 import type { Namespaces } from '../../../src/namespace/namespaces.js';
 import { batchOf } from '../../support/fake-transport.js';
-import { fakeNamespaces } from '../helpers/fake-ct.js';
+import { fakeFd, fakeNamespaces } from '../helpers/fake-ct.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
 
 const ref = (label: string, own = false): NamespaceRef => ({
   inode: `i-${label}`,
   name: label,
-  path: `/run/netns/${label}`,
+  foundAt: `/run/netns/${label}`,
   own,
   label,
+  fd: fakeFd(label),
 });
 
 const NEW = bytes(eventFixtures.find((f) => f.name.startsWith('new: tcp4'))!);

@@ -9,15 +9,16 @@ import type { NamespaceRef } from '../../../src/namespace/discovery.js';
 import type { Namespaces } from '../../../src/namespace/namespaces.js';
 import { NLMSG_HDRLEN } from '../../../src/netlink/nlmsg.js';
 import { batchOf } from '../../support/fake-transport.js';
-import { fakeNamespaces } from '../helpers/fake-ct.js';
+import { fakeFd, fakeNamespaces } from '../helpers/fake-ct.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
 
 const ref = (label: string, own = false): NamespaceRef => ({
   inode: label,
   name: label,
-  path: `/run/netns/${label}`,
+  foundAt: `/run/netns/${label}`,
   own,
   label,
+  fd: fakeFd(label),
 });
 
 function setup(ids: Record<string, number>, refuse = new Set<string>()) {

@@ -365,4 +365,20 @@ describe('ShadowTable row extension', () => {
       assert.deepEqual([...ext.live].sort(), [...kernel].sort(), `round ${round}: extension's flows`);
     }
   });
+
+  it('folds state numbers it does not know into one UNKNOWN per protocol, however many there are', () => {
+    const { table, rec } = setup();
+    const groupsBefore = table.groups().length;
+    for (let n = 10; n < 256; n++) {
+      const s = summary(tcp(n, 'ESTABLISHED'));
+      s.protoState = n; // beyond TCP_STATES: a forged message, or a state a newer kernel adds
+      table.apply('new', s);
+    }
+    const s = summary(tcp(10, 'ESTABLISHED'));
+    table.apply('update', s);
+    assert.equal(counts(table)['ipv4/tcp/UNKNOWN'], 245);
+    assert.equal(counts(table)['ipv4/tcp/ESTABLISHED'], 1);
+    assert.equal(table.groups().length, groupsBefore + 1, 'one group for every unknown number');
+    assert.deepEqual(rec.transitions, ['tcp:UNKNOWN->ESTABLISHED']);
+  });
 });
