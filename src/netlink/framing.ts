@@ -65,22 +65,34 @@ export class DatagramCursor {
 }
 
 /**
- * The messages of one datagram, buf[from, to). After each next() that returned true, the header
- * fields and the message's bounds describe one message whose length has been checked. A message
+ * The messages of one datagram, buf[from, to). After each next() that returned true, the message
+ * is buf[start, end), its length checked; its header fields are read from it on demand. A message
  * that overruns the datagram, or trailing bytes too few for a header, throw CT_ERR_TRUNCATED with
  * the offset relative to `from`; the messages before it have been seen.
  */
 export class MessageCursor {
   buf: Buffer = EMPTY;
-  type = 0;
-  flags = 0;
-  seq = 0;
   /** The whole message, header included: buf[start, end). */
   start = 0;
   end = 0;
   private from = 0;
   private off = 0;
   private to = 0;
+
+  // Header fields are getters, not fields next() fills: the event path reads two of them, and a
+  // sequence number stored in a field (the request socket's start at random, up to 2^31) would
+  // make the field a heap number in every cursor, the event path's included.
+  get type(): number {
+    return readU16h(this.buf, this.start + 4);
+  }
+
+  get flags(): number {
+    return readU16h(this.buf, this.start + 6);
+  }
+
+  get seq(): number {
+    return readU32h(this.buf, this.start + 8);
+  }
 
   reset(buf: Buffer, from = 0, to = buf.length): this {
     this.buf = buf;
@@ -91,13 +103,11 @@ export class MessageCursor {
   }
 
   next(): boolean {
-    const { buf, off, to } = this;
+    const off = this.off;
+    const to = this.to;
     if (off >= to) return false;
-    const len = to - off >= NLMSG_HDRLEN ? readU32h(buf, off) : 0;
+    const len = to - off >= NLMSG_HDRLEN ? readU32h(this.buf, off) : 0;
     if (len < NLMSG_HDRLEN || off + len > to) throw this.overrun(off, len);
-    this.type = readU16h(buf, off + 4);
-    this.flags = readU16h(buf, off + 6);
-    this.seq = readU32h(buf, off + 8);
     this.start = off;
     this.end = off + len;
     // The last message may be unpadded; overshooting `to` just ends the walk.

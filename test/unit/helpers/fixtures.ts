@@ -18,7 +18,7 @@ export interface FlowExpect {
   orig: TupleExpect;
   reply: TupleExpect;
   master?: TupleExpect;
-  /** IPS_* names in bit order, spelled as status.ts's Status.names spells them. */
+  /** IPS_* names in bit order, spelled as Status.names (test/support/codec/status.ts) spells them. */
   status: string[];
   tcpState?: string;
   timeout?: number;
