@@ -105,7 +105,7 @@ export class NsidClient {
       if (type !== NLMSG_ERROR) id = decodeNsidReply(buf, start, end);
     });
     if (id === undefined)
-      throw new ConntrackError('CT_ERR_TRUNCATED', 'RTM_GETNSID reply carried no message');
+      throw new ConntrackError('CT_ERR_MISSING_ATTR', 'RTM_GETNSID reply carried no message');
     return id;
   }
 }
