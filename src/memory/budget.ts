@@ -28,6 +28,8 @@ const HIGH = 0.8;
 /** ...and recovers below this one. */
 const LOW = 0.7;
 const INTERVAL_MS = 1000;
+/** The cgroup's limit is re-read every this many readings (a pod resized in place gets a new one). */
+const LIMIT_EVERY = 60;
 /**
  * Memory a flow takes that the budget never degrades: the table's row and index slot, and
  * attribution's four ids beside it. Measured: RSS grew 65 MiB from idle to 1,000,000 flows with
@@ -39,8 +41,6 @@ export const ROW_BYTES = 66;
 export function tableReserve(maxFlows: number | undefined, flows: number): number {
   return maxFlows === undefined ? 0 : ROW_BYTES * Math.max(0, maxFlows - flows);
 }
-/** The cgroup's limit is re-read this often (a pod resized in place gets a new one). */
-const LIMIT_EVERY = 60;
 
 export interface MemoryMeter {
   /** Where the limit comes from, for the log: `--memory.limit` or `cgroup v2 <dir>`. */
