@@ -11,7 +11,7 @@ import { serve } from './http/serve.js';
 import { loadWebConfig } from './http/web-config-files.js';
 import { eventModeNotice } from './kernel/event-mode.js';
 import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
-import { memoryBudget } from './memory/budget.js';
+import { memoryBudget, tableReserve } from './memory/budget.js';
 import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
 import { NamespaceWatcher } from './namespace/discovery.js';
@@ -44,8 +44,8 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
   const version = exporterVersion();
   const ownProc = new OwnProcFiles();
-  const [eventMode, timestamps] = await Promise.all(
-    ['nf_conntrack_events', 'nf_conntrack_timestamp'].map((n) =>
+  const [eventMode, timestamps, conntrackMax] = await Promise.all(
+    ['nf_conntrack_events', 'nf_conntrack_timestamp', 'nf_conntrack_max'].map((n) =>
       readSysctl(ownProc, n).catch(() => undefined),
     ),
   );
@@ -64,6 +64,15 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     growth: budget,
     openProc: (ref) => (ref.own ? ownProc : new NamespaceProcFiles(ref.fd)),
   });
+  if (budget) {
+    // The table comes first: what it still takes until full (the largest, under --netns.all) is
+    // reserved. nf_conntrack_max as the last scrape read it, else as at start.
+    budget.reserve = () =>
+      tableReserve(
+        namespaces.own()?.kernel?.limit ?? conntrackMax,
+        Math.max(0, ...namespaces.active.map((u) => u.table?.size ?? 0)),
+      );
+  }
   const watcher = config.netnsAll
     ? new NamespaceWatcher({
         max: config.netnsMax,

@@ -71,7 +71,7 @@ function registerBudgetMetrics(
   new Family(
     registry,
     'conntrack_attribution_degraded',
-    'Whether attribution is degraded (1): memory reached 80% of the limit, so keys not yet known are counted in "other" until it is back below 70%. The table and the kernel counts are never degraded.',
+    'Whether attribution is degraded (1): memory used and reserved for the table reached 80% of the limit, so its per-key arrays no longer grow and a new key that finds no free slot is counted in "other", until it is back below 70%. The table and the kernel counts are never degraded.',
     'gauge',
     (f) => f.add({}, {}, budget?.degraded ? 1 : 0),
   );

@@ -22,7 +22,7 @@ import type { Scrape } from './harness/promtext.js';
  * Flows in the flood. Past 262,144 the table and attribution's arrays all grow to 524,288 rows
  * or keys: full attribution then needs about 30 MiB more than the degraded exporter, a window
  * wide enough for a limit that one exceeds and the other does not (measured on a 2-core VM:
- * full attribution killed under 104-116 MiB, the degraded exporter's peak 89-99 MiB). Above the
+ * full attribution killed under 103-116 MiB, the degraded exporter's peak 85-99 MiB). Above the
  * default nf_conntrack_max of 262,144: raised for the test, and restored.
  */
 const FLOWS = 300_000;

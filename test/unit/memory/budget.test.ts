@@ -10,7 +10,13 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { MemoryBudget, type MemoryMeter, memoryBudget } from '../../../src/memory/budget.js';
+import {
+  MemoryBudget,
+  type MemoryMeter,
+  memoryBudget,
+  ROW_BYTES,
+  tableReserve,
+} from '../../../src/memory/budget.js';
 
 const MiB = 1024 ** 2;
 
@@ -99,6 +105,34 @@ describe('MemoryBudget', () => {
     meter.used = 60 * MiB;
     budget.sample();
     assert.equal(budget.degraded, false);
+  });
+
+  it("keeps the table's growth free: the reserve counts as used, for the marks and the headroom", () => {
+    const meter = new FakeMeter(100 * MiB);
+    meter.used = 40 * MiB;
+    const budget = new MemoryBudget(meter, capture().log);
+    let reserved = 30 * MiB;
+    budget.reserve = () => reserved;
+    assert.equal(budget.headroom(), 10 * MiB, '80 - 40 used - 30 reserved');
+    reserved = 45 * MiB;
+    budget.sample();
+    assert.equal(budget.degraded, true, '40 + 45 is past the 80% mark');
+    // The table filled: its memory moved from the reserve into the reading, still above 70%.
+    meter.used = 75 * MiB;
+    reserved = 0;
+    budget.sample();
+    assert.equal(budget.degraded, true);
+    meter.used = 60 * MiB;
+    reserved = 5 * MiB;
+    budget.sample();
+    assert.equal(budget.degraded, false, '65% committed');
+    assert.equal(budget.headroom(), 15 * MiB);
+  });
+
+  it('reserves ROW_BYTES for each flow the table can still take', () => {
+    assert.equal(tableReserve(262_144, 62_144), ROW_BYTES * 200_000);
+    assert.equal(tableReserve(1000, 1500), 0, 'a table over the limit (a resync in flight) reserves nothing');
+    assert.equal(tableReserve(undefined, 0), 0, 'nf_conntrack_max unknown');
   });
 
   it('keeps its last reading when the meter fails', () => {
