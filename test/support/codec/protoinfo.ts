@@ -61,9 +61,10 @@ export function encodeProtoinfo(p: ProtoInfo): Buffer {
   return encodeNested(K.CTA_PROTOINFO, inner);
 }
 
-function decodeTcp(c: AttributeCursor): TcpInfo {
-  const t: TcpInfo = {
-    state: 0,
+/** TCP protoinfo in `state` with none of its optional attributes. */
+export function emptyTcpInfo(state: number): TcpInfo {
+  return {
+    state,
     wscaleOrig: undefined,
     wscaleReply: undefined,
     flagsOrig: undefined,
@@ -71,6 +72,10 @@ function decodeTcp(c: AttributeCursor): TcpInfo {
     flagsReply: undefined,
     flagsReplyMask: undefined,
   };
+}
+
+function decodeTcp(c: AttributeCursor): TcpInfo {
+  const t = emptyTcpInfo(0);
   while (c.next()) {
     switch (c.type) {
       case K.CTA_PROTOINFO_TCP_STATE: // CTA_PROTOINFO_TCP_STATE: u8, TCP_CONNTRACK_*

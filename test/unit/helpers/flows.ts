@@ -4,6 +4,7 @@ import { TCP_STATES } from '../../../src/ctnetlink/states.js';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY } from '../../../src/ctnetlink/status.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { emptyFlow, type Flow } from '../../support/codec/flow.js';
+import { emptyTcpInfo } from '../../support/codec/protoinfo.js';
 
 /** Flows with different ids get different source ports, as on a real host. */
 function withTuple(f: Flow, proto: number, id: number): Flow {
@@ -28,15 +29,7 @@ export function tcp(id: number, state: (typeof TCP_STATES)[number], family = AF_
   const f = withTuple(emptyFlow(family), IPPROTO_TCP, id);
   f.id = id;
   f.status = IPS_CONFIRMED;
-  f.tcp = {
-    state: TCP_STATES.indexOf(state),
-    wscaleOrig: undefined,
-    wscaleReply: undefined,
-    flagsOrig: undefined,
-    flagsOrigMask: undefined,
-    flagsReply: undefined,
-    flagsReplyMask: undefined,
-  };
+  f.tcp = emptyTcpInfo(TCP_STATES.indexOf(state));
   return f;
 }
 
