@@ -12,6 +12,12 @@
  * and wakes the event loop per filled chunk. The kernel's work for a dump happens inside the
  * reader's recvmsg calls, so it runs on another core while JS decodes the previous chunk: a
  * million-flow dump takes the longer of the two, not their sum.
+ *
+ * Every N-API status is checked: a failed call inside a function JS called throws a JS error and
+ * returns (NAPI_CALL, as node-addon-api's examples do); inside a libuv callback, where nobody
+ * could catch it, the batch or error report is skipped. Every size JS passes is range-checked
+ * (a RangeError naming the argument) before anything is allocated, and every error path releases
+ * what was made before it: descriptors, memory, references, the reader thread's wake eventfd.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +42,18 @@
 #ifndef NETLINK_LISTEN_ALL_NSID
 #define NETLINK_LISTEN_ALL_NSID 8
 #endif
+
+/* Sizes JS may ask for. The areas are chunks * slots * slotSize bytes of one ArrayBuffer, which V8
+   allocates or aborts the process: capped well below what a host would refuse. */
+#define MAX_SLOTS 4096
+#define MIN_SLOT_SIZE 1024
+#define MAX_SLOT_SIZE (1 << 20)
+#define MAX_CHUNKS 64
+#define MAX_AREA_BYTES ((size_t)64 << 20)
+#define MAX_PAUSE_MS 1000
+/* Socket buffer sizes setInt accepts (SO_RCVBUF, SO_SNDBUF and their FORCE forms). */
+#define MIN_SOCKET_BUFFER 1024
+#define MAX_SOCKET_BUFFER (1 << 30)
 
 /* Each wake-up reads at most this many batches before yielding to the event loop. */
 #define ROUNDS_PER_WAKEUP 32
@@ -65,6 +83,7 @@ typedef struct {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
+  int sync_inited; /* mu and cv are initialised (destroyed with the struct) */
   uv_async_t async;
   int wake_fd;
   unsigned head, tail, filled;
@@ -86,23 +105,60 @@ typedef struct {
 
 #define CTRL_SPACE CMSG_SPACE(sizeof(int))
 
+/* A failed N-API call: throws unless the call left an exception pending. Returns NULL. */
+static napi_value napi_failed(napi_env env, const char *call) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return NULL;
+  const napi_extended_error_info *info = NULL;
+  const char *why = napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message
+                        ? info->error_message
+                        : "unknown error";
+  char msg[256];
+  snprintf(msg, sizeof msg, "netlink addon: %s failed: %s", call, why);
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+/* For functions JS calls: a failed N-API call throws a JS error and returns NULL (undefined). */
+#define NAPI_CALL(env, call)                                   \
+  do {                                                         \
+    if ((call) != napi_ok) return napi_failed((env), #call);   \
+  } while (0)
+
+/* Where nobody can catch a JS error (libuv callbacks): whether the call succeeded. */
+#define NAPI_OK(call) ((call) == napi_ok)
+
 static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   char msg[200];
   snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
   napi_value error, text, errnum, name;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-  napi_create_error(env, NULL, text, &error);
-  napi_create_int32(env, err, &errnum);
-  napi_set_named_property(env, error, "errno", errnum);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &name);
-  napi_set_named_property(env, error, "syscall", name);
-  napi_throw(env, error);
+  NAPI_CALL(env, napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text));
+  NAPI_CALL(env, napi_create_error(env, NULL, text, &error));
+  NAPI_CALL(env, napi_create_int32(env, err, &errnum));
+  NAPI_CALL(env, napi_set_named_property(env, error, "errno", errnum));
+  NAPI_CALL(env, napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &name));
+  NAPI_CALL(env, napi_set_named_property(env, error, "syscall", name));
+  NAPI_CALL(env, napi_throw(env, error));
+  return NULL;
+}
+
+/* A RangeError naming the argument, e.g. "slots must be 1..4096 (got 0)". Returns 0. */
+static int throw_range(napi_env env, const char *what, double got, double min, double max) {
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s must be %.0f..%.0f (got %g)", what, min, max, got);
+  if (napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg) != napi_ok) napi_failed(env, "napi_throw_range_error");
+  return 0;
+}
+
+/* A TypeError (code ERR_INVALID_ARG_TYPE); NULL. */
+static napi_value throw_type(napi_env env, const char *msg) {
+  if (napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg) != napi_ok) napi_failed(env, "napi_throw_type_error");
   return NULL;
 }
 
 static napi_value undefined(napi_env env) {
   napi_value u;
-  napi_get_undefined(env, &u);
+  NAPI_CALL(env, napi_get_undefined(env, &u));
   return u;
 }
 
@@ -110,12 +166,12 @@ static napi_value undefined(napi_env env) {
 static nl_socket *socket_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
-    napi_throw_type_error(env, NULL, "wrong number of arguments");
+    throw_type(env, "wrong number of arguments");
     return NULL;
   }
   nl_socket *s = NULL;
   if (napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL) {
-    napi_throw_type_error(env, NULL, "not a netlink socket");
+    throw_type(env, "not a netlink socket");
     return NULL;
   }
   if (s->closed) {
@@ -125,11 +181,17 @@ static nl_socket *socket_arg(napi_env env, napi_callback_info info, size_t want,
   return s;
 }
 
-static int int_arg(napi_env env, napi_value v, int32_t *out) {
-  if (napi_get_value_int32(env, v, out) != napi_ok) {
-    napi_throw_type_error(env, NULL, "arguments must be integers");
-    return 0;
+/* Reads argument `what` as an integer in min..max: a TypeError if it is no number, a RangeError
+   naming it if it is not an integer in range (no silent truncation of 1.5, NaN or 2^32). */
+static int int_arg(napi_env env, napi_value v, const char *what, int32_t min, int32_t max, int32_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    return throw_type(env, msg), 0;
   }
+  if (!(d >= min && d <= max) || d != (double)(int32_t)d) return throw_range(env, what, d, min, max);
+  *out = (int32_t)d;
   return 1;
 }
 
@@ -168,17 +230,11 @@ static int in_netns(int target, const netns_task *task, int *err) {
   return fd;
 }
 
-/* A failed N-API call: throws unless the call left an exception pending. Returns NULL. */
-static napi_value napi_failed(napi_env env, const char *call) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return NULL;
-  char msg[160];
-  snprintf(msg, sizeof msg, "netlink addon: %s failed", call);
-  napi_throw_error(env, NULL, msg);
-  return NULL;
-}
-
 static void free_socket(nl_socket *s) {
+  if (s->sync_inited) {
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+  }
   free(s->counts);
   free(s->losses);
   free(s->msgs);
@@ -197,32 +253,34 @@ static void release_refs(nl_socket *s) {
   napi_ref *refs[] = {&s->data_ref, &s->meta_ref, &s->on_batch, &s->on_error, &s->self_ref};
   for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
     if (*refs[i]) {
-      napi_delete_reference(env, *refs[i]);
+      (void)napi_delete_reference(env, *refs[i]); /* releasing: nothing to do if it fails */
       *refs[i] = NULL;
     }
   }
   if (s->actx) {
-    napi_async_destroy(env, s->actx);
+    (void)napi_async_destroy(env, s->actx);
     s->actx = NULL;
   }
 }
 
+/* Calls a JS callback from a libuv callback. A JS exception thrown by it is uncaught, as in any
+   Node callback (the process's uncaughtException decides); a failed N-API call skips the call. */
 static void call_js(nl_socket *s, napi_ref fn_ref, size_t argc, napi_value *argv) {
   napi_env env = s->env;
   napi_value fn, recv, result;
-  if (fn_ref == NULL || napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &recv); /* napi_make_callback wants an object as `this` */
+  if (fn_ref == NULL || !NAPI_OK(napi_get_reference_value(env, fn_ref, &fn)) || fn == NULL) return;
+  if (!NAPI_OK(napi_get_global(env, &recv))) return; /* napi_make_callback wants an object as `this` */
   if (napi_make_callback(env, s->actx, recv, fn, argc, argv, &result) == napi_pending_exception) {
     napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
+    if (NAPI_OK(napi_get_and_clear_last_exception(env, &exc))) napi_fatal_exception(env, exc);
   }
 }
 
 static void report_error(nl_socket *s, const char *syscall, int err) {
   napi_value argv[2];
-  napi_create_int32(s->env, err, &argv[0]);
-  napi_create_string_utf8(s->env, syscall, NAPI_AUTO_LENGTH, &argv[1]);
+  if (!NAPI_OK(napi_create_int32(s->env, err, &argv[0])) ||
+      !NAPI_OK(napi_create_string_utf8(s->env, syscall, NAPI_AUTO_LENGTH, &argv[1])))
+    return;
   call_js(s, s->on_error, 2, argv);
 }
 
@@ -278,10 +336,12 @@ static uint32_t take_losses(nl_socket *s) {
 
 static void deliver(nl_socket *s, unsigned count, uint32_t lost, unsigned chunk) {
   napi_value argv[4];
-  napi_create_uint32(s->env, count, &argv[0]);
-  napi_create_uint32(s->env, lost, &argv[1]);
-  napi_create_uint32(s->env, chunk, &argv[2]);
-  napi_create_uint32(s->env, __atomic_exchange_n(&s->rejected, 0, __ATOMIC_RELAXED), &argv[3]);
+  if (!NAPI_OK(napi_create_uint32(s->env, count, &argv[0])) || !NAPI_OK(napi_create_uint32(s->env, lost, &argv[1])) ||
+      !NAPI_OK(napi_create_uint32(s->env, chunk, &argv[2])))
+    return;
+  /* Taken only once the call is sure to be made: a skipped batch leaves them for the next. */
+  uint32_t rejected = __atomic_exchange_n(&s->rejected, 0, __ATOMIC_RELAXED);
+  if (!NAPI_OK(napi_create_uint32(s->env, rejected, &argv[3]))) return;
   call_js(s, s->on_batch, 4, argv);
 }
 
@@ -325,7 +385,7 @@ static void *reader(void *arg) {
 static void on_chunks(uv_async_t *handle) {
   nl_socket *s = handle->data;
   napi_handle_scope scope;
-  napi_open_handle_scope(s->env, &scope);
+  if (!NAPI_OK(napi_open_handle_scope(s->env, &scope))) return; /* the next wake-up tries again */
   while (!s->closed) {
     pthread_mutex_lock(&s->mu);
     unsigned filled = s->filled, c = s->tail;
@@ -343,7 +403,7 @@ static void on_chunks(uv_async_t *handle) {
     s->thread_errno = 0;
     report_error(s, "recvmmsg", err);
   }
-  napi_close_handle_scope(s->env, scope);
+  (void)napi_close_handle_scope(s->env, scope);
 }
 
 static void on_resume(uv_timer_t *timer) {
@@ -355,10 +415,10 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   nl_socket *s = handle->data;
   napi_handle_scope scope;
-  napi_open_handle_scope(s->env, &scope);
+  if (!NAPI_OK(napi_open_handle_scope(s->env, &scope))) return; /* level-triggered: polled again */
   if (status < 0) {
     report_error(s, "poll", -status);
-    napi_close_handle_scope(s->env, scope);
+    (void)napi_close_handle_scope(s->env, scope);
     return;
   }
   int drained = 0, got = 0;
@@ -382,7 +442,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     uv_poll_stop(&s->poll);
     uv_timer_start(&s->resume, on_resume, s->pause_ms, 0);
   }
-  napi_close_handle_scope(s->env, scope);
+  (void)napi_close_handle_scope(s->env, scope);
 }
 
 /* Reads open()'s netns argument: a namespace's file descriptor, or null/undefined for our own
@@ -392,9 +452,8 @@ static int netns_arg(napi_env env, napi_value v, int32_t *fd) {
   *fd = -1;
   if (napi_typeof(env, v, &t) != napi_ok) return napi_failed(env, "napi_typeof"), 0;
   if (t == napi_null || t == napi_undefined) return 1;
-  if (t == napi_number && napi_get_value_int32(env, v, fd) == napi_ok && *fd >= 0) return 1;
-  napi_throw_type_error(env, NULL, "netnsFd must be a file descriptor or null");
-  return 0;
+  if (t == napi_number) return int_arg(env, v, "netnsFd", 0, INT32_MAX, fd);
+  return throw_type(env, "netnsFd must be a file descriptor or null"), 0;
 }
 
 /* Creates the JS-side areas and the async context of a new socket. NULL on success, else the
@@ -450,22 +509,24 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   size_t argc = 6;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-    napi_throw_type_error(env, NULL, "open(protocol, slots, slotSize, netnsFd, pauseMs)");
-    return NULL;
+    return throw_type(env, "open(protocol, slots, slotSize, netnsFd, pauseMs)");
   }
   int32_t protocol, slots, slot_size, pause_ms, netns_fd;
-  if (!int_arg(env, argv[0], &protocol) || !int_arg(env, argv[1], &slots) || !int_arg(env, argv[2], &slot_size) ||
-      !netns_arg(env, argv[3], &netns_fd) || !int_arg(env, argv[4], &pause_ms))
+  if (!int_arg(env, argv[0], "protocol", 0, MAX_LINKS - 1, &protocol) ||
+      !int_arg(env, argv[1], "slots", 1, MAX_SLOTS, &slots) ||
+      !int_arg(env, argv[2], "slotSize", MIN_SLOT_SIZE, MAX_SLOT_SIZE, &slot_size) ||
+      !netns_arg(env, argv[3], &netns_fd) || !int_arg(env, argv[4], "pauseMs", 0, MAX_PAUSE_MS, &pause_ms))
     return NULL;
   int32_t chunks = 0;
-  if (argc >= 6 && !int_arg(env, argv[5], &chunks)) return NULL;
-  if (slots < 1 || slots > 4096 || slot_size < 1024 || slot_size > (1 << 20) || pause_ms < 0 || pause_ms > 1000 ||
-      chunks < 0 || chunks > 64) {
-    napi_throw_range_error(env, NULL,
-                           "slots must be 1..4096, slotSize 1 KiB..1 MiB, pauseMs 0..1000, chunks 0..64");
+  if (argc >= 6 && !int_arg(env, argv[5], "chunks", 0, MAX_CHUNKS, &chunks)) return NULL;
+  size_t total = (size_t)slots * (size_t)(chunks > 0 ? chunks : 1);
+  if (total * (size_t)slot_size > MAX_AREA_BYTES) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "slots * slotSize * max(chunks, 1) must be at most %zu MiB (got %zu bytes)",
+             MAX_AREA_BYTES >> 20, total * (size_t)slot_size);
+    NAPI_CALL(env, napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg));
     return NULL;
   }
-  size_t total = (size_t)slots * (size_t)(chunks > 0 ? chunks : 1);
 
   int err = 0;
   netns_task task = {protocol, NULL};
@@ -529,8 +590,19 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     }
     return throw_errno(env, "uv_*_init", -rc);
   }
-  pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
+  /* Defaults cannot fail on Linux (no allocation); checked all the same. */
+  if (pthread_mutex_init(&s->mu, NULL) != 0) {
+    s->finalized = 1;
+    begin_close(s);
+    return throw_errno(env, "pthread_mutex_init", ENOMEM);
+  }
+  if (pthread_cond_init(&s->cv, NULL) != 0) {
+    pthread_mutex_destroy(&s->mu);
+    s->finalized = 1;
+    begin_close(s);
+    return throw_errno(env, "pthread_cond_init", ENOMEM);
+  }
+  s->sync_inited = 1;
   s->last_drops = read_drops(fd);
 
   napi_value ext, port, out;
@@ -549,12 +621,22 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* setInt(socket, level, name, value) */
+static int is_buffer_size(int32_t level, int32_t name) {
+  return level == SOL_SOCKET &&
+         (name == SO_RCVBUF || name == SO_RCVBUFFORCE || name == SO_SNDBUF || name == SO_SNDBUFFORCE);
+}
+
+/* setInt(socket, level, name, value); a socket buffer size must be 1 KiB..1 GiB */
 static napi_value nl_set_int(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   nl_socket *s = socket_arg(env, info, 4, argv);
   int32_t level, name, value;
-  if (!s || !int_arg(env, argv[1], &level) || !int_arg(env, argv[2], &name) || !int_arg(env, argv[3], &value))
+  if (!s || !int_arg(env, argv[1], "level", 0, INT32_MAX, &level) ||
+      !int_arg(env, argv[2], "name", 0, INT32_MAX, &name))
+    return NULL;
+  if (is_buffer_size(level, name) ? !int_arg(env, argv[3], "value (a socket buffer size in bytes)", MIN_SOCKET_BUFFER,
+                                             MAX_SOCKET_BUFFER, &value)
+                                  : !int_arg(env, argv[3], "value", INT32_MIN, INT32_MAX, &value))
     return NULL;
   int v = value;
   if (setsockopt(s->fd, level, name, &v, sizeof v) != 0) return throw_errno(env, "setsockopt", errno);
@@ -566,12 +648,14 @@ static napi_value nl_get_int(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   nl_socket *s = socket_arg(env, info, 3, argv);
   int32_t level, name;
-  if (!s || !int_arg(env, argv[1], &level) || !int_arg(env, argv[2], &name)) return NULL;
+  if (!s || !int_arg(env, argv[1], "level", 0, INT32_MAX, &level) ||
+      !int_arg(env, argv[2], "name", 0, INT32_MAX, &name))
+    return NULL;
   int v = 0;
   socklen_t len = sizeof v;
   if (getsockopt(s->fd, level, name, &v, &len) != 0) return throw_errno(env, "getsockopt", errno);
   napi_value out;
-  napi_create_int32(env, v, &out);
+  NAPI_CALL(env, napi_create_int32(env, v, &out));
   return out;
 }
 
@@ -583,8 +667,7 @@ static napi_value nl_send(napi_env env, napi_callback_info info) {
   void *data;
   size_t len;
   if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "send needs a Buffer");
-    return NULL;
+    return throw_type(env, "send needs a Buffer");
   }
   struct sockaddr_nl to = {.nl_family = AF_NETLINK};
   ssize_t n;
@@ -592,28 +675,57 @@ static napi_value nl_send(napi_env env, napi_callback_info info) {
   while (n < 0 && errno == EINTR);
   if (n < 0) return throw_errno(env, "sendto", errno);
   napi_value out;
-  napi_create_int64(env, n, &out);
+  NAPI_CALL(env, napi_create_int64(env, n, &out));
   return out;
 }
 
 /* start(socket, onBatch(count, lost, chunk), onError(errno, syscall)): poll the fd on the event loop,
    or start the reader thread when the socket has chunks */
+/* Undoes a start that failed part-way: the callbacks' and the socket's own references (which
+   would keep the socket alive, and its descriptor open, after JS let go of it) and the eventfd. */
+static void undo_start(nl_socket *s) {
+  napi_ref *refs[] = {&s->on_batch, &s->on_error, &s->self_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    if (*refs[i]) (void)napi_delete_reference(s->env, *refs[i]);
+    *refs[i] = NULL;
+  }
+  if (s->wake_fd >= 0) close(s->wake_fd);
+  s->wake_fd = -1;
+}
+
 static napi_value nl_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   nl_socket *s = socket_arg(env, info, 3, argv);
   if (!s) return NULL;
   if (s->polling) return undefined(env);
-  napi_create_reference(env, argv[1], 1, &s->on_batch);
-  napi_create_reference(env, argv[2], 1, &s->on_error);
-  napi_create_reference(env, argv[0], 1, &s->self_ref);
+  napi_valuetype t1, t2;
+  NAPI_CALL(env, napi_typeof(env, argv[1], &t1));
+  NAPI_CALL(env, napi_typeof(env, argv[2], &t2));
+  if (t1 != napi_function || t2 != napi_function) return throw_type(env, "onBatch and onError must be functions");
+  if (napi_create_reference(env, argv[1], 1, &s->on_batch) != napi_ok ||
+      napi_create_reference(env, argv[2], 1, &s->on_error) != napi_ok ||
+      napi_create_reference(env, argv[0], 1, &s->self_ref) != napi_ok) {
+    undo_start(s);
+    return napi_failed(env, "napi_create_reference");
+  }
   if (s->chunks > 0) {
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->wake_fd < 0) return throw_errno(env, "eventfd", errno);
+    if (s->wake_fd < 0) {
+      int err = errno;
+      undo_start(s);
+      return throw_errno(env, "eventfd", err);
+    }
     int rc = pthread_create(&s->thread, NULL, reader, s);
-    if (rc != 0) return throw_errno(env, "pthread_create", rc);
+    if (rc != 0) {
+      undo_start(s);
+      return throw_errno(env, "pthread_create", rc);
+    }
   } else {
     int rc = uv_poll_start(&s->poll, UV_READABLE, on_readable);
-    if (rc != 0) return throw_errno(env, "uv_poll_start", -rc);
+    if (rc != 0) {
+      undo_start(s);
+      return throw_errno(env, "uv_poll_start", -rc);
+    }
   }
   s->polling = 1;
   return undefined(env);
@@ -625,7 +737,7 @@ static napi_value nl_ref(napi_env env, napi_callback_info info) {
   nl_socket *s = socket_arg(env, info, 2, argv);
   if (!s) return NULL;
   bool on;
-  napi_get_value_bool(env, argv[1], &on);
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "ref(socket, on): on must be a boolean");
   uv_handle_t *handles[] = {(uv_handle_t *)&s->poll, (uv_handle_t *)&s->resume, (uv_handle_t *)&s->async};
   for (int i = 0; i < 3; i++) {
     if (on) uv_ref(handles[i]);
@@ -654,6 +766,7 @@ static void stop_reader(nl_socket *s) {
   }
   pthread_join(s->thread, NULL);
   close(s->wake_fd);
+  s->wake_fd = -1;
 }
 
 static void begin_close(nl_socket *s) {
@@ -678,7 +791,7 @@ static void finalize(napi_env env, void *data, void *hint) {
 static napi_value nl_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   size_t argc = 1;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   nl_socket *s = NULL;
   if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL || s->closed)
     return undefined(env);
@@ -694,16 +807,14 @@ static napi_value nl_open_file_in(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   size_t argc = 2;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, "openFileIn(netnsFd, path)");
-    return NULL;
+    return throw_type(env, "openFileIn(netnsFd, path)");
   }
   int32_t nsfd;
-  if (!int_arg(env, argv[0], &nsfd)) return NULL;
+  if (!int_arg(env, argv[0], "netnsFd", 0, INT32_MAX, &nsfd)) return NULL;
   char path[4096];
   size_t len = 0;
   if (napi_get_value_string_utf8(env, argv[1], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1) {
-    napi_throw_type_error(env, NULL, "path must be a string shorter than 4095 bytes");
-    return NULL;
+    return throw_type(env, "path must be a string shorter than 4095 bytes");
   }
   netns_task task = {0, path};
   int err = 0;
@@ -712,7 +823,7 @@ static napi_value nl_open_file_in(napi_env env, napi_callback_info info) {
   napi_value out;
   if (napi_create_int32(env, fd, &out) != napi_ok) {
     close(fd);
-    return NULL;
+    return napi_failed(env, "napi_create_int32");
   }
   return out;
 }
@@ -727,8 +838,8 @@ NAPI_MODULE_INIT() {
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-    napi_set_named_property(env, exports, fns[i].name, fn);
+    NAPI_CALL(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
+    NAPI_CALL(env, napi_set_named_property(env, exports, fns[i].name, fn));
   }
   return exports;
 }

@@ -52,7 +52,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const flows = new FlowMetrics(timestamps === 1);
   // Attribution is what the budget degrades: with --top.k=0 there is nothing to watch.
   const budget = config.topK > 0 ? memoryBudget(config.memoryLimit, log) : undefined;
-  const nsids = config.netnsAll ? NsidClient.open() : undefined;
+  const nsids = config.netnsAll ? NsidClient.open(log) : undefined;
   const namespaces = new Namespaces({
     observer: flows,
     log,
@@ -96,6 +96,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     throw err;
   }
   namespaces.receiveBuffer = () => events.receiveBufferSize;
+  namespaces.sharedSockets = () => (nsids?.health ? [events.health, nsids.health] : [events.health]);
   // SO_RCVBUF reports twice what was granted; less than asked means net.core.rmem_max capped it
   // (SO_RCVBUFFORCE was refused: no CAP_NET_ADMIN over this namespace).
   const granted = (events.receiveBufferSize ?? 0) / 2;
@@ -135,6 +136,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     render: () => metrics.render(),
     contentType: metrics.contentType,
     isReady: () => ready,
+    unhealthy: () => namespaces.lostSocket(),
     onClose: () => {
       budget?.stop();
       watcher?.stop();

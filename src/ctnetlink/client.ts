@@ -1,10 +1,11 @@
 /**
- * ctnetlink requests over a RequestSocket: the table dump (retried when the kernel marks it
- * interrupted) and the statistics. Dump entries go to the sink undecoded, as message bounds in
- * the reply buffer: the sink decodes what it needs (and counts and skips what it cannot).
+ * ctnetlink requests over a request socket (a RequestSocket, or one that reopens itself): the
+ * table dump (retried when the kernel marks it interrupted) and the statistics. Dump entries go to
+ * the sink undecoded, as message bounds in the reply buffer: the sink decodes what it needs (and
+ * counts and skips what it cannot).
  */
 import { ConntrackError } from '../errors.js';
-import type { ReplyHandler, RequestSocket } from '../netlink/request.js';
+import type { ReplyHandler, Requester } from '../netlink/request.js';
 import { cpuStatsRequest, dumpTableRequest, globalStatsRequest, type Request } from './requests.js';
 import { type CpuStats, decodeCpuStats, decodeGlobalStats, type GlobalStats } from './stats.js';
 
@@ -22,7 +23,7 @@ export interface DumpResult {
 
 export class CtnetlinkClient {
   constructor(
-    private readonly socket: RequestSocket,
+    private readonly socket: Requester,
     private readonly maxDumpAttempts = 5,
   ) {}
 

@@ -3,7 +3,8 @@
  * factory does not listen, so tests drive it with inject(); listeners.ts puts it on sockets.
  *
  * With `auth`, every path but /healthz and /readyz needs basic authentication: probes (kubelet,
- * load balancers) cannot easily send credentials, and those two answer only "ok"/"ready".
+ * load balancers) cannot easily send credentials, and those two answer only "ok"/"ready" (or
+ * which kind of socket is lost, never which namespace).
  * exporter-toolkit protects every path; this is the one deliberate difference, and the probes
  * are outside `rate_limit` for the same reason. Bodies of 1 KiB or more are gzipped when the
  * client accepts it (Prometheus does); zlib runs off the event loop.
@@ -31,6 +32,8 @@ export interface ServerDeps {
   contentType: string;
   /** True once the first table dump has been merged. */
   isReady(): boolean;
+  /** What makes the process unhealthy (a socket that could not be reopened), or undefined. */
+  unhealthy?: (() => string | undefined) | undefined;
   logger?: FastifyBaseLogger | undefined;
   /** Released when the server closes (sockets, timers). */
   onClose?: (() => void | Promise<void>) | undefined;
@@ -121,7 +124,7 @@ function landingPage(deps: ServerDeps): string {
 <p>Prometheus metrics about netfilter connection tracking.</p>
 <ul>
 <li><a href="${deps.telemetryPath}">${deps.telemetryPath}</a>: metrics</li>
-<li><a href="/healthz">/healthz</a>: the process is alive</li>
+<li><a href="/healthz">/healthz</a>: the process is alive and its sockets open (or being reopened)</li>
 <li><a href="/readyz">/readyz</a>: the shadow table has been seeded from the kernel</li>
 </ul>
 </body>
@@ -203,7 +206,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const body = await render();
     return reply.type(deps.contentType).send(body);
   });
-  app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
+  // The kubelet restarts the pod on a failing liveness probe: only for what a restart repairs.
+  app.get('/healthz', async (_req, reply) => {
+    const problem = deps.unhealthy?.();
+    return problem === undefined
+      ? reply.type('text/plain').send('ok\n')
+      : reply
+          .code(503)
+          .type('text/plain')
+          .send(`unhealthy: the ${problem} netlink socket could not be reopened\n`);
+  });
   app.get('/readyz', async (_req, reply) =>
     deps.isReady()
       ? reply.type('text/plain').send('ready\n')

@@ -6,6 +6,8 @@
  */
 import type { Registry } from '@prometheus-io/client';
 import { type CollectorCounters, RESYNC_REASONS, type ResyncReason } from '../sync/collector.js';
+import type { SocketHealth } from '../sync/resubscribe.js';
+import type { LabelSet } from './family.js';
 import { Family } from './family.js';
 import type { MetricScope, NamespaceMetrics } from './scope.js';
 
@@ -92,6 +94,29 @@ export function registerHealthMetrics(registry: Registry, scope: MetricScope): v
     'Effective receive buffer of the event socket (SO_RCVBUF as the kernel reports it).',
     'gauge',
     () => scope.events.receiveBuffer,
+  );
+  const bySocket = (
+    name: string,
+    help: string,
+    type: 'counter' | 'gauge',
+    read: (s: SocketHealth) => number,
+  ) =>
+    new Family(registry, name, help, type, (f) => {
+      const add = (labels: LabelSet, s: SocketHealth) => f.add(labels, { socket: s.name }, read(s));
+      for (const s of scope.sharedSockets()) add({}, s);
+      for (const ns of scope.shown()) for (const s of ns.sockets) add(ns.labels, s);
+    });
+  bySocket(
+    'conntrack_collector_netlink_socket_up',
+    'Whether a netlink socket is open (1), or failed and is being reopened (0), by socket (events, nsid, and per namespace stats, dump). One that stays closed through 5 reopen attempts (31 s) fails /healthz.',
+    'gauge',
+    (s) => (s.up ? 1 : 0),
+  );
+  bySocket(
+    'conntrack_collector_netlink_socket_failures_total',
+    'Netlink socket errors that closed a socket, which was then reopened (events: followed by a resync).',
+    'counter',
+    (s) => s.failures,
   );
   perNamespace(
     'conntrack_collector_kernel_read_errors_total',

@@ -8,6 +8,7 @@ import type { Attribution } from '../attribution/attribution.js';
 import type { CpuStatName } from '../ctnetlink/stats.js';
 import type { KernelSnapshot } from '../kernel/stats.js';
 import type { CollectorCounters } from '../sync/collector.js';
+import type { SocketHealth } from '../sync/resubscribe.js';
 import type { ShadowTable } from '../table/table.js';
 import type { LabelSet } from './family.js';
 
@@ -24,6 +25,8 @@ export interface NamespaceMetrics {
   readonly counters: CollectorCounters | undefined;
   /** Who fills the table; undefined with --top.k=0. */
   readonly attribution: Attribution | undefined;
+  /** The namespace's request sockets (statistics, dumps) and whether they are open. */
+  readonly sockets: readonly SocketHealth[];
 }
 
 export interface EventSocketMetrics {
@@ -41,6 +44,8 @@ export interface MetricScope {
   /** The exporter's own namespace: node-wide values (nf_conntrack_max, the hash size) come from it. */
   own(): NamespaceMetrics | undefined;
   readonly events: EventSocketMetrics;
+  /** The sockets every namespace shares (events; namespace ids under --netns.all). */
+  sharedSockets(): readonly SocketHealth[];
   /** Reads the kernel once for every shown namespace; called before each render. */
   read(): Promise<void>;
 }

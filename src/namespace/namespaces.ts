@@ -13,6 +13,7 @@
 import type { Logger } from 'pino';
 import { forEachDatagram } from '../netlink/framing.js';
 import { type Batch, notFromKernel } from '../netlink/transport.js';
+import type { SocketHealth } from '../sync/resubscribe.js';
 import type { DiscoveryChange, NamespaceRef } from './discovery.js';
 import { NamespaceUnit, type UnitOptions } from './unit.js';
 
@@ -41,6 +42,8 @@ export class Namespaces {
   private eventsLost = 0;
   /** Reads the event socket's effective receive buffer. */
   receiveBuffer: () => number | undefined = () => undefined;
+  /** The sockets every namespace shares: the event socket, and the namespace ids' (--netns.all). */
+  sharedSockets: () => SocketHealth[] = () => [];
 
   constructor(private readonly options: NamespacesOptions) {}
 
@@ -64,6 +67,16 @@ export class Namespaces {
   /** The event socket every namespace shares. */
   get events(): { lost: number; receiveBuffer: number | undefined; notFromKernel: number } {
     return { lost: this.eventsLost, receiveBuffer: this.receiveBuffer(), notFromKernel: notFromKernel() };
+  }
+
+  /**
+   * The name of a socket that could not be reopened (the shared ones, every followed namespace's),
+   * for /healthz (which names no namespace: it is unauthenticated); undefined when every socket
+   * is open or still within its attempts.
+   */
+  lostSocket(): string | undefined {
+    const all = [...this.sharedSockets(), ...[...this.byInode.values()].flatMap((u) => u.sockets)];
+    return all.find((s) => s.lost)?.name;
   }
 
   /** Scrape-time kernel reads of the shown namespaces. */

@@ -9,8 +9,9 @@
 import { ConntrackError } from '../errors.js';
 import { AttributeCursor } from '../netlink/attributes.js';
 import { NLMSG_ERROR, NLMSG_HDRLEN, readU16h, writeU16h, writeU32h } from '../netlink/nlmsg.js';
-import { RequestSocket } from '../netlink/request.js';
+import { type Requester, RequestSocket } from '../netlink/request.js';
 import { NetlinkSocket } from '../netlink/transport.js';
+import { type ReopenOptions, ResilientRequestSocket, type SocketHealth } from '../sync/resubscribe.js';
 
 const NETLINK_ROUTE = 0;
 export const RTM_NEWNSID = 88;
@@ -61,17 +62,32 @@ export function decodeNsidReply(buf: Buffer, start: number, end: number): number
   throw new ConntrackError('CT_ERR_MISSING_ATTR', 'RTM_NEWNSID reply without NETNSA_NSID', { offset: start });
 }
 
-/** Asks for and assigns namespace ids, from the exporter's own namespace. */
+/**
+ * Asks for and assigns namespace ids, from the exporter's own namespace. Its socket is reopened
+ * after it breaks (sync/resubscribe.ts); meanwhile a request fails and discovery asks again at
+ * its next scan.
+ */
 export class NsidClient {
-  constructor(private readonly socket: RequestSocket) {}
+  constructor(
+    private readonly socket: Requester,
+    /** The socket's state, when it reopens itself. */
+    readonly health?: SocketHealth,
+  ) {}
 
-  static open(timeoutMs = 5000): NsidClient {
-    const sock = NetlinkSocket.open(
-      NETLINK_ROUTE,
-      { slots: 4, slotSize: 8192 },
-      'opening the rtnetlink socket',
+  static open(log: ReopenOptions['log'], timeoutMs = 5000): NsidClient {
+    const socket = new ResilientRequestSocket(
+      'nsid',
+      (onBroken) => {
+        const sock = NetlinkSocket.open(
+          NETLINK_ROUTE,
+          { slots: 4, slotSize: 8192 },
+          'opening the rtnetlink socket',
+        );
+        return new RequestSocket(sock, timeoutMs, onBroken);
+      },
+      { log },
     );
-    return new NsidClient(new RequestSocket(sock, timeoutMs));
+    return new NsidClient(socket, socket.health);
   }
 
   /**

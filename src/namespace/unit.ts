@@ -18,9 +18,11 @@ import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
 import type { ProcFiles } from '../kernel/proc.js';
 import { type KernelSnapshot, KernelStatsReader } from '../kernel/stats.js';
-import { RequestSocket } from '../netlink/request.js';
+import { type BrokenHandler, RequestSocket } from '../netlink/request.js';
 import { Collector } from '../sync/collector.js';
+import { type ReopenPolicy, ResilientRequestSocket, type SocketHealth } from '../sync/resubscribe.js';
 import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
+import type { Timers } from '../sync/timers.js';
 import { ShadowTable, type TableObserver } from '../table/table.js';
 import type { NamespaceRef } from './discovery.js';
 
@@ -41,15 +43,21 @@ export interface UnitOptions {
   growth?: GrowthBudget | undefined;
   /** Series carry `netns` (--netns.all); the default mode's single unit has no label. */
   labelled: boolean;
-  /** Opens a request socket inside the namespace open as `netns` (undefined: the exporter's own). */
+  /**
+   * Opens a request socket inside the namespace open as `netns` (undefined: the exporter's own)
+   * that reports a broken socket to `onBroken`.
+   */
   openSocket?: (
     timeoutMs: number,
     netns: number | undefined,
     slots?: number,
     chunks?: number,
+    onBroken?: BrokenHandler,
   ) => RequestSocket;
   /** The namespace's procfs files. */
   openProc: (ref: NamespaceRef) => ProcFiles;
+  /** Timers and policy of the sockets' reopening (tests); real timers, REOPEN_POLICY otherwise. */
+  reopen?: { timers?: Timers; policy?: ReopenPolicy } | undefined;
 }
 
 /** Statistics replies are a few small datagrams: 4 slots read on the event loop, no reader thread. */
@@ -60,7 +68,7 @@ const DUMP_TIMEOUT_MS = 30_000;
 interface Active {
   table: ShadowTable;
   collector: Collector;
-  dumpSocket: RequestSocket;
+  dumpSocket: ResilientRequestSocket;
   attribution: Attribution | undefined;
   seeded: Promise<void>;
 }
@@ -79,7 +87,7 @@ export class NamespaceUnit {
   private readErrors = 0;
   private readonly cpu = new CpuTotals();
   private active: Active | undefined;
-  private readonly statsSocket: RequestSocket;
+  private readonly statsSocket: ResilientRequestSocket;
   private readonly stats: CtnetlinkClient;
   private readonly reader: KernelStatsReader;
   private readonly proc: ProcFiles;
@@ -90,7 +98,7 @@ export class NamespaceUnit {
     private readonly options: UnitOptions,
   ) {
     this.labels = options.labelled ? { netns: ref.label } : {};
-    this.statsSocket = this.open(STATS_TIMEOUT_MS, STATS_SLOTS, 0);
+    this.statsSocket = this.open('stats', STATS_TIMEOUT_MS, STATS_SLOTS, 0);
     this.stats = new CtnetlinkClient(this.statsSocket);
     this.proc = options.openProc(ref);
     this.reader = new KernelStatsReader(this.stats, this.proc);
@@ -110,6 +118,13 @@ export class NamespaceUnit {
 
   get attribution(): Attribution | undefined {
     return this.active?.attribution;
+  }
+
+  /** This namespace's request sockets (statistics; dumps while active), each reopened after it breaks. */
+  get sockets(): SocketHealth[] {
+    const out = [this.statsSocket.health];
+    if (this.active) out.push(this.active.dumpSocket.health);
+    return out;
   }
 
   get cpuTotals() {
@@ -154,9 +169,9 @@ export class NamespaceUnit {
   activate(): void {
     if (this.active || this.closed) return;
     const { observer, log, resyncIntervalMs, silentSchedule } = this.options;
-    let dumpSocket: RequestSocket;
+    let dumpSocket: ResilientRequestSocket;
     try {
-      dumpSocket = this.open(DUMP_TIMEOUT_MS);
+      dumpSocket = this.open('dump', DUMP_TIMEOUT_MS);
     } catch (err) {
       log.warn({ netns: this.ref.label, err }, 'cannot open a dump socket inside the network namespace');
       return;
@@ -218,9 +233,19 @@ export class NamespaceUnit {
     this.proc.close();
   }
 
-  private open(timeoutMs: number, slots?: number, chunks?: number): RequestSocket {
-    // Through the descriptor discovery keeps (until the addon takes an fd), never ref.foundAt.
+  /**
+   * A request socket inside this namespace that reopens itself after it breaks (the first open
+   * throws). Reopened through the descriptor discovery keeps, never ref.foundAt, so it is the
+   * same namespace; under --netns.all a namespace that went away is closed by the next scan.
+   */
+  private open(name: string, timeoutMs: number, slots?: number, chunks?: number): ResilientRequestSocket {
     const netns = this.ref.own ? undefined : this.ref.fd;
-    return (this.options.openSocket ?? RequestSocket.open)(timeoutMs, netns, slots, chunks);
+    const openSocket = this.options.openSocket ?? RequestSocket.open;
+    const { log, labelled, reopen } = this.options;
+    return new ResilientRequestSocket(
+      name,
+      (onBroken) => openSocket(timeoutMs, netns, slots, chunks, onBroken),
+      { log: labelled ? log.child({ netns: this.ref.label }) : log, ...reopen },
+    );
   }
 }

@@ -10,8 +10,17 @@ export interface NativeHandle {
   readonly __nativeNetlinkSocket: unique symbol;
 }
 
+/**
+ * Every integer argument is checked: not a number is a TypeError, not an integer in its range a
+ * RangeError (code ERR_OUT_OF_RANGE) whose message starts with the argument's name. A call that
+ * fails releases what it made (descriptors, memory, references, the reader's wake eventfd).
+ */
 export interface NetlinkAddon {
-  /** [socket, datagram area, meta area, netlink port id] */
+  /**
+   * [socket, datagram area, meta area, netlink port id]. protocol 0..31, slots 1..4096, slotSize
+   * 1 KiB..1 MiB, pauseMs 0..1000, chunks 0..64, and the areas (slots * slotSize * max(chunks, 1))
+   * at most 64 MiB.
+   */
   open(
     protocol: number,
     slots: number,
@@ -21,9 +30,11 @@ export interface NetlinkAddon {
     pauseMs: number,
     chunks: number,
   ): [NativeHandle, ArrayBuffer, ArrayBuffer, number];
+  /** A socket buffer size (SO_RCVBUF, SO_SNDBUF and their FORCE forms) must be 1 KiB..1 GiB. */
   setInt(s: NativeHandle, level: number, name: number, value: number): void;
   getInt(s: NativeHandle, level: number, name: number): number;
   send(s: NativeHandle, data: Buffer): number;
+  /** Starts receiving; if it fails (eventfd, pthread_create), the socket is as before and may be started again. */
   start(
     s: NativeHandle,
     /** `rejected`: datagrams dropped since the last call because the kernel did not send them. */

@@ -38,6 +38,18 @@ export interface RequestResult {
 /** One reply message, positional so that a million-entry dump allocates nothing per entry. */
 export type ReplyHandler = (buf: Buffer, type: number, flags: number, start: number, end: number) => void;
 
+/** What clients (ctnetlink statistics and dumps, namespace ids) need of a request socket. */
+export interface Requester {
+  request(type: number, flags: number, payload: Buffer, onMessage: ReplyHandler): Promise<RequestResult>;
+  close(): void;
+}
+
+/**
+ * Told when the socket itself failed (a receive or send error), not a request (a kernel error,
+ * a time-out): the socket may be unusable and is to be reopened (sync/resubscribe.ts).
+ */
+export type BrokenHandler = (err: ConntrackError) => void;
+
 interface Pending {
   seq: number;
   onMessage: ReplyHandler;
@@ -56,7 +68,7 @@ const REQUEST_SLOTS = 16;
 const REQUEST_SLOT_SIZE = 32768;
 const REQUEST_CHUNKS = 4;
 
-export class RequestSocket {
+export class RequestSocket implements Requester {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private pending: Pending | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -67,12 +79,13 @@ export class RequestSocket {
   constructor(
     private readonly transport: Transport,
     private readonly timeoutMs = 5000,
+    private readonly onBroken?: BrokenHandler,
   ) {
     // Keeps the process alive only while a request is in flight.
     transport.ref(false);
     transport.start(
       (batch) => this.receive(batch),
-      (err) => this.fail(err),
+      (err) => this.broken(err),
     );
   }
 
@@ -86,6 +99,7 @@ export class RequestSocket {
     netns?: number,
     slots = REQUEST_SLOTS,
     chunks = REQUEST_CHUNKS,
+    onBroken?: BrokenHandler,
   ): RequestSocket {
     const sock = NetlinkSocket.open(
       NETLINK_NETFILTER,
@@ -94,7 +108,7 @@ export class RequestSocket {
     );
     try {
       sock.setInt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
-      return new RequestSocket(sock, timeoutMs);
+      return new RequestSocket(sock, timeoutMs, onBroken);
     } catch (err) {
       sock.close();
       throw err;
@@ -149,7 +163,7 @@ export class RequestSocket {
           encodeMessage(type, flags | NLM_F_REQUEST | (dump ? 0 : NLM_F_ACK), seq, payload),
         );
       } catch (err) {
-        this.fail(err instanceof ConntrackError ? err : socketError(err, 'sending a ctnetlink request'));
+        this.broken(err instanceof ConntrackError ? err : socketError(err, 'sending a ctnetlink request'));
       }
     });
   }
@@ -221,6 +235,12 @@ export class RequestSocket {
     clearTimeout(p.timer);
     if (!this.closed) this.transport.ref(false);
     p.resolve({ interrupted: p.interrupted, messages: p.messages });
+  }
+
+  /** The socket failed: the request in flight with it, and the owner is told (once it is open). */
+  private broken(err: ConntrackError): void {
+    this.fail(err);
+    if (!this.closed) this.onBroken?.(err);
   }
 
   private fail(err: ConntrackError): void {

@@ -43,6 +43,8 @@ export class FakeTransport implements Transport {
   /** Every ref() call: whether the socket kept the process alive. */
   readonly refs: boolean[] = [];
   closed = false;
+  /** Thrown by send() while set, as the addon throws when sendto fails. */
+  sendError: Error | undefined;
   private onBatch: ((batch: Batch, lost: number) => void) | undefined;
   private onError: ((err: ConntrackError) => void) | undefined;
 
@@ -54,6 +56,7 @@ export class FakeTransport implements Transport {
   constructor(private readonly respond?: (request: SentMessage) => Datagrams | undefined) {}
 
   send(message: Buffer): void {
+    if (this.sendError) throw this.sendError;
     const request: SentMessage = {
       type: readU16h(message, 4),
       flags: readU16h(message, 6),

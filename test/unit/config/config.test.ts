@@ -109,6 +109,7 @@ describe('parseConfig', () => {
     [['--log.format=xml'], '--log.format'],
     [['--netlink.rcvbuf=lots'], '--netlink.rcvbuf'],
     [['--netlink.rcvbuf=10'], '--netlink.rcvbuf'],
+    [['--netlink.rcvbuf=2GiB'], '--netlink.rcvbuf'], // the addon refuses socket buffers over 1 GiB
     [['--resync.interval=5'], '--resync.interval'],
     [['--resync.interval=500ms'], '--resync.interval'],
     [['--resync.silent-interval=5'], '--resync.silent-interval'],

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
+import { decodeNsidReply } from '../../../src/namespace/nsid.js';
 import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/attributes.js';
 import { MessageCursor } from '../../../src/netlink/framing.js';
 import { align4, readU16h, readU32h, writeU16h, writeU32h } from '../../../src/netlink/nlmsg.js';
@@ -61,6 +62,8 @@ const DECODERS: readonly (readonly [string, (buf: Buffer) => unknown])[] = [
   ],
   ['decodeCpuStats', (buf) => decodeCpuStats(buf, 0, buf.length)],
   ['decodeGlobalStats', (buf) => decodeGlobalStats(buf, 0, buf.length)],
+  // rtnetlink, not ctnetlink: the namespace-id reply (its request/reply fuzz: namespace/nsid-fuzz).
+  ['decodeNsidReply', (buf) => decodeNsidReply(buf, 0, buf.length)],
   ['MessageCursor', frame],
 ];
 
@@ -222,7 +225,8 @@ describe(`fuzzing the decoders (FUZZ_SEED=${SEED_HEX})`, () => {
     const tally = new Tally();
     const stats = seeds.find((s) => (readU16h(s, 4) & 0xff) === 5)!;
     check(stats, 'a CT_GET_STATS reply', tally);
-    assert.equal(tally.codes.get('CT_ERR_MESSAGE_TYPE'), 1);
+    // decodeEvent, and decodeNsidReply (no RTM_NEWNSID either)
+    assert.equal(tally.codes.get('CT_ERR_MESSAGE_TYPE'), 2);
   });
 
   it('a million byte and length mutations through the decoders of the event and dump paths', (t) => {

@@ -10,6 +10,7 @@ import { Namespaces } from '../../../src/namespace/namespaces.js';
 import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
 import { encodeMessage, NLMSG_DONE } from '../../../src/netlink/nlmsg.js';
 import { RequestSocket } from '../../../src/netlink/request.js';
+import type { Timers } from '../../../src/sync/timers.js';
 import type { TableObserver } from '../../../src/table/table.js';
 import { ack, FakeTransport } from '../../support/fake-transport.js';
 
@@ -42,6 +43,8 @@ export interface FakeNamespacesOptions {
   labelled: boolean;
   observer?: TableObserver;
   topK?: number;
+  /** Timers of the sockets' reopening (real ones otherwise). */
+  timers?: Timers;
 }
 
 export function fakeNamespaces(o: FakeNamespacesOptions) {
@@ -60,14 +63,15 @@ export function fakeNamespaces(o: FakeNamespacesOptions) {
       ensure: async (fd) => ids[fdLabels[fd]!] ?? -1,
       get: async () => -1,
     },
-    openSocket: (timeout, netns) => {
+    reopen: o.timers ? { timers: o.timers } : undefined,
+    openSocket: (timeout, netns, _slots, _chunks, onBroken) => {
       // Sockets are opened inside the namespace through its descriptor.
       const label = netns === undefined ? 'home' : fdLabels[netns]!;
       if (o.refuse?.has(label)) throw new Error('EPERM');
       if (!kernels.has(label)) kernels.set(label, { entries: 0 });
       const t = fakeCt(kernels.get(label)!);
       transports.push(t);
-      return new RequestSocket(t, timeout);
+      return new RequestSocket(t, timeout, onBroken);
     },
   });
   return { all, kernels, transports };

@@ -10,12 +10,19 @@ import { FlowMetrics } from '../../../src/metrics/flows.js';
 import { ExporterMetrics, type MetricsOptions } from '../../../src/metrics/metrics.js';
 import type { MetricScope, NamespaceMetrics } from '../../../src/metrics/scope.js';
 import { CollectorCounters } from '../../../src/sync/collector.js';
+import type { SocketHealth } from '../../../src/sync/resubscribe.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { FakeClock } from './flows.js';
+
+/** A socket's state as the test sets it. */
+export function fakeSocket(name: string, up = true, failures = 0): SocketHealth {
+  return { name, up, lost: false, failures };
+}
 
 export class FakeNamespace implements NamespaceMetrics {
   kernel: KernelSnapshot | undefined;
   kernelReadErrors = 0;
+  sockets: SocketHealth[] = [fakeSocket('stats'), fakeSocket('dump')];
   readonly counters = new CollectorCounters();
   private readonly cpu = new CpuTotals();
 
@@ -51,6 +58,11 @@ export function scripted(snapshots: KernelSnapshot[]): () => Promise<KernelSnaps
 export class FakeScope implements MetricScope {
   namespaces: FakeNamespace[] = [];
   events = { lost: 0, receiveBuffer: undefined as number | undefined, notFromKernel: 0 };
+  sockets: SocketHealth[] = [fakeSocket('events')];
+
+  sharedSockets(): readonly SocketHealth[] {
+    return this.sockets;
+  }
 
   shown(): Iterable<FakeNamespace> {
     return this.namespaces;

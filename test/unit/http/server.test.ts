@@ -48,13 +48,26 @@ describe('HTTP server', () => {
     await app.close();
   });
 
-  it('readyz follows readiness; healthz always answers', async () => {
+  it('readyz follows readiness; healthz answers while no socket is lost', async () => {
     let ready = false;
     const app = buildServer(deps({ isReady: () => ready }));
     assert.equal((await app.inject({ url: '/readyz' })).statusCode, 503);
     assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
     ready = true;
     assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+    await app.close();
+  });
+
+  it('healthz fails (503, naming the kind of socket) while a socket cannot be reopened, for the kubelet to restart the pod', async () => {
+    let lost: string | undefined;
+    const app = buildServer(deps({ unhealthy: () => lost }));
+    assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+    lost = 'stats';
+    const res = await app.inject({ url: '/healthz' });
+    assert.equal(res.statusCode, 503);
+    assert.match(res.body, /stats/);
+    lost = undefined;
+    assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200, 'reopened: healthy again');
     await app.close();
   });
 

@@ -7,6 +7,7 @@ import { Collector } from '../../../src/sync/collector.js';
 import {
   type EventConsumer,
   type OpenEventSocket,
+  REOPEN_POLICY,
   ResilientEventSocket,
 } from '../../../src/sync/resubscribe.js';
 import { encodeFlow } from '../../support/codec/flow.js';
@@ -81,27 +82,53 @@ describe('ResilientEventSocket (the reconnect policy)', () => {
     assert.equal(events.receiveBufferSize, 2 * 16 * 1024 * 1024);
   });
 
-  it('a failed socket is closed and reopened a second later, retrying every second; the consumer hears once, when it is open', async () => {
+  it('a failed socket is closed and reopened a second later, backing off 2 s, 4 s; the consumer hears once, when it is open', async () => {
     const consumer = new CountingConsumer();
     const { sockets, timers, log, events } = setup(consumer);
     const first = sockets.last;
     first.fail();
     assert.equal(first.closed, true);
     assert.equal(events.receiveBufferSize, undefined, 'no socket while it is being reopened');
+    assert.deepEqual([events.health.up, events.health.failures], [false, 1]);
     sockets.failures = 2;
     await timers.advance(999);
     assert.equal(sockets.failures, 2, 'not before a second');
     await timers.advance(1);
-    await timers.advance(1000);
+    assert.equal(sockets.failures, 1, 'first attempt at 1 s');
+    await timers.advance(1999);
+    assert.equal(sockets.failures, 1, 'the second 2 s later');
+    await timers.advance(1);
     assert.deepEqual([sockets.failures, sockets.opened.length, consumer.resubscribed], [0, 1, 0]);
-    await timers.advance(1000);
+    await timers.advance(4000);
     assert.equal(sockets.opened.length, 2);
     assert.equal(consumer.resubscribed, 1);
     assert.equal(sockets.last.closed, false);
     assert.equal(events.receiveBufferSize, 2 * 16 * 1024 * 1024);
+    assert.deepEqual([events.health.up, events.health.lost], [true, false]);
     assert.equal(log.count('error'), 3, 'the failure and the two failed attempts');
     await timers.advance(60_000);
     assert.deepEqual([sockets.opened.length, consumer.resubscribed, timers.pending], [2, 1, 0]);
+  });
+
+  it(`lost after ${REOPEN_POLICY.attempts} failed attempts in a row (31 s), still retried every 30 s, and healthy again once open`, async () => {
+    const { sockets, timers, events } = setup();
+    sockets.last.fail();
+    sockets.failures = 1000;
+    await timers.advance(1000 + 2000 + 4000 + 8000);
+    assert.deepEqual([events.health.lost, sockets.failures], [false, 996]);
+    await timers.advance(16_000);
+    assert.deepEqual([events.health.lost, sockets.failures], [true, 995], 'lost at the fifth');
+    await timers.advance(29_999);
+    assert.equal(sockets.failures, 995, 'the back-off stops at 30 s');
+    await timers.advance(1);
+    assert.equal(sockets.failures, 994);
+    sockets.failures = 0;
+    await timers.advance(30_000);
+    assert.deepEqual([events.health.up, events.health.lost, events.health.failures], [true, false, 1]);
+    sockets.last.fail();
+    assert.deepEqual([events.health.up, events.health.lost, events.health.failures], [false, false, 2]);
+    await timers.advance(1000);
+    assert.equal(events.health.up, true, 'a new failure starts the back-off at 1 s again');
   });
 
   it('closed while it waits to reopen: no reopening, no timer left', async () => {
@@ -122,7 +149,8 @@ describe('ResilientEventSocket (the reconnect policy)', () => {
     await timers.advance(3_000);
     events.close();
     await timers.advance(60_000);
-    assert.equal(sockets.failures, 97);
+    assert.equal(sockets.failures, 98, 'attempts at 1 s and 3 s, none after close');
+    assert.equal(events.health.lost, false, 'a closed socket is not lost');
   });
 
   it('the first open failing is the caller’s error: thrown, nothing retried', () => {
