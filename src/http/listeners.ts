@@ -113,7 +113,8 @@ export class Listeners {
         if (tls !== undefined && tlsOptions !== undefined) {
           server = createHttpsServer({ ...tlsOptions, ...serverOptions(limits) }, handler);
           const check = afterHandshake(tls, log);
-          if (check) server.on('secureConnection', check);
+          // Before the HTTP server's own listener, so a refused connection's request is never parsed.
+          if (check) server.prependListener('secureConnection', check);
           server.on('tlsClientError', (err) => log.debug({ err }, 'TLS handshake failed'));
         } else {
           server = createHttpServer(serverOptions(limits), handler);

@@ -98,9 +98,15 @@ export class NamespaceUnit {
     private readonly options: UnitOptions,
   ) {
     this.labels = options.labelled ? { netns: ref.label } : {};
-    this.statsSocket = this.open('stats', STATS_TIMEOUT_MS, STATS_SLOTS, 0);
-    this.stats = new CtnetlinkClient(this.statsSocket);
     this.proc = options.openProc(ref);
+    try {
+      this.statsSocket = this.open('stats', STATS_TIMEOUT_MS, STATS_SLOTS, 0);
+    } catch (err) {
+      // The caller never gets the unit, so nobody else would close the files.
+      this.proc.close();
+      throw err;
+    }
+    this.stats = new CtnetlinkClient(this.statsSocket);
     this.reader = new KernelStatsReader(this.stats, this.proc);
   }
 
