@@ -17,6 +17,7 @@ import { CtnetlinkClient } from '../ctnetlink/client.js';
 import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
 import type { ProcFiles } from '../kernel/proc.js';
+import type { SlabReader } from '../kernel/slab.js';
 import { type KernelSnapshot, KernelStatsReader } from '../kernel/stats.js';
 import { RequestSocket } from '../netlink/request.js';
 import { Collector } from '../sync/collector.js';
@@ -50,6 +51,8 @@ export interface UnitOptions {
   ) => RequestSocket;
   /** The namespace's procfs files. */
   openProc: (ref: NamespaceRef) => ProcFiles;
+  /** The node's conntrack slab cache, read with the exporter's own namespace (it is one for all). */
+  slab?: SlabReader | undefined;
 }
 
 /** Statistics replies are a few small datagrams: 4 slots read on the event loop, no reader thread. */
@@ -93,7 +96,7 @@ export class NamespaceUnit {
     this.statsSocket = this.open(STATS_TIMEOUT_MS, STATS_SLOTS, 0);
     this.stats = new CtnetlinkClient(this.statsSocket);
     this.proc = options.openProc(ref);
-    this.reader = new KernelStatsReader(this.stats, this.proc);
+    this.reader = new KernelStatsReader(this.stats, this.proc, ref.own ? options.slab : undefined);
   }
 
   get table(): ShadowTable | undefined {
