@@ -34,20 +34,18 @@ export function parseSlabinfo(text: string, cache = CACHE): SlabCache | undefine
   for (const line of lines) {
     const [name, , num, size] = line.trim().split(/\s+/);
     if (name !== cache) continue;
-    const objects = Number(num);
-    const objectSize = Number(size);
-    if (!Number.isInteger(objects) || !Number.isInteger(objectSize))
+    if (!/^\d+$/.test(num ?? '') || !/^\d+$/.test(size ?? ''))
       throw new Error(`slabinfo: bad line for ${cache}: ${line}`);
-    return { objects, objectSize };
+    return { objects: Number(num), objectSize: Number(size) };
   }
   return undefined;
 }
 
 /** A SLUB sysfs number, e.g. total_objects' `144 N0=144` (the total, then per NUMA node). */
 export function parseSlabNumber(text: string): number {
-  const n = Number(text.trim().split(/\s+/)[0]);
-  if (!Number.isInteger(n)) throw new Error(`not a slab count: ${JSON.stringify(text)}`);
-  return n;
+  const m = /^\d+/.exec(text.trim());
+  if (m === null) throw new Error(`not a slab count: ${JSON.stringify(text)}`);
+  return Number(m[0]);
 }
 
 export class SlabReader {
