@@ -118,36 +118,27 @@ export class KernelStatsReader {
       return undefined;
     };
     const sysctl = (name: string) => readSysctl(this.proc, name).catch(failed);
-    const [
-      global,
-      perCpu,
-      expectations,
-      expectLimit,
-      timeouts,
-      slab,
-      buckets,
-      eventsMode,
-      timestamps,
-      accounting,
-    ] = await Promise.all([
-      this.source.globalStats().catch(async () => {
-        errors++;
-        const [entries, maxEntries] = await Promise.all([
-          sysctl('nf_conntrack_count'),
-          sysctl('nf_conntrack_max'),
-        ]);
-        return { entries, maxEntries };
-      }),
-      this.perCpu(failed),
-      this.source.countExpectations().catch(failed),
-      sysctl('nf_conntrack_expect_max'),
-      this.timeouts.read(failed),
-      this.slab?.read().catch(failed),
-      sysctl('nf_conntrack_buckets'),
-      sysctl('nf_conntrack_events'),
-      sysctl('nf_conntrack_timestamp'),
-      sysctl('nf_conntrack_acct'),
-    ]);
+    // At once, before the requests go out (see timeouts.ts and slab.ts).
+    const timeouts = this.timeouts.read(failed);
+    const slab = this.readSlab(failed);
+    const [global, perCpu, expectations, expectLimit, buckets, eventsMode, timestamps, accounting] =
+      await Promise.all([
+        this.source.globalStats().catch(async () => {
+          errors++;
+          const [entries, maxEntries] = await Promise.all([
+            sysctl('nf_conntrack_count'),
+            sysctl('nf_conntrack_max'),
+          ]);
+          return { entries, maxEntries };
+        }),
+        this.perCpu(failed),
+        this.source.countExpectations().catch(failed),
+        sysctl('nf_conntrack_expect_max'),
+        sysctl('nf_conntrack_buckets'),
+        sysctl('nf_conntrack_events'),
+        sysctl('nf_conntrack_timestamp'),
+        sysctl('nf_conntrack_acct'),
+      ]);
     return {
       entries: global.entries,
       limit: global.maxEntries,
@@ -162,6 +153,14 @@ export class KernelStatsReader {
       accounting,
       errors,
     };
+  }
+
+  private readSlab(failed: () => undefined): SlabCache | undefined {
+    try {
+      return this.slab?.read();
+    } catch {
+      return failed();
+    }
   }
 
   /** Both per-CPU dumps, one after the other on the one socket; procfs has both if either fails. */

@@ -78,12 +78,12 @@ describe('SlabReader', () => {
       writeFileSync(join(d, 'slab_size'), '256\n');
     };
 
-  it("SLUB's sysfs directory: total_objects x slab_size (slabinfo is not read)", async () => {
+  it("SLUB's sysfs directory: total_objects x slab_size (slabinfo is not read)", () => {
     const r = fake('sysfs', cacheDir('144 N0=144'), 'garbage');
-    assert.deepEqual(await r.read(), { objects: 144, objectSize: 256 });
+    assert.deepEqual(r.read(), { objects: 144, objectSize: 256 });
   });
 
-  it('a symlink in sysfs is a merged cache: absent', async () => {
+  it('a symlink in sysfs is a merged cache: absent', () => {
     const r = fake(
       'merged',
       (sys) => {
@@ -92,23 +92,23 @@ describe('SlabReader', () => {
       },
       slabinfo(CONNTRACK),
     );
-    assert.equal(await r.read(), undefined);
+    assert.equal(r.read(), undefined);
   });
 
-  it('other caches merged into it: absent', async () => {
-    assert.equal(await fake('aliased', cacheDir('144', '2'), undefined).read(), undefined);
+  it('other caches merged into it: absent', () => {
+    assert.equal(fake('aliased', cacheDir('144', '2'), undefined).read(), undefined);
   });
 
-  it('no SLUB sysfs: /proc/slabinfo, and absent when it has no line or no file', async () => {
-    assert.deepEqual(await fake('procfs', undefined, slabinfo(CONNTRACK)).read(), {
+  it('no SLUB sysfs: /proc/slabinfo, and absent when it has no line or no file', () => {
+    assert.deepEqual(fake('procfs', undefined, slabinfo(CONNTRACK)).read(), {
       objects: 144,
       objectSize: 256,
     });
-    assert.equal(await fake('procfs-merged', undefined, slabinfo(...OTHERS)).read(), undefined);
-    assert.equal(await fake('nothing', undefined, undefined).read(), undefined);
+    assert.equal(fake('procfs-merged', undefined, slabinfo(...OTHERS)).read(), undefined);
+    assert.equal(fake('nothing', undefined, undefined).read(), undefined);
   });
 
-  it('a file that cannot be parsed is an error (counted by the caller)', async () => {
-    await assert.rejects(fake('bad', cacheDir('lots'), undefined).read());
+  it('a file that cannot be parsed is an error (counted by the caller)', () => {
+    assert.throws(() => fake('bad', cacheDir('lots'), undefined).read());
   });
 });
