@@ -7,7 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
+import {
+  decodeCpuStats,
+  decodeExpectationCpuStats,
+  decodeGlobalStats,
+} from '../../../src/ctnetlink/stats.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
 import { NLA_F_NESTED, NLA_HDRLEN } from '../../../src/netlink/attributes.js';
@@ -60,6 +64,7 @@ const DECODERS: readonly (readonly [string, (buf: Buffer) => unknown])[] = [
       ),
   ],
   ['decodeCpuStats', (buf) => decodeCpuStats(buf, 0, buf.length)],
+  ['decodeExpectationCpuStats', (buf) => decodeExpectationCpuStats(buf, 0, buf.length)],
   ['decodeGlobalStats', (buf) => decodeGlobalStats(buf, 0, buf.length)],
   ['MessageCursor', frame],
 ];
