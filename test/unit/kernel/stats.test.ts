@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CpuStats, GlobalStats } from '../../../src/ctnetlink/stats.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { OwnProcFiles } from '../../../src/kernel/proc.js';
+import { SlabReader } from '../../../src/kernel/slab.js';
 import { type KernelSource, KernelStatsReader } from '../../../src/kernel/stats.js';
 import { tcp } from '../helpers/flows.js';
 import { defaultModeMetrics } from '../helpers/scope.js';
@@ -160,6 +161,29 @@ describe('KernelStatsReader and the kernel gauges', () => {
     const k = await reader.read();
     assert.deepEqual([k.entries, k.limit, k.buckets, k.errors], [9, 262144, 65536, 3]);
     assert.deepEqual(k.perCpu, [], 'no /proc/net/stat/nf_conntrack here');
+  });
+
+  it("reads the node's slab cache where given one; an unreadable one is absent and counted", async () => {
+    const good = join(root, 'slabinfo');
+    writeFileSync(
+      good,
+      'slabinfo - version: 2.1\nnf_conntrack 80 144 256 16 1 : tunables 0 0 0 : slabdata 9 9 0\n',
+    );
+    const bad = join(root, 'slabinfo-bad');
+    writeFileSync(bad, 'not slabinfo\n');
+    const noSys = join(root, 'no-sys-slab');
+    const k = await new KernelStatsReader(
+      new SwitchableSource(),
+      new OwnProcFiles(proc),
+      new SlabReader(noSys, good),
+    ).read();
+    assert.deepEqual([k.slab, k.errors], [{ objects: 144, objectSize: 256 }, 0]);
+    const f = await new KernelStatsReader(
+      new SwitchableSource(),
+      new OwnProcFiles(proc),
+      new SlabReader(noSys, bad),
+    ).read();
+    assert.deepEqual([f.slab, f.errors], [undefined, 1]);
   });
 
   it('a sysctl file that is not a number is an error, not a value', async () => {
