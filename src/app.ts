@@ -11,6 +11,7 @@ import { serve } from './http/serve.js';
 import { loadWebConfig } from './http/web-config-files.js';
 import { eventModeNotice } from './kernel/event-mode.js';
 import { NamespaceProcFiles, OwnProcFiles, readSysctl } from './kernel/proc.js';
+import { SlabReader } from './kernel/slab.js';
 import { memoryBudget, tableReserve } from './memory/budget.js';
 import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
@@ -63,6 +64,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     attribution: config,
     growth: budget,
     openProc: (ref) => (ref.own ? ownProc : new NamespaceProcFiles(ref.fd)),
+    slab: new SlabReader(),
   });
   if (budget) {
     // The table comes first: what it still takes until full (the largest, under --netns.all) is

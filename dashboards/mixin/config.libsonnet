@@ -23,6 +23,11 @@
     predictMinFillRatio: 0.50,
     predictFor: '15m',
 
+    // ConntrackExpectationsNearlyFull: expectations over net.netfilter.nf_conntrack_expect_max,
+    // as a ratio. At 1 helpers (FTP, SIP, TFTP, ...) can announce no more related flows.
+    expectationsWarningRatio: 0.80,
+    expectationsFor: '5m',
+
     // ConntrackInsertFailed: insert_failed keeps increasing for this long.
     insertFailedFor: '15m',
 

@@ -6,8 +6,21 @@
  */
 import { ConntrackError } from '../errors.js';
 import type { ReplyHandler, Requester } from '../netlink/request.js';
-import { cpuStatsRequest, dumpTableRequest, globalStatsRequest, type Request } from './requests.js';
-import { type CpuStats, decodeCpuStats, decodeGlobalStats, type GlobalStats } from './stats.js';
+import {
+  cpuStatsRequest,
+  dumpExpectationsRequest,
+  dumpTableRequest,
+  expectationCpuStatsRequest,
+  globalStatsRequest,
+  type Request,
+} from './requests.js';
+import {
+  type CpuStats,
+  decodeCpuStats,
+  decodeExpectationCpuStats,
+  decodeGlobalStats,
+  type GlobalStats,
+} from './stats.js';
 
 export interface DumpSink {
   /** Called before every attempt: discard what an interrupted attempt delivered. */
@@ -47,6 +60,24 @@ export class CtnetlinkClient {
       out.push(decodeCpuStats(buf, start, end)),
     );
     return out;
+  }
+
+  async expectationCpuStats(): Promise<CpuStats[]> {
+    const out: CpuStats[] = [];
+    await this.send(expectationCpuStatsRequest(), (buf, _type, _flags, start, end) =>
+      out.push(decodeExpectationCpuStats(buf, start, end)),
+    );
+    return out;
+  }
+
+  /**
+   * The namespace's expectations, counted by dumping them: the kernel keeps the count
+   * (nf_conntrack_net.expect_count) but no request reports it. The dump is bounded by
+   * nf_conntrack_expect_max (4096 by default) and is empty on most nodes; nothing is decoded.
+   */
+  async countExpectations(): Promise<number> {
+    const res = await this.send(dumpExpectationsRequest(), () => undefined);
+    return res.messages;
   }
 
   async globalStats(): Promise<GlobalStats> {

@@ -13,6 +13,12 @@ export const IPCTNL_MSG_CT_GET_STATS = 5;
 export const IPCTNL_MSG_CT_GET_DYING = 6;
 export const IPCTNL_MSG_CT_GET_UNCONFIRMED = 7;
 
+// enum cntl_msg_exp_types (subsystem NFNL_SUBSYS_CTNETLINK_EXP)
+export const IPCTNL_MSG_EXP_NEW = 0;
+export const IPCTNL_MSG_EXP_GET = 1;
+export const IPCTNL_MSG_EXP_DELETE = 2;
+export const IPCTNL_MSG_EXP_GET_STATS_CPU = 3;
+
 // enum ctattr_type
 export const CTA_TUPLE_ORIG = 1;
 export const CTA_TUPLE_REPLY = 2;
@@ -148,6 +154,11 @@ export const CTA_STATS_ERROR = 12;
 export const CTA_STATS_SEARCH_RESTART = 13;
 export const CTA_STATS_CLASH_RESOLVE = 14;
 export const CTA_STATS_CHAIN_TOOLONG = 15;
+
+// enum ctattr_expect_stats
+export const CTA_STATS_EXP_NEW = 1;
+export const CTA_STATS_EXP_CREATE = 2;
+export const CTA_STATS_EXP_DELETE = 3;
 
 // enum ctattr_stats_global
 export const CTA_STATS_GLOBAL_ENTRIES = 1;

@@ -1,7 +1,9 @@
 /**
- * Statistics replies: IPCTNL_MSG_CT_GET_STATS_CPU (one message per possible CPU, res_id = CPU)
- * and IPCTNL_MSG_CT_GET_STATS (entries and nf_conntrack_max). Counters the kernel no longer
- * fills (searched, new, ignore, delete, delete_list) are decoded for completeness.
+ * Statistics replies: IPCTNL_MSG_CT_GET_STATS_CPU (one message per possible CPU, res_id = CPU),
+ * IPCTNL_MSG_CT_GET_STATS (entries and nf_conntrack_max) and IPCTNL_MSG_EXP_GET_STATS_CPU (the
+ * expectation counters of the same per-CPU structure, one message per possible CPU; the kernel
+ * types its replies with the CTNETLINK subsystem, not CTNETLINK_EXP). Counters the kernel no
+ * longer fills (searched, new, ignore, delete, delete_list) are decoded for completeness.
  */
 import { AttributeCursor } from '../netlink/attributes.js';
 import { attributesStart } from '../netlink/nfnetlink.js';
@@ -14,6 +16,9 @@ import {
   CTA_STATS_DROP,
   CTA_STATS_EARLY_DROP,
   CTA_STATS_ERROR,
+  CTA_STATS_EXP_CREATE,
+  CTA_STATS_EXP_DELETE,
+  CTA_STATS_EXP_NEW,
   CTA_STATS_FOUND,
   CTA_STATS_GLOBAL_ENTRIES,
   CTA_STATS_GLOBAL_MAX_ENTRIES,
@@ -26,7 +31,10 @@ import {
   CTA_STATS_SEARCHED,
 } from './constants.js';
 
-/** Names as the metrics use them (conntrack_stat_<name>_total), in attribute order. */
+/**
+ * Names as the metrics use them (conntrack_stat_<name>_total): CT_GET_STATS_CPU's in attribute
+ * order, then EXP_GET_STATS_CPU's under the column names of /proc/net/stat/nf_conntrack.
+ */
 export const CPU_STAT_NAMES = [
   'searched',
   'found',
@@ -43,6 +51,9 @@ export const CPU_STAT_NAMES = [
   'search_restart',
   'clash_resolve',
   'chain_toolong',
+  'expect_new',
+  'expect_create',
+  'expect_delete',
 ] as const;
 
 export type CpuStatName = (typeof CPU_STAT_NAMES)[number];
@@ -65,6 +76,12 @@ const BY_ATTR: Readonly<Record<number, CpuStatName>> = {
   [CTA_STATS_CHAIN_TOOLONG]: 'chain_toolong',
 };
 
+const BY_EXP_ATTR: Readonly<Record<number, CpuStatName>> = {
+  [CTA_STATS_EXP_NEW]: 'expect_new',
+  [CTA_STATS_EXP_CREATE]: 'expect_create',
+  [CTA_STATS_EXP_DELETE]: 'expect_delete',
+};
+
 export interface CpuStats {
   cpu: number;
   /** Only the counters this kernel sent. */
@@ -82,15 +99,29 @@ function attributes(buf: Buffer, start: number, end: number, what: string): Attr
   return cursor.reset(buf, attributesStart(start, end), end, what);
 }
 
-export function decodeCpuStats(buf: Buffer, start: number, end: number): CpuStats {
-  const c = attributes(buf, start, end, 'CT_GET_STATS_CPU');
+function decodePerCpu(
+  buf: Buffer,
+  start: number,
+  end: number,
+  what: string,
+  byAttr: Readonly<Record<number, CpuStatName>>,
+): CpuStats {
+  const c = attributes(buf, start, end, what);
   // nfgenmsg.res_id carries the CPU number, big-endian.
   const out: CpuStats = { cpu: buf.readUInt16BE(start + NLMSG_HDRLEN + 2), values: {} };
   while (c.next()) {
-    const name = BY_ATTR[c.type];
-    if (name !== undefined) out.values[name] = c.u32(`CTA_STATS_${name.toUpperCase()}`);
+    const name = byAttr[c.type];
+    if (name !== undefined) out.values[name] = c.u32(`attribute ${c.type} (${name})`);
   }
   return out;
+}
+
+export function decodeCpuStats(buf: Buffer, start: number, end: number): CpuStats {
+  return decodePerCpu(buf, start, end, 'CT_GET_STATS_CPU', BY_ATTR);
+}
+
+export function decodeExpectationCpuStats(buf: Buffer, start: number, end: number): CpuStats {
+  return decodePerCpu(buf, start, end, 'EXP_GET_STATS_CPU', BY_EXP_ATTR);
 }
 
 export function decodeGlobalStats(buf: Buffer, start: number, end: number): GlobalStats {

@@ -6,7 +6,7 @@
  * and comes back) and then read by descriptor at every scrape, so no process of that namespace,
  * and no /proc/PID path that a reused PID could redirect, is ever needed.
  */
-import { closeSync, read as readFd } from 'node:fs';
+import { closeSync, read as readFd, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { constants as os } from 'node:os';
 import { promisify } from 'node:util';
@@ -20,6 +20,12 @@ export type ProcPath = `sys/net/netfilter/${string}` | 'net/stat/nf_conntrack';
 export interface ProcFiles {
   /** The file's text; undefined when this kernel has no such file (no data); throws otherwise. */
   read(path: ProcPath): Promise<string | undefined>;
+  /**
+   * The same, at once: for many small sysctls read together (the timeouts), where a thread-pool
+   * round trip per file costs far more than the read. procfs makes a sysctl's text from memory,
+   * so the read never waits for a disk.
+   */
+  readSync(path: ProcPath): string | undefined;
   close(): void;
 }
 
@@ -32,6 +38,15 @@ export class OwnProcFiles implements ProcFiles {
   async read(path: ProcPath): Promise<string | undefined> {
     try {
       return await readFile(`${this.root}/${path}`, 'utf8');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  readSync(path: ProcPath): string | undefined {
+    try {
+      return readFileSync(`${this.root}/${path}`, 'utf8');
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -64,6 +79,13 @@ export class NamespaceProcFiles implements ProcFiles {
     return buf.toString('utf8', 0, bytesRead);
   }
 
+  readSync(path: ProcPath): string | undefined {
+    const fd = this.open(path);
+    if (fd === null) return undefined;
+    const buf = Buffer.allocUnsafe(path === 'net/stat/nf_conntrack' ? STAT_BYTES : SYSCTL_BYTES);
+    return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
+  }
+
   close(): void {
     this.closed = true;
     for (const fd of this.fds.values()) if (fd !== null) closeSync(fd);
@@ -87,12 +109,21 @@ export class NamespaceProcFiles implements ProcFiles {
   }
 }
 
-/** A sysctl of `files` as a number; undefined when the kernel has none. */
-export async function readSysctl(files: ProcFiles, name: string): Promise<number | undefined> {
-  const path: ProcPath = `sys/net/netfilter/${name}`;
-  const text = await files.read(path);
+function sysctlNumber(path: ProcPath, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number.parseInt(text, 10);
   if (!Number.isFinite(n)) throw new Error(`${path}: not a number: ${JSON.stringify(text)}`);
   return n;
+}
+
+/** A sysctl of `files` as a number; undefined when the kernel has none. */
+export async function readSysctl(files: ProcFiles, name: string): Promise<number | undefined> {
+  const path: ProcPath = `sys/net/netfilter/${name}`;
+  return sysctlNumber(path, await files.read(path));
+}
+
+/** readSysctl at once (ProcFiles.readSync). */
+export function readSysctlSync(files: ProcFiles, name: string): number | undefined {
+  const path: ProcPath = `sys/net/netfilter/${name}`;
+  return sysctlNumber(path, files.readSync(path));
 }

@@ -1,9 +1,10 @@
 /**
- * What the kernel counts, from each namespace's snapshot of this scrape: the table's entries and
- * the conntrack switches per namespace, the limit and hash size once for the node (they are
- * global), and the per-CPU statistics summed into counters. A value the read could not get is
- * absent from that scrape, not 0.
+ * What the kernel counts, from each namespace's snapshot of this scrape: the table's entries, its
+ * expectations, the conntrack switches and the timeouts per namespace; the limits, the hash size
+ * and the table's kernel memory once for the node (they are global); and the per-CPU statistics
+ * summed into counters. A value the read could not get is absent from that scrape, not 0.
  */
+import { arch } from 'node:os';
 import type { Registry } from '@prometheus-io/client';
 import { CPU_STAT_NAMES, type CpuStatName } from '../ctnetlink/stats.js';
 import type { KernelSnapshot } from '../kernel/stats.js';
@@ -27,7 +28,13 @@ const STAT_HELP: Readonly<Record<CpuStatName, string>> = {
   search_restart: 'Lookups restarted because the hash table was resized or changed concurrently.',
   clash_resolve: 'Insert clashes resolved by reusing the existing entry.',
   chain_toolong: 'Entries refused because their hash chain grew beyond the kernel limit.',
+  expect_new: 'Flows created from an expectation (a related flow a helper such as FTP or TFTP announced).',
+  expect_create: 'Expectations created by conntrack helpers.',
+  expect_delete: 'Expectations removed: used, timed out, or removed with their flow.',
 };
+
+/** A hash bucket is one pointer (struct hlist_nulls_head); 4 bytes only on 32-bit kernels. */
+const BUCKET_BYTES = ['arm', 'ia32', 'mips', 'mipsel', 'ppc'].includes(arch()) ? 4 : 8;
 
 type Read = (k: KernelSnapshot) => number | undefined;
 
@@ -37,6 +44,11 @@ const PER_NAMESPACE: readonly (readonly [string, string, Read])[] = [
     'conntrack_entries',
     'Entries in the conntrack table of this network namespace, as the kernel counts them.',
     (k) => k.entries,
+  ],
+  [
+    'conntrack_expectations',
+    'Expectations (related flows announced by helpers such as FTP, SIP or TFTP) in this network namespace.',
+    (k) => k.expectations,
   ],
 ];
 
@@ -51,6 +63,11 @@ const NODE_WIDE: readonly (readonly [string, string, Read])[] = [
     'conntrack_buckets',
     'Size of the conntrack hash table (net.netfilter.nf_conntrack_buckets).',
     (k) => k.buckets,
+  ],
+  [
+    'conntrack_expectations_limit',
+    'Maximum expectations in each network namespace (net.netfilter.nf_conntrack_expect_max); beyond it helpers fail to set up related flows.',
+    (k) => k.expectLimit,
   ],
 ];
 
@@ -91,6 +108,31 @@ export class KernelMetrics {
       });
     }
     for (const g of SWITCHES) perNamespace(g);
+    new Family(
+      registry,
+      'conntrack_kernel_memory_bytes',
+      'Kernel memory of the conntrack table, for the node: part="slab" the nf_conntrack slab cache (objects in its slabs x object size; absent where the cache is merged with another), part="hash" the hash table (buckets x pointer size).',
+      'gauge',
+      (f) => {
+        const own = scope.own()?.kernel;
+        const slab = own?.slab;
+        f.add({}, { part: 'slab' }, slab && slab.objects * slab.objectSize);
+        f.add({}, { part: 'hash' }, own?.buckets === undefined ? undefined : own.buckets * BUCKET_BYTES);
+      },
+    );
+    new Family(
+      registry,
+      'conntrack_timeout_seconds',
+      'Timeout the kernel gives a flow of this protocol in this state (net.netfilter.nf_conntrack_<protocol>_timeout_<state>): TCP/SCTP/DCCP by kernel state (TCP MAX_RETRANS and UNACKNOWLEDGED while segments are retransmitted or unacknowledged), UDP/UDP-Lite/GRE UNREPLIED (not yet assured) and ASSURED (the _stream timeout), ICMP/ICMPv6/generic ALL.',
+      'gauge',
+      (f) => {
+        for (const ns of scope.shown()) {
+          for (const t of ns.kernel?.timeouts ?? []) {
+            f.add(ns.labels, { protocol: t.protocol, state: t.state }, t.seconds);
+          }
+        }
+      },
+    );
   }
 
   /**

@@ -17,6 +17,7 @@ import { CtnetlinkClient } from '../ctnetlink/client.js';
 import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
 import type { ProcFiles } from '../kernel/proc.js';
+import type { SlabReader } from '../kernel/slab.js';
 import { type KernelSnapshot, KernelStatsReader } from '../kernel/stats.js';
 import { type BrokenHandler, RequestSocket } from '../netlink/request.js';
 import { Collector } from '../sync/collector.js';
@@ -58,6 +59,8 @@ export interface UnitOptions {
   openProc: (ref: NamespaceRef) => ProcFiles;
   /** Timers and policy of the sockets' reopening (tests); real timers, REOPEN_POLICY otherwise. */
   reopen?: { timers?: Timers; policy?: ReopenPolicy } | undefined;
+  /** The node's conntrack slab cache, read with the exporter's own namespace (it is one for all). */
+  slab?: SlabReader | undefined;
 }
 
 /** Statistics replies are a few small datagrams: 4 slots read on the event loop, no reader thread. */
@@ -107,7 +110,7 @@ export class NamespaceUnit {
       throw err;
     }
     this.stats = new CtnetlinkClient(this.statsSocket);
-    this.reader = new KernelStatsReader(this.stats, this.proc);
+    this.reader = new KernelStatsReader(this.stats, this.proc, ref.own ? options.slab : undefined);
   }
 
   get table(): ShadowTable | undefined {

@@ -10,7 +10,7 @@ export const NFGENMSG_LEN = 4;
 const NFNETLINK_V0 = 0;
 
 export const NFNL_SUBSYS_CTNETLINK = 1;
-/** @kernel unused here, kept so that the list reads like the header */
+/** The expectation subsystem: its dumps and per-CPU statistics (ctnetlink_exp). */
 export const NFNL_SUBSYS_CTNETLINK_EXP = 2;
 
 export const NFNLGRP_CONNTRACK_NEW = 1;

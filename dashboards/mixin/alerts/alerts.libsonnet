@@ -55,6 +55,14 @@ local format = import '../lib/format.libsonnet';
             c.predictFor,
           ),
           alert(
+            'ConntrackExpectationsNearlyFull',
+            'warning',
+            'conntrack_expectations{%(sel)s} / ignoring(netns) group_left conntrack_expectations_limit{%(sel)s} > %(ratio)s' % { sel: sel, ratio: ratio(c.expectationsWarningRatio) },
+            'Conntrack expectations are nearly at their limit.',
+            'Expectations in the conntrack table on %s are {{ $value | humanizePercentage }} of nf_conntrack_expect_max. At the limit, helpers (FTP, SIP, TFTP, H.323) cannot set up related flows: data connections and media streams fail ("nf_conntrack: expectation table full").' % where,
+            c.expectationsFor,
+          ),
+          alert(
             'ConntrackPacketsDropped',
             'critical',
             |||

@@ -257,6 +257,55 @@ local format = import '../lib/format.libsonnet';
           ],
         },
         {
+          title: 'Kernel memory, expectations and timeouts',
+          panels: [
+            {
+              title: 'Kernel memory of the table',
+              description: 'Kernel memory the conntrack table takes on the node (all namespaces), stacked: slab, the nf_conntrack slab cache (objects in its slabs x object size, 256 bytes per entry on Linux 6.18 x86-64; a shrinking table gives it back only as slabs empty); hash, the hash table (nf_conntrack_buckets x 8 bytes). Extensions (accounting, timestamps, NAT, helpers) live in other caches and are not included. No slab series where the cache is merged with another.',
+              type: 'timeseries',
+              unit: 'bytes',
+              w: 8,
+              stack: true,
+              targets: [t('conntrack_kernel_memory_bytes{%s}' % sel, '{{instance}} {{part}}')],
+            },
+            {
+              title: 'Expectations and limit',
+              description: 'Expectations: related flows announced by conntrack helpers (FTP data connections, SIP/H.323 media, TFTP transfers), per network namespace, against net.netfilter.nf_conntrack_expect_max (one for the host, each namespace counted against it), drawn dashed. Alert at %s.' % format.percent(c.expectationsWarningRatio),
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              limitSeries: 'limit',
+              runbooks: ['ConntrackExpectationsNearlyFull'],
+              targets: [
+                t('conntrack_expectations{%s}' % sel, '{{instance}} {{netns}} expectations'),
+                t('conntrack_expectations_limit{%s}' % sel, '{{instance}} limit'),
+              ],
+            },
+            {
+              title: 'Expectations per second',
+              description: 'create: expectations helpers created; new: flows that arrived as an expected one (the FTP data connection, the TFTP answer); delete: expectations removed (used, timed out, or gone with their flow). Summed over CPUs.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 8,
+              targets: [
+                t('sum by (instance) (rate(conntrack_stat_expect_%s_total{%s}[$__rate_interval]))' % [stat, sel], '{{instance}} %s' % stat)
+                for stat in ['create', 'new', 'delete']
+              ],
+            },
+            {
+              title: 'Timeouts',
+              description: 'How long the kernel keeps a flow of a protocol in a state without packets (net.netfilter.nf_conntrack_*_timeout*), the largest over the selected instances and namespaces. A state that piles up in "Flows by protocol and state" holds about (flows entering it per second) x (its timeout) flows: shortening the timeout shrinks it in proportion. UDP/GRE: UNREPLIED is the plain timeout, ASSURED the _stream one.',
+              type: 'bargauge',
+              unit: 's',
+              w: 24,
+              h: 10,
+              instant: true,
+              runbooks: ['ConntrackTableNearlyFull'],
+              targets: [t('max by (protocol, state) (conntrack_timeout_seconds{%s})' % sel, '{{protocol}} {{state}}')],
+            },
+          ],
+        },
+        {
           title: 'Collector health',
           panels: [
             {

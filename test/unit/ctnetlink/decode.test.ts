@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { eventType } from '../../../src/ctnetlink/event.js';
 import { stateName, TCP_STATES } from '../../../src/ctnetlink/states.js';
-import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
+import {
+  decodeCpuStats,
+  decodeExpectationCpuStats,
+  decodeGlobalStats,
+} from '../../../src/ctnetlink/stats.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { NLM_F_MULTI, readU16h } from '../../../src/netlink/nlmsg.js';
 import { decodeEvent } from '../../support/codec/event.js';
@@ -139,6 +143,36 @@ describe(`decoders on messages captured from Linux ${captured?.kernel} (${captur
         }
       });
     }
+  });
+
+  it('expectation statistics: one CPU of IPCTNL_MSG_EXP_GET_STATS_CPU', () => {
+    const buf = Buffer.from(
+      [
+        '34000000', // nlmsg_len 52: header, nfgenmsg, four attributes
+        '0301', // type: NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_EXP_GET_STATS_CPU (the kernel's subsystem, not _EXP)
+        '0200', // flags: NLM_F_MULTI
+        '01000000', // seq
+        '00000000', // port id
+        '00', // nfgen_family AF_UNSPEC
+        '00', // version
+        '0001', // res_id: cpu 1, big-endian
+        '08000100', // CTA_STATS_EXP_NEW
+        '00000002',
+        '08000200', // CTA_STATS_EXP_CREATE
+        '00000005',
+        '08000300', // CTA_STATS_EXP_DELETE
+        '00000004',
+        '08000400', // an attribute a newer kernel might add: skipped
+        '00000009',
+        '08000100', // nothing after the end of the message is read
+        '000000ff',
+      ].join(''),
+      'hex',
+    );
+    assert.deepEqual(decodeExpectationCpuStats(buf, 0, 52), {
+      cpu: 1,
+      values: { expect_new: 2, expect_create: 5, expect_delete: 4 },
+    });
   });
 
   it('counters and timestamps are bigint, not doubles', () => {

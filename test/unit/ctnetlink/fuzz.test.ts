@@ -7,7 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeCpuStats, decodeGlobalStats } from '../../../src/ctnetlink/stats.js';
+import {
+  decodeCpuStats,
+  decodeExpectationCpuStats,
+  decodeGlobalStats,
+} from '../../../src/ctnetlink/stats.js';
 import { FlowSummary, summarizeFlow } from '../../../src/ctnetlink/summary.js';
 import { ConntrackError, type ErrorCode } from '../../../src/errors.js';
 import { decodeNsidReply } from '../../../src/namespace/nsid.js';
@@ -61,6 +65,7 @@ const DECODERS: readonly (readonly [string, (buf: Buffer) => unknown])[] = [
       ),
   ],
   ['decodeCpuStats', (buf) => decodeCpuStats(buf, 0, buf.length)],
+  ['decodeExpectationCpuStats', (buf) => decodeExpectationCpuStats(buf, 0, buf.length)],
   ['decodeGlobalStats', (buf) => decodeGlobalStats(buf, 0, buf.length)],
   // rtnetlink, not ctnetlink: the namespace-id reply (its request/reply fuzz: namespace/nsid-fuzz).
   ['decodeNsidReply', (buf) => decodeNsidReply(buf, 0, buf.length)],

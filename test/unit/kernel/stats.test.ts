@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CpuStats, GlobalStats } from '../../../src/ctnetlink/stats.js';
 import { ConntrackError } from '../../../src/errors.js';
 import { OwnProcFiles } from '../../../src/kernel/proc.js';
+import { SlabReader } from '../../../src/kernel/slab.js';
 import { type KernelSource, KernelStatsReader } from '../../../src/kernel/stats.js';
 import { tcp } from '../helpers/flows.js';
 import { defaultModeMetrics } from '../helpers/scope.js';
@@ -26,6 +27,14 @@ class SwitchableSource implements KernelSource {
   async cpuStats(): Promise<CpuStats[]> {
     if (this.failing) throw new ConntrackError('CT_ERR_SOCKET', 'closed');
     return [{ cpu: 0, values: { found: 3, drop: 1 } }];
+  }
+  async expectationCpuStats(): Promise<CpuStats[]> {
+    if (this.failing) throw new ConntrackError('CT_ERR_SOCKET', 'closed');
+    return [{ cpu: 0, values: { expect_create: 2, expect_delete: 1 } }];
+  }
+  async countExpectations(): Promise<number> {
+    if (this.failing) throw new ConntrackError('CT_ERR_TIMEOUT', 'no reply');
+    return 1;
   }
 }
 
@@ -55,6 +64,9 @@ const KERNEL_GAUGES = [
   'conntrack_kernel_event_mode',
   'conntrack_kernel_timestamps_enabled',
   'conntrack_kernel_accounting_enabled',
+  'conntrack_expectations',
+  'conntrack_expectations_limit',
+  'conntrack_timeout_seconds',
 ];
 
 describe('KernelStatsReader and the kernel gauges', () => {
@@ -70,6 +82,12 @@ describe('KernelStatsReader and the kernel gauges', () => {
       nf_conntrack_acct: '1',
       nf_conntrack_count: '9',
       nf_conntrack_max: '262144',
+      nf_conntrack_expect_max: '4096',
+      nf_conntrack_tcp_timeout_time_wait: '120',
+      nf_conntrack_udp_timeout_stream: '180',
+      nf_conntrack_icmp_timeout: '30',
+      // Not a flow timeout (IPv6 reassembly's): never read.
+      nf_conntrack_frag6_timeout: '60',
     });
     empty = join(root, 'empty');
     mkdirSync(empty);
@@ -95,6 +113,19 @@ describe('KernelStatsReader and the kernel gauges', () => {
       k.perCpu.reduce((sum, c) => sum + (c.values.found ?? 0), 0),
       3,
     );
+    assert.deepEqual(k.perCpu, [
+      { cpu: 0, values: { found: 3, drop: 1, expect_create: 2, expect_delete: 1 } },
+    ]);
+    assert.deepEqual([k.expectations, k.expectLimit], [1, 4096]);
+    assert.deepEqual(
+      new Set(k.timeouts),
+      new Set([
+        { protocol: 'tcp', state: 'TIME_WAIT', seconds: 120 },
+        { protocol: 'udp', state: 'ASSURED', seconds: 180 },
+        { protocol: 'icmp', state: 'ALL', seconds: 30 },
+      ]),
+    );
+    assert.equal(k.slab, undefined, 'the slab cache is read only where a SlabReader is given');
   });
 
   it('a failed read leaves the kernel gauges out of that scrape and counts the failure', async () => {
@@ -107,7 +138,11 @@ describe('KernelStatsReader and the kernel gauges', () => {
     source.failing = true; // netlink fails, and this /proc has nothing to fall back on
     const failed = await metrics.render();
     for (const name of KERNEL_GAUGES) assert.deepEqual(samples(failed, name), [], `${name} is absent`);
-    assert.equal(value(failed, 'conntrack_collector_kernel_read_errors_total'), 2, 'both requests counted');
+    assert.equal(
+      value(failed, 'conntrack_collector_kernel_read_errors_total'),
+      3,
+      'the requests counted: statistics, per-CPU statistics, expectations',
+    );
     // The kernel's counters keep their last value (they are counters: they never go back).
     assert.equal(value(failed, 'conntrack_stat_found_total'), 3);
     // The shadow side does not depend on the kernel read.
@@ -117,15 +152,38 @@ describe('KernelStatsReader and the kernel gauges', () => {
     source.entries = 8;
     const again = await metrics.render();
     assert.equal(value(again, 'conntrack_entries'), 8);
-    assert.equal(value(again, 'conntrack_collector_kernel_read_errors_total'), 2);
+    assert.equal(value(again, 'conntrack_collector_kernel_read_errors_total'), 3);
   });
 
   it('falls back to procfs (same namespace, same counters) when netlink fails, and counts it', async () => {
     const { source, reader } = setup(proc);
     source.failing = true;
     const k = await reader.read();
-    assert.deepEqual([k.entries, k.limit, k.buckets, k.errors], [9, 262144, 65536, 2]);
+    assert.deepEqual([k.entries, k.limit, k.buckets, k.errors], [9, 262144, 65536, 3]);
     assert.deepEqual(k.perCpu, [], 'no /proc/net/stat/nf_conntrack here');
+  });
+
+  it("reads the node's slab cache where given one; an unreadable one is absent and counted", async () => {
+    const good = join(root, 'slabinfo');
+    writeFileSync(
+      good,
+      'slabinfo - version: 2.1\nnf_conntrack 80 144 256 16 1 : tunables 0 0 0 : slabdata 9 9 0\n',
+    );
+    const bad = join(root, 'slabinfo-bad');
+    writeFileSync(bad, 'not slabinfo\n');
+    const noSys = join(root, 'no-sys-slab');
+    const k = await new KernelStatsReader(
+      new SwitchableSource(),
+      new OwnProcFiles(proc),
+      new SlabReader(noSys, good),
+    ).read();
+    assert.deepEqual([k.slab, k.errors], [{ objects: 144, objectSize: 256 }, 0]);
+    const f = await new KernelStatsReader(
+      new SwitchableSource(),
+      new OwnProcFiles(proc),
+      new SlabReader(noSys, bad),
+    ).read();
+    assert.deepEqual([f.slab, f.errors], [undefined, 1]);
   });
 
   it('a sysctl file that is not a number is an error, not a value', async () => {

@@ -31,14 +31,14 @@ async function goldenText(): Promise<string> {
   const kernel = [
     kernelSnapshot(
       [
-        cpu(0, { found: 10, insert: 4, drop: 1, early_drop: 0 }),
+        cpu(0, { found: 10, insert: 4, drop: 1, early_drop: 0, expect_create: 2, expect_delete: 1 }),
         cpu(1, { found: 3, insert: 2, drop: 0xfffffffe, early_drop: 2 }),
       ],
       { entries: 5, accounting: 0 },
     ),
     kernelSnapshot(
       [
-        cpu(0, { found: 12, insert: 5, drop: 1, early_drop: 0 }),
+        cpu(0, { found: 12, insert: 5, drop: 1, early_drop: 0, expect_create: 3, expect_delete: 3 }),
         // CPU 1's drop counter wraps.
         cpu(1, { found: 3, insert: 3, drop: 1, early_drop: 2 }),
       ],
