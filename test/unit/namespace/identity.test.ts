@@ -14,7 +14,7 @@ import { MAX_POD_DIRS, parsePodLogDir, readPodLogs } from '../../../src/namespac
 
 const UID = '0b6a1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3';
 const UID_ = UID.replaceAll('-', '_');
-const ID = 'a'.repeat(48) + '0123456789abcdef';
+const ID = `${'a'.repeat(48)}0123456789abcdef`;
 
 describe('identityOfPath', () => {
   const pod = (runtime: string | undefined) => ({ podUid: UID, containerId: ID, runtime });
@@ -54,7 +54,7 @@ describe('identityOfPath', () => {
     ],
     [
       'a static pod: 32 hex digits',
-      '/kubepods/burstable/pod5f5c3d1a9b8e7f6a5b4c3d2e1f0a9b8c/' + ID,
+      `/kubepods/burstable/pod5f5c3d1a9b8e7f6a5b4c3d2e1f0a9b8c/${ID}`,
       { podUid: '5f5c3d1a9b8e7f6a5b4c3d2e1f0a9b8c', containerId: ID, runtime: undefined },
     ],
     [
