@@ -129,7 +129,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
             ownerOf: config.netnsAll
               ? (address: string) => {
                   const u = namespaces.ownerOf(address);
-                  return u && { netns: u.ref.label, pod: u.identity?.pod, namespace: u.identity?.namespace };
+                  return u && { netns: u.ref.label, ...u.identity };
                 }
               : undefined,
           }

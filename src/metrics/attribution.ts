@@ -59,11 +59,12 @@ export interface BudgetState {
   readonly limitBytes: number;
 }
 
-/** The followed namespace holding an address (--netns.all), and its pod where known. */
+/** The followed namespace holding an address (--netns.all), and its pod where known (identity.ts). */
 export interface AddressOwner {
   netns: string;
   pod?: string | undefined;
   namespace?: string | undefined;
+  uid?: string | undefined;
 }
 
 export interface AttributionSettings {
@@ -189,7 +190,7 @@ function registerAddressInfo(
   new Family(
     registry,
     'conntrack_address_info',
-    'One per address among the top K sources and destinations that a followed network namespace holds on one of its interfaces: that namespace (netns) and its pod (pod, namespace). Join: * on(instance, source) group_left(pod, namespace) label_replace(conntrack_address_info, "source", "$1", "address", "(.*)").',
+    'One per address among the top K sources and destinations that a followed network namespace holds on one of its interfaces: that namespace (netns) and its pod (pod, namespace, uid). Join: * on(instance, source) group_left(pod, namespace) label_replace(conntrack_address_info, "source", "$1", "address", "(.*)").',
     'gauge',
     (f) => {
       for (const address of topAddresses(scope, k)) {
@@ -197,7 +198,8 @@ function registerAddressInfo(
         if (!o) continue;
         const pod = o.pod === undefined ? {} : { pod: o.pod };
         const namespace = o.namespace === undefined ? {} : { namespace: o.namespace };
-        f.add({}, { address, netns: o.netns, ...pod, ...namespace }, 1);
+        const uid = o.uid === undefined ? {} : { uid: o.uid };
+        f.add({}, { address, netns: o.netns, ...pod, ...namespace, ...uid }, 1);
       }
     },
   );

@@ -146,6 +146,7 @@ describe('--netns.all names the pod behind each namespace and address', () => {
       netns: p.netns.name,
       pod: p.spec.pod,
       namespace: p.spec.namespace,
+      uid: p.uid,
     });
     // Only addresses in the top K have an info series: the loopback's 127.0.0.1 is in no namespace's.
     assert.equal(s.all('conntrack_address_info', { address: '127.0.0.1' }).length, 0);

@@ -48,7 +48,7 @@ function build(labelled: boolean, naming?: Naming) {
         ? {
             ownerOf: (address: string) => {
               const u = ns.all.ownerOf(address);
-              return u && { netns: u.ref.label, pod: u.identity?.pod, namespace: u.identity?.namespace };
+              return u && { netns: u.ref.label, ...u.identity };
             },
           }
         : {}),
@@ -194,7 +194,7 @@ describe('metric groups in both modes', () => {
     assert.ok(lines(text).includes('conntrack_netns_info{netns="home",inode="i-home",own="true"} 1'));
     const info = lines(text).filter((l) => l.startsWith('conntrack_address_info{'));
     assert.deepEqual(info, [
-      'conntrack_address_info{address="127.0.0.1",netns="a",pod="web-1",namespace="shop"} 1',
+      'conntrack_address_info{address="127.0.0.1",netns="a",pod="web-1",namespace="shop",uid="u-1"} 1',
     ]);
     // The pod goes: at the next rescan the namespace is nobody's, its address only names it.
     named = false;
