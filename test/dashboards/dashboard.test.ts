@@ -287,13 +287,16 @@ describe('Grafana dashboard', () => {
       "        values: '1x5'",
       `      - series: 'conntrack_netns_info{job="conntrack",instance="k8s",netns="inode:5",own="true",pod="conntrack-exporter-x",namespace="monitoring"}'`,
       "        values: '1x5'",
-      ...['10.0.0.5', '10.0.0.6', 'other'].flatMap((source, i) => [
+      ...['10.0.0.5', '10.0.0.6', '10.0.0.7', 'other'].flatMap((source, i) => [
         `      - series: 'conntrack_top_source_flows{job="conntrack",instance="k8s",family="ipv4",source="${source}"}'`,
         `        values: '${(i + 1) * 10}x5'`,
       ]),
       `      - series: 'conntrack_address_info{job="conntrack",instance="k8s",address="10.0.0.5",netns="cni-1",pod="web-1",namespace="shop",uid="u-1"}'`,
       "        values: '1x5'",
       `      - series: 'conntrack_address_info{job="conntrack",instance="k8s",address="10.0.0.6",netns="cni-2"}'`,
+      "        values: '1x5'",
+      // Scraped without honor_labels: the exporter's labels arrive as exported_*, the target's stay.
+      `      - series: 'conntrack_address_info{job="conntrack",instance="k8s",address="10.0.0.7",netns="cni-3",pod="conntrack-exporter-x",namespace="monitoring",exported_pod="api-0",exported_namespace="billing",uid="u-3"}'`,
       "        values: '1x5'",
       '    promql_expr_test:',
       `      - expr: ${JSON.stringify(panel('Entries and limit'))}`,
@@ -314,8 +317,10 @@ describe('Grafana dashboard', () => {
       '            value: 10',
       `          - labels: '{family="ipv4",source="10.0.0.6",workload="cni-2"}'`,
       '            value: 20',
-      `          - labels: '{family="ipv4",source="other"}'`,
+      `          - labels: '{family="ipv4",source="10.0.0.7",workload="billing/api-0"}'`,
       '            value: 30',
+      `          - labels: '{family="ipv4",source="other"}'`,
+      '            value: 40',
       '',
     ].join('\n');
     const dir = mkdtempSync(join(tmpdir(), 'ctx-names-'));

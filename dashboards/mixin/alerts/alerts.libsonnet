@@ -12,10 +12,11 @@ local format = import '../lib/format.libsonnet';
     // Where the alert is: the instance, and with --netns.all the network namespace, named by its
     // pod where the exporter found one (conntrack_netns_info with a uid; see lib/names.libsonnet),
     // looked up when the annotation is written, so the alert's labels stay what they were.
+    // exported_namespace/exported_pod: the exporter's labels, when scraped without honor_labels.
     local where =
       '{{ $labels.instance }}{{ with $labels.netns }}'
       + '{{ with printf `conntrack_netns_info{job=%q,instance=%q,netns=%q,uid!=""}` $labels.job $labels.instance . | query }}'
-      + '{{ with first . }} (pod {{ .Labels.namespace }}/{{ .Labels.pod }}, network namespace {{ .Labels.netns }}){{ end }}'
+      + '{{ with first . }} (pod {{ or .Labels.exported_namespace .Labels.namespace }}/{{ or .Labels.exported_pod .Labels.pod }}, network namespace {{ .Labels.netns }}){{ end }}'
       + '{{ else }} (network namespace {{ . }}){{ end }}{{ end }}',
     local alert(name, severity, expr, summary, description, forDuration=null) = {
       alert: name,
