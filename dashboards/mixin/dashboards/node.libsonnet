@@ -280,7 +280,7 @@ local names = import '../lib/names.libsonnet';
               limitSeries: 'limit',
               runbooks: ['ConntrackExpectationsNearlyFull'],
               targets: [
-                t('conntrack_expectations{%s}' % sel, '{{instance}} {{netns}} expectations'),
+                t(byNetns('conntrack_expectations{%s}' % sel), '{{instance}} {{workload}} expectations'),
                 t('conntrack_expectations_limit{%s}' % sel, '{{instance}} limit'),
               ],
             },
