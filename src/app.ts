@@ -15,7 +15,9 @@ import { SlabReader } from './kernel/slab.js';
 import { memoryBudget, tableReserve } from './memory/budget.js';
 import { FlowMetrics } from './metrics/flows.js';
 import { ExporterMetrics } from './metrics/metrics.js';
+import { readAddresses } from './namespace/addresses.js';
 import { NamespaceWatcher } from './namespace/discovery.js';
+import { IdentityResolver } from './namespace/identity.js';
 import { Namespaces } from './namespace/namespaces.js';
 import { ownNamespace } from './namespace/nsfs.js';
 import { NsidClient } from './namespace/nsid.js';
@@ -54,10 +56,14 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   // Attribution is what the budget degrades: with --top.k=0 there is nothing to watch.
   const budget = config.topK > 0 ? memoryBudget(config.memoryLimit, log) : undefined;
   const nsids = config.netnsAll ? NsidClient.open(log) : undefined;
+  const identities = new IdentityResolver();
   const namespaces = new Namespaces({
     observer: flows,
     log,
     nsids,
+    naming: config.netnsAll
+      ? { resolve: (pids) => identities.resolve(pids), addresses: readAddresses }
+      : undefined,
     labelled: config.netnsAll,
     resyncIntervalMs: config.resyncIntervalMs,
     silentSchedule: { minSeconds: config.silentResyncMs / 1000, cpuBudget: config.silentCpuBudget },
@@ -120,6 +126,12 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
             sourcePrefixV4: config.topSourcePrefixV4,
             sourcePrefixV6: config.topSourcePrefixV6,
             budget,
+            ownerOf: config.netnsAll
+              ? (address: string) => {
+                  const u = namespaces.ownerOf(address);
+                  return u && { netns: u.ref.label, ...u.identity };
+                }
+              : undefined,
           }
         : undefined,
     discovery: config.netnsAll
@@ -128,7 +140,12 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
           skipped: () => namespaces.skipped,
           eventsUnmatched: () => namespaces.eventsUnmatched,
           identities: () =>
-            namespaces.active.map((u) => ({ netns: u.ref.label, inode: u.ref.inode, own: u.ref.own })),
+            namespaces.active.map((u) => ({
+              netns: u.ref.label,
+              inode: u.ref.inode,
+              own: u.ref.own,
+              ...u.identity,
+            })),
         }
       : undefined,
   });

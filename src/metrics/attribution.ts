@@ -10,7 +10,13 @@
  * no new keys), the flows each namespace left unattributed, and the limit in force.
  */
 import type { Registry } from '@prometheus-io/client';
-import type { Attribution, Dimension, Ranked } from '../attribution/attribution.js';
+import type {
+  Attribution,
+  DestinationLabels,
+  Dimension,
+  Ranked,
+  SourceLabels,
+} from '../attribution/attribution.js';
 import { Family, type LabelSet } from './family.js';
 import type { MetricScope } from './scope.js';
 
@@ -53,12 +59,22 @@ export interface BudgetState {
   readonly limitBytes: number;
 }
 
+/** The followed namespace holding an address (--netns.all), and its pod where known (identity.ts). */
+export interface AddressOwner {
+  netns: string;
+  pod?: string | undefined;
+  namespace?: string | undefined;
+  uid?: string | undefined;
+}
+
 export interface AttributionSettings {
   k: number;
   sourcePrefixV4: number;
   sourcePrefixV6: number;
   /** The memory budget; none when the exporter has no memory limit. */
   budget?: BudgetState | undefined;
+  /** Who holds an address (--netns.all): conntrack_address_info for the top K's addresses. */
+  ownerOf?: ((address: string) => AddressOwner | undefined) | undefined;
 }
 
 const DIMENSIONS: readonly Dimension[] = ['source', 'destination', 'zone', 'mark'];
@@ -146,4 +162,45 @@ export function registerAttributionMetrics(
     (a) => a.topCreators(),
   );
   registerBudgetMetrics(registry, scope, s.budget);
+  if (s.ownerOf) registerAddressInfo(registry, scope, k, s.ownerOf);
+}
+
+/** The addresses among this scrape's top K sources, creators and destinations, sorted. */
+function topAddresses(scope: MetricScope, k: number): string[] {
+  const out = new Set<string>();
+  for (const t of jointTop(scope, k, (a) => a.topSources()).top) out.add((t.labels as SourceLabels).source);
+  for (const t of jointTop(scope, k, (a) => a.topCreators()).top) out.add((t.labels as SourceLabels).source);
+  for (const t of jointTop(scope, k, (a) => a.topDestinations()).top)
+    out.add((t.labels as DestinationLabels).destination);
+  return [...out].sort();
+}
+
+/**
+ * conntrack_address_info: for every address among this scrape's top K sources, creators and
+ * destinations that a followed namespace holds, that namespace and its pod. Only addresses in the
+ * top K, so at most 3 x K series: the bound of the rankings holds by construction. A source
+ * aggregated to a shorter prefix (10.1.2.0/24) is no address and names no one.
+ */
+function registerAddressInfo(
+  registry: Registry,
+  scope: MetricScope,
+  k: number,
+  ownerOf: (address: string) => AddressOwner | undefined,
+): void {
+  new Family(
+    registry,
+    'conntrack_address_info',
+    'One per address among the top K sources and destinations that a followed network namespace holds on one of its interfaces: that namespace (netns) and its pod (pod, namespace, uid). Join: * on(instance, source) group_left(pod, namespace) label_replace(conntrack_address_info, "source", "$1", "address", "(.*)").',
+    'gauge',
+    (f) => {
+      for (const address of topAddresses(scope, k)) {
+        const o = ownerOf(address);
+        if (!o) continue;
+        const pod = o.pod === undefined ? {} : { pod: o.pod };
+        const namespace = o.namespace === undefined ? {} : { namespace: o.namespace };
+        const uid = o.uid === undefined ? {} : { uid: o.uid };
+        f.add({}, { address, netns: o.netns, ...pod, ...namespace, ...uid }, 1);
+      }
+    },
+  );
 }

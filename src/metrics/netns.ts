@@ -13,7 +13,31 @@ export interface DiscoveryMetrics {
   skipped(): number;
   eventsUnmatched(): number;
   /** One per shown namespace: its labels and identity. */
-  identities(): Iterable<{ netns: string; inode: string; own: boolean }>;
+  identities(): Iterable<NetnsIdentity>;
+}
+
+/** A shown namespace: its label, inode, and whose it is where the node tells (identity.ts). */
+export interface NetnsIdentity {
+  netns: string;
+  inode: string;
+  own: boolean;
+  pod?: string | undefined;
+  namespace?: string | undefined;
+  uid?: string | undefined;
+  containerId?: string | undefined;
+}
+
+/** The info series' labels: identity labels only where known (an empty label is no label). */
+function infoLabels(id: NetnsIdentity): Record<string, string> {
+  return {
+    netns: id.netns,
+    inode: id.inode,
+    own: String(id.own),
+    ...(id.pod === undefined ? {} : { pod: id.pod }),
+    ...(id.namespace === undefined ? {} : { namespace: id.namespace }),
+    ...(id.uid === undefined ? {} : { uid: id.uid }),
+    ...(id.containerId === undefined ? {} : { container_id: id.containerId }),
+  };
 }
 
 export function registerNamespaceMetrics(
@@ -52,11 +76,10 @@ export function registerNamespaceMetrics(
   new Family(
     registry,
     'conntrack_netns_info',
-    "One per active network namespace: its netns label, nsfs inode, and whether it is the exporter's own.",
+    "One per active network namespace: its netns label, nsfs inode, whether it is the exporter's own, and whose it is: the pod (pod, namespace, uid) from its processes' cgroups and /var/log/pods, or a plain container's container_id. Join: * on(instance, netns) group_left(pod, namespace).",
     'gauge',
     (f) => {
-      for (const id of src.identities())
-        f.add({}, { netns: id.netns, inode: id.inode, own: String(id.own) }, 1);
+      for (const id of src.identities()) f.add({}, infoLabels(id), 1);
     },
   );
 }

@@ -49,7 +49,12 @@ export interface Scan {
   readonly refused: Map<string, Refusal>;
   /** The nsfs device: that of the exporter's own namespace. */
   readonly nsfsDev: bigint;
+  /** Some processes in each namespace, by inode (at most MAX_PIDS each, lowest first): whose it is. */
+  readonly pids: Map<string, number[]>;
 }
+
+/** Processes recorded per namespace: enough to see whether they agree on whose it is. */
+export const MAX_PIDS = 8;
 
 async function statOf(path: string): Promise<BigIntStats | undefined> {
   try {
@@ -99,6 +104,13 @@ async function pidEntries(proc: string): Promise<string[]> {
   return pids;
 }
 
+/** Records `pid` as one of the processes in namespace `inode`, up to MAX_PIDS. */
+function addPid(pids: Map<string, number[]>, inode: string, pid: number): void {
+  const list = pids.get(inode);
+  if (!list) pids.set(inode, [pid]);
+  else if (list.length < MAX_PIDS) list.push(pid);
+}
+
 /** Names win over process paths; the first name in directory order over a second mount's. */
 function addFound(found: Map<string, FoundNamespace>, ns: Omit<FoundNamespace, 'label'>): void {
   const had = found.get(ns.inode);
@@ -127,8 +139,9 @@ export async function scanNamespaces(
   const pids = await pidEntries(roots.proc);
   const found = new Map<string, FoundNamespace>();
   const refused = new Map<string, Refusal>();
+  const pidsOf = new Map<string, number[]>();
 
-  const consider = async (path: string, name: string | undefined): Promise<void> => {
+  const consider = async (path: string, name: string | undefined, pid?: number): Promise<void> => {
     const st = await statOf(path);
     if (!st) return;
     const id = `${st.dev}:${st.ino}`;
@@ -143,14 +156,16 @@ export async function scanNamespaces(
       }
       return;
     }
-    addFound(found, { inode: String(st.ino), name, foundAt: path, own: st.ino === self.ino });
+    const inode = String(st.ino);
+    addFound(found, { inode, name, foundAt: path, own: st.ino === self.ino });
+    if (pid !== undefined) addPid(pidsOf, inode, pid);
   };
 
   for (const name of names) await consider(join(roots.netnsDir, name), name);
-  for (const pid of pids) await consider(join(roots.proc, pid, 'ns/net'), undefined);
+  for (const pid of pids) await consider(join(roots.proc, pid, 'ns/net'), undefined, Number(pid));
   // The exporter's own namespace, also when /proc shows no pid of ours (a different pid namespace).
   await consider(ownPath, undefined);
-  return { found, refused, nsfsDev: self.dev };
+  return { found, refused, nsfsDev: self.dev, pids: pidsOf };
 }
 
 export interface DiscoveryChange {
@@ -160,6 +175,8 @@ export interface DiscoveryChange {
   removed: NamespaceRef[];
   /** Namespaces seen but not followed because of the cap. */
   skipped: number;
+  /** Processes found in each namespace by this scan, by inode (see Scan.pids). */
+  pids?: ReadonlyMap<string, readonly number[]>;
 }
 
 /** Order of preference for the places under the cap. */
@@ -320,6 +337,7 @@ export class NamespaceWatcher {
       if (opened) scan.refused.set(ns.foundAt, opened.refused);
       return undefined;
     });
+    change.pids = scan.pids;
     for (const [path, r] of scan.refused) {
       if (this.refusals.get(path)?.id !== r.id) this.options.onError(r.error);
     }

@@ -15,6 +15,7 @@ import { forEachDatagram } from '../netlink/framing.js';
 import { type Batch, notFromKernel } from '../netlink/transport.js';
 import type { SocketHealth } from '../sync/resubscribe.js';
 import type { DiscoveryChange, NamespaceRef } from './discovery.js';
+import type { NamespaceIdentity } from './identity.js';
 import { NamespaceUnit, type UnitOptions } from './unit.js';
 
 export interface NsidSource {
@@ -22,10 +23,20 @@ export interface NsidSource {
   get(fd: number): Promise<number>;
 }
 
+/** Naming of followed namespaces at every rescan (--netns.all): whose they are, their addresses. */
+export interface Naming {
+  /** Identities by namespace inode, from the processes a scan found in each. */
+  resolve(pids: ReadonlyMap<string, readonly number[]>): Promise<Map<string, NamespaceIdentity>>;
+  /** The interface addresses of the namespace open as `netns` (undefined: the exporter's own). */
+  addresses(netns: number | undefined): Promise<string[]>;
+}
+
 export interface NamespacesOptions extends UnitOptions {
   log: Logger;
   /** Namespace ids (--netns.all); without, every datagram belongs to the exporter's own namespace. */
   nsids?: NsidSource | undefined;
+  /** Identities and addresses (--netns.all); without, namespaces have neither. */
+  naming?: Naming | undefined;
 }
 
 export class Namespaces {
@@ -44,6 +55,8 @@ export class Namespaces {
   receiveBuffer: () => number | undefined = () => undefined;
   /** The sockets every namespace shares: the event socket, and the namespace ids' (--netns.all). */
   sharedSockets: () => SocketHealth[] = () => [];
+  /** Each address held by exactly one followed namespace, to that namespace (see name()). */
+  private owners = new Map<string, NamespaceUnit>();
 
   constructor(private readonly options: NamespacesOptions) {}
 
@@ -122,6 +135,54 @@ export class Namespaces {
       log.info({ netns: ref.label, path: ref.foundAt, own: ref.own }, 'following network namespace');
     }
     await Promise.all(this.followed.map((u) => this.rescan(u)));
+    await this.name(change.pids ?? new Map());
+  }
+
+  /** The followed namespace that holds `address`, if exactly one does (as of the last rescan). */
+  ownerOf(address: string): NamespaceUnit | undefined {
+    return this.owners.get(address);
+  }
+
+  /**
+   * Who each followed namespace belongs to and which addresses it holds, read afresh: a pod that
+   * went away loses its name here. An address held by several namespaces (the same private
+   * address in two containers) names none of them.
+   */
+  private async name(pids: ReadonlyMap<string, readonly number[]>): Promise<void> {
+    const { naming, log } = this.options;
+    if (!naming) return;
+    const units = this.followed;
+    const wanted = new Map<string, readonly number[]>();
+    for (const u of units) if (!u.ref.own) wanted.set(u.ref.inode, pids.get(u.ref.inode) ?? []);
+    let identities: Map<string, NamespaceIdentity>;
+    try {
+      identities = await naming.resolve(wanted);
+    } catch (err) {
+      log.warn({ err }, 'cannot read whose the network namespaces are');
+      identities = new Map();
+    }
+    await Promise.all(
+      units.map(async (u) => {
+        u.identity = identities.get(u.ref.inode);
+        try {
+          u.addresses = await naming.addresses(u.ref.own ? undefined : u.ref.fd);
+        } catch (err) {
+          // Gone since the scan, or not ours to enter: its addresses name no one until it is.
+          u.addresses = [];
+          log.debug({ netns: u.ref.label, err }, 'cannot read the addresses of a network namespace');
+        }
+      }),
+    );
+    const owners = new Map<string, NamespaceUnit>();
+    const shared = new Set<string>();
+    for (const u of units) {
+      for (const a of u.addresses) {
+        if (owners.has(a)) shared.add(a);
+        else owners.set(a, u);
+      }
+    }
+    for (const a of shared) owners.delete(a);
+    this.owners = owners;
   }
 
   /** Re-reads a followed namespace's id, then activates or retires it by what it holds now. */

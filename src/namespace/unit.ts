@@ -26,6 +26,7 @@ import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
 import type { Timers } from '../sync/timers.js';
 import { ShadowTable, type TableObserver } from '../table/table.js';
 import type { NamespaceRef } from './discovery.js';
+import type { NamespaceIdentity } from './identity.js';
 
 export interface AttributionConfig {
   topK: number;
@@ -87,6 +88,10 @@ export class NamespaceUnit {
   eventsSinceScan = 0;
   /** The namespace id as seen from the exporter's namespace; -1 for its own or none. */
   nsid = -1;
+  /** Whose namespace it is (pod, or container), as of the last rescan (--netns.all); none: unknown. */
+  identity: NamespaceIdentity | undefined;
+  /** Its interfaces' addresses as of the last rescan (--netns.all), sorted. */
+  addresses: readonly string[] = [];
   private readErrors = 0;
   private readonly cpu = new CpuTotals();
   private active: Active | undefined;

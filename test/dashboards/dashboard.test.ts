@@ -264,6 +264,82 @@ describe('Grafana dashboard', () => {
     assert.match(q.get('Scheduled resyncs (periodic, silent)') ?? '', /reason=~"periodic\|silent"/);
   });
 
+  it('names namespaces and addresses namespace/pod, else by netns, and leaves the default mode as it was (promtool)', (t) => {
+    if (!needTool(t, 'promtool')) return;
+    const queries = dashboardQueries(dashboard, ALL);
+    const panel = (title: string) => queries.find((q) => q.panel === title)!.expr;
+    // Instance "plain" runs in the default mode (no netns label). Instance "k8s" runs --netns.all:
+    // cni-1 is a pod's; inode:5 is nobody's, and its info carries only the pod and namespace labels
+    // Prometheus Operator adds to every series (the exporter's own), no uid; cni-2 has no info.
+    const test = [
+      'rule_files: [empty.yml]',
+      'evaluation_interval: 1m',
+      'tests:',
+      '  - interval: 1m',
+      '    input_series:',
+      `      - series: 'conntrack_entries{job="conntrack",instance="plain"}'`,
+      "        values: '7x5'",
+      ...['cni-1', 'inode:5', 'cni-2'].flatMap((netns, i) => [
+        `      - series: 'conntrack_entries{job="conntrack",instance="k8s",netns="${netns}"}'`,
+        `        values: '${i + 1}x5'`,
+      ]),
+      `      - series: 'conntrack_netns_info{job="conntrack",instance="k8s",netns="cni-1",own="false",pod="web-1",namespace="shop",uid="u-1"}'`,
+      "        values: '1x5'",
+      `      - series: 'conntrack_netns_info{job="conntrack",instance="k8s",netns="inode:5",own="true",pod="conntrack-exporter-x",namespace="monitoring"}'`,
+      "        values: '1x5'",
+      ...['10.0.0.5', '10.0.0.6', '10.0.0.7', 'other'].flatMap((source, i) => [
+        `      - series: 'conntrack_top_source_flows{job="conntrack",instance="k8s",family="ipv4",source="${source}"}'`,
+        `        values: '${(i + 1) * 10}x5'`,
+      ]),
+      `      - series: 'conntrack_address_info{job="conntrack",instance="k8s",address="10.0.0.5",netns="cni-1",pod="web-1",namespace="shop",uid="u-1"}'`,
+      "        values: '1x5'",
+      `      - series: 'conntrack_address_info{job="conntrack",instance="k8s",address="10.0.0.6",netns="cni-2"}'`,
+      "        values: '1x5'",
+      // Scraped without honor_labels: the exporter's labels arrive as exported_*, the target's stay.
+      `      - series: 'conntrack_address_info{job="conntrack",instance="k8s",address="10.0.0.7",netns="cni-3",pod="conntrack-exporter-x",namespace="monitoring",exported_pod="api-0",exported_namespace="billing",uid="u-3"}'`,
+      "        values: '1x5'",
+      '    promql_expr_test:',
+      `      - expr: ${JSON.stringify(panel('Entries and limit'))}`,
+      '        eval_time: 2m',
+      '        exp_samples:',
+      `          - labels: 'conntrack_entries{job="conntrack",instance="plain"}'`,
+      '            value: 7',
+      `          - labels: '{job="conntrack",instance="k8s",netns="cni-1",workload="shop/web-1"}'`,
+      '            value: 1',
+      `          - labels: '{job="conntrack",instance="k8s",netns="inode:5",workload="inode:5"}'`,
+      '            value: 2',
+      `          - labels: 'conntrack_entries{job="conntrack",instance="k8s",netns="cni-2"}'`,
+      '            value: 3',
+      `      - expr: ${JSON.stringify(panel('Top sources'))}`,
+      '        eval_time: 2m',
+      '        exp_samples:',
+      `          - labels: '{family="ipv4",source="10.0.0.5",workload="shop/web-1"}'`,
+      '            value: 10',
+      `          - labels: '{family="ipv4",source="10.0.0.6",workload="cni-2"}'`,
+      '            value: 20',
+      `          - labels: '{family="ipv4",source="10.0.0.7",workload="billing/api-0"}'`,
+      '            value: 30',
+      `          - labels: '{family="ipv4",source="other"}'`,
+      '            value: 40',
+      '',
+    ].join('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'ctx-names-'));
+    try {
+      writeFileSync(join(dir, 'empty.yml'), 'groups: []\n');
+      writeFileSync(join(dir, 'test.yml'), test);
+      const r = promtool(['test', 'rules', 'test.yml'], dir);
+      assert.equal(r.status, 0, `${r.output}\n${test}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Every per-namespace legend names the workload, none the bare netns label any more.
+    for (const p of allPanels(dashboard)) {
+      for (const target of (p as { targets?: { legendFormat?: string }[] }).targets ?? []) {
+        assert.doesNotMatch(target.legendFormat ?? '', /\{\{netns\}\}/, p.title);
+      }
+    }
+  });
+
   it('rates use $__rate_interval', () => {
     for (const { panel, expr } of [
       ...dashboardQueries(dashboard, {}),

@@ -9,8 +9,15 @@ local format = import '../lib/format.libsonnet';
     local ratio = format.ratio,
     local percent = format.percent,
     local duration = format.duration,
-    // Where the alert is: the instance, and with --netns.all the network namespace.
-    local where = '{{ $labels.instance }}{{ with $labels.netns }} (network namespace {{ . }}){{ end }}',
+    // Where the alert is: the instance, and with --netns.all the network namespace, named by its
+    // pod where the exporter found one (conntrack_netns_info with a uid; see lib/names.libsonnet),
+    // looked up when the annotation is written, so the alert's labels stay what they were.
+    // exported_namespace/exported_pod: the exporter's labels, when scraped without honor_labels.
+    local where =
+      '{{ $labels.instance }}{{ with $labels.netns }}'
+      + '{{ with printf `conntrack_netns_info{job=%q,instance=%q,netns=%q,uid!=""}` $labels.job $labels.instance . | query }}'
+      + '{{ with first . }} (pod {{ or .Labels.exported_namespace .Labels.namespace }}/{{ or .Labels.exported_pod .Labels.pod }}, network namespace {{ .Labels.netns }}){{ end }}'
+      + '{{ else }} (network namespace {{ . }}){{ end }}{{ end }}',
     local alert(name, severity, expr, summary, description, forDuration=null) = {
       alert: name,
       expr: expr,
@@ -71,7 +78,7 @@ local format = import '../lib/format.libsonnet';
               ) > 0
             ||| % { sel: sel },
             'The kernel drops connections because the conntrack table is full.',
-            '{{ $value | printf "%.2f" }} per second of new connections are dropped (drop) or evict other entries (early_drop) on {{ $labels.instance }} because the conntrack table{{ with $labels.netns }} (network namespace {{ . }}){{ end }} is full.',
+            '{{ $value | printf "%%.2f" }} per second of new connections are dropped (drop) or evict other entries (early_drop) because the conntrack table on %s is full.' % where,
           ),
           alert(
             'ConntrackInsertFailed',

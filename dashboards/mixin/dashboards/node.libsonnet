@@ -1,6 +1,7 @@
 // The Conntrack dashboard: one or a few nodes, everything the exporter knows about their tables.
 local d = import '../lib/dashboard.libsonnet';
 local format = import '../lib/format.libsonnet';
+local names = import '../lib/names.libsonnet';
 
 {
   grafanaDashboards+:: {
@@ -9,6 +10,8 @@ local format = import '../lib/format.libsonnet';
       // The mixin's selector, then the dashboard's variables.
       local sel = '%s,job=~"$job",instance=~"$instance"' % c.conntrackExporterSelector;
       local t = d.target;
+      // With --netns.all, per-namespace series named namespace/pod where the exporter knows it.
+      local byNetns(expr) = names.byNetns(expr, sel);
       // Entries (of the namespaces `entries` selects) over the one global nf_conntrack_max.
       local fillRatio(entries) =
         'conntrack_entries{%s} / ignoring(netns) group_left conntrack_entries_limit{%s}' % [entries, sel];
@@ -41,7 +44,7 @@ local format = import '../lib/format.libsonnet';
               w: 12,
               limitSeries: 'limit',
               targets: [
-                t('conntrack_entries{%s}' % sel, '{{instance}} {{netns}} entries'),
+                t(byNetns('conntrack_entries{%s}' % sel), '{{instance}} {{workload}} entries'),
                 t('conntrack_entries_limit{%s}' % sel, '{{instance}} limit'),
               ],
             },
@@ -59,8 +62,8 @@ local format = import '../lib/format.libsonnet';
               ],
               targets: [
                 t(
-                  '(conntrack_entries_limit{%(sel)s} - ignoring(netns) group_right conntrack_entries{%(sel)s}) / clamp_min(deriv(conntrack_entries{%(sel)s}[1h]), 1e-9)' % { sel: sel },
-                  '{{instance}} {{netns}}',
+                  byNetns('(conntrack_entries_limit{%(sel)s} - ignoring(netns) group_right conntrack_entries{%(sel)s}) / clamp_min(deriv(conntrack_entries{%(sel)s}[1h]), 1e-9)' % { sel: sel }),
+                  '{{instance}} {{workload}}',
                 ),
               ],
             },
@@ -84,17 +87,17 @@ local format = import '../lib/format.libsonnet';
             {
               title: 'Top sources',
               runbooks: ['ConntrackTableNearlyFull', 'ConntrackTableFull'],
-              description: 'Flows in the table by source prefix (--top.source-prefix-ipv4/-ipv6): the top K (--top.k) and "other" for the rest, stacked, so the stack is the whole table. One source or prefix dominating is a scan, a flood, a retrying client or one busy pod.',
+              description: 'Flows in the table by source prefix (--top.source-prefix-ipv4/-ipv6): the top K (--top.k) and "other" for the rest, stacked, so the stack is the whole table. One source or prefix dominating is a scan, a flood, a retrying client or one busy pod. With --netns.all an address held by a followed namespace is named namespace/pod (or its netns label) beside it.',
               type: 'timeseries',
               unit: 'short',
               w: 12,
               h: 10,
               stack: true,
-              targets: [t('sum by (family, source) (conntrack_top_source_flows{%s})' % sel, '{{source}}')],
+              targets: [t(names.byAddress('sum by (family, source) (conntrack_top_source_flows{%s})' % sel, 'source', sel), '{{source}} {{workload}}')],
             },
             {
               title: 'Top destinations',
-              description: 'Flows in the table by destination address, protocol and port (ICMP: type): the top K and "other", stacked. A dead upstream or a DNS server under load shows here, often with a wall of SYN_SENT or UNREPLIED.',
+              description: 'Flows in the table by destination address, protocol and port (ICMP: type): the top K and "other", stacked. A dead upstream or a DNS server under load shows here, often with a wall of SYN_SENT or UNREPLIED. With --netns.all an address held by a followed namespace is named namespace/pod (or its netns label).',
               type: 'timeseries',
               unit: 'short',
               w: 12,
@@ -102,8 +105,8 @@ local format = import '../lib/format.libsonnet';
               stack: true,
               targets: [
                 t(
-                  'sum by (family, protocol, destination, port) (conntrack_top_destination_flows{%s})' % sel,
-                  '{{destination}} {{protocol}} {{port}}',
+                  names.byAddress('sum by (family, protocol, destination, port) (conntrack_top_destination_flows{%s})' % sel, 'destination', sel),
+                  '{{destination}} {{protocol}} {{port}} {{workload}}',
                 ),
               ],
             },
@@ -115,7 +118,7 @@ local format = import '../lib/format.libsonnet';
               w: 12,
               stack: true,
               targets: [
-                t('sum by (family, source) (conntrack_top_source_new_flows_per_second{%s})' % sel, '{{source}}'),
+                t(names.byAddress('sum by (family, source) (conntrack_top_source_new_flows_per_second{%s})' % sel, 'source', sel), '{{source}} {{workload}}'),
               ],
             },
             {
@@ -145,13 +148,13 @@ local format = import '../lib/format.libsonnet';
           panels: [
             {
               title: 'Top namespaces by fill',
-              description: "With --netns.all: the 10 network namespaces whose conntrack table is fullest, each against the one global nf_conntrack_max (the kernel checks every namespace's own count against it). netns is the name under /var/run/netns (CNI pod namespaces: cni-<id>), else inode:<n>; conntrack_netns_info says which is the exporter's own.",
+              description: "With --netns.all: the 10 network namespaces whose conntrack table is fullest, each against the one global nf_conntrack_max (the kernel checks every namespace's own count against it). Each is named namespace/pod where the exporter found the pod behind it (its processes' cgroups and /var/log/pods), else by its netns label: the name under /var/run/netns (cni-<id>), else inode:<n>; conntrack_netns_info says which is the exporter's own.",
               type: 'timeseries',
               unit: 'percentunit',
               w: 12,
               min: 0,
               thresholds: fillThresholds,
-              targets: [t('topk(10, %s)' % fillRatio(sel + ',netns!=""'), '{{instance}} {{netns}}')],
+              targets: [t(byNetns('topk(10, %s)' % fillRatio(sel + ',netns!=""')), '{{instance}} {{workload}}')],
             },
             {
               title: 'Drops by namespace (top 10)',
@@ -161,8 +164,8 @@ local format = import '../lib/format.libsonnet';
               w: 8,
               targets: [
                 t(
-                  'topk(10, sum by (instance, netns) (rate(conntrack_stat_drop_total{%(sel)s,netns!=""}[$__rate_interval]) + rate(conntrack_stat_early_drop_total{%(sel)s,netns!=""}[$__rate_interval])))' % { sel: sel },
-                  '{{instance}} {{netns}}',
+                  byNetns('topk(10, sum by (instance, netns) (rate(conntrack_stat_drop_total{%(sel)s,netns!=""}[$__rate_interval]) + rate(conntrack_stat_early_drop_total{%(sel)s,netns!=""}[$__rate_interval])))' % { sel: sel }),
+                  '{{instance}} {{workload}}',
                 ),
               ],
             },
@@ -277,7 +280,7 @@ local format = import '../lib/format.libsonnet';
               limitSeries: 'limit',
               runbooks: ['ConntrackExpectationsNearlyFull'],
               targets: [
-                t('conntrack_expectations{%s}' % sel, '{{instance}} {{netns}} expectations'),
+                t(byNetns('conntrack_expectations{%s}' % sel), '{{instance}} {{workload}} expectations'),
                 t('conntrack_expectations_limit{%s}' % sel, '{{instance}} limit'),
               ],
             },

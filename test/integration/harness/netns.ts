@@ -61,7 +61,12 @@ export class Netns {
 
   /** Creates `ctx-<tag>-<pid>-<n>`, brings lo up and loads the ruleset. */
   static create(tag: string, ruleset = TRACKING_RULESET): Netns {
-    const ns = new Netns(`ctx-${tag}-${process.pid}-${serial++}`);
+    return Netns.named(`ctx-${tag}-${process.pid}-${serial++}`, ruleset);
+  }
+
+  /** Creates the namespace `name` (one the test makes unique: cni-<uuid>), as create() does. */
+  static named(name: string, ruleset = TRACKING_RULESET): Netns {
+    const ns = new Netns(name);
     mustRun('ip', ['netns', 'add', ns.name]);
     try {
       mustRun('ip', ['-n', ns.name, 'link', 'set', 'lo', 'up']);

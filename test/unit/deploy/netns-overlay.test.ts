@@ -11,7 +11,7 @@ import { findKustomize, type Located, render, schemaProblem } from './k8s.js';
 interface Container {
   args?: string[];
   securityContext?: { capabilities?: { add?: string[] }; appArmorProfile?: { type?: string } };
-  volumeMounts?: { name: string; mountPath: string; mountPropagation?: string }[];
+  volumeMounts?: { name: string; mountPath: string; mountPropagation?: string; readOnly?: boolean }[];
 }
 interface PodSpec {
   hostPID?: boolean;
@@ -57,5 +57,16 @@ describe('the --netns.all overlay', () => {
     const mount = c.volumeMounts?.find((m) => m.mountPath === '/var/run/netns');
     assert.equal(mount?.mountPropagation, 'HostToContainer');
     assert.equal(spec!.volumes?.find((v) => v.name === mount?.name)?.hostPath?.path, '/var/run/netns');
+  });
+
+  it('mounts /var/log/pods read-only, and keeps the pod labels the exporter names (honorLabels)', (t) => {
+    if (typeof r === 'string') return t.skip(r);
+    const mount = spec!.containers[0]!.volumeMounts?.find((m) => m.mountPath === '/var/log/pods');
+    assert.equal(mount?.readOnly, true);
+    assert.equal(spec!.volumes?.find((v) => v.name === mount?.name)?.hostPath?.path, '/var/log/pods');
+    const sm = objects.find((o) => o.obj.kind === 'ServiceMonitor')?.obj as
+      | { spec?: { endpoints?: { honorLabels?: boolean }[] } }
+      | undefined;
+    assert.equal(sm?.spec?.endpoints?.[0]?.honorLabels, true);
   });
 });

@@ -6,7 +6,7 @@
 import pino from 'pino';
 import { IPCTNL_MSG_CT_GET_STATS } from '../../../src/ctnetlink/constants.js';
 import { OwnProcFiles } from '../../../src/kernel/proc.js';
-import { Namespaces } from '../../../src/namespace/namespaces.js';
+import { Namespaces, type Naming } from '../../../src/namespace/namespaces.js';
 import { NFNL_SUBSYS_CTNETLINK } from '../../../src/netlink/nfnetlink.js';
 import { encodeMessage, NLMSG_DONE } from '../../../src/netlink/nlmsg.js';
 import { RequestSocket } from '../../../src/netlink/request.js';
@@ -45,6 +45,8 @@ export interface FakeNamespacesOptions {
   topK?: number;
   /** Timers of the sockets' reopening (real ones otherwise). */
   timers?: Timers;
+  /** Identities and addresses at each rescan (--netns.all). */
+  naming?: Naming;
 }
 
 export function fakeNamespaces(o: FakeNamespacesOptions) {
@@ -59,6 +61,7 @@ export function fakeNamespaces(o: FakeNamespacesOptions) {
     silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
     attribution: { topK: o.topK ?? 0, topSourcePrefixV4: 32, topSourcePrefixV6: 64 },
     openProc: () => new OwnProcFiles('/nonexistent-proc'),
+    naming: o.naming,
     nsids: {
       ensure: async (fd) => ids[fdLabels[fd]!] ?? -1,
       get: async () => -1,

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { FlowMetrics } from '../../../src/metrics/flows.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import type { NamespaceRef } from '../../../src/namespace/discovery.js';
-import type { Namespaces } from '../../../src/namespace/namespaces.js';
+import type { Namespaces, Naming } from '../../../src/namespace/namespaces.js';
 import { batchOf } from '../../support/fake-transport.js';
 import { fakeFd, fakeNamespaces } from '../helpers/fake-ct.js';
 import { bytes, eventFixtures } from '../helpers/fixtures.js';
@@ -26,15 +26,33 @@ const ref = (label: string, own = false): NamespaceRef => ({
 const NEW = bytes(eventFixtures.find((f) => f.name.startsWith('new: tcp4'))!);
 const UPDATES = eventFixtures.filter((f) => f.name.startsWith('update: tcp4')).map(bytes);
 
-function build(labelled: boolean) {
+function build(labelled: boolean, naming?: Naming) {
   const flows = new FlowMetrics(false);
-  const ns = fakeNamespaces({ labelled, ids: { a: 4, idle: 5 }, observer: flows, topK: 2 });
+  const ns = fakeNamespaces({
+    labelled,
+    ids: { a: 4, idle: 5 },
+    observer: flows,
+    topK: 2,
+    ...(naming ? { naming } : {}),
+  });
   const metrics = new ExporterMetrics({
     version: 't',
     scope: ns.all,
     flows,
     processMetrics: false,
-    attribution: { k: 2, sourcePrefixV4: 32, sourcePrefixV6: 64 },
+    attribution: {
+      k: 2,
+      sourcePrefixV4: 32,
+      sourcePrefixV6: 64,
+      ...(labelled
+        ? {
+            ownerOf: (address: string) => {
+              const u = ns.all.ownerOf(address);
+              return u && { netns: u.ref.label, ...u.identity };
+            },
+          }
+        : {}),
+    },
     ...(labelled
       ? {
           discovery: {
@@ -42,7 +60,12 @@ function build(labelled: boolean) {
             skipped: () => ns.all.skipped,
             eventsUnmatched: () => ns.all.eventsUnmatched,
             identities: () =>
-              ns.all.active.map((u) => ({ netns: u.ref.label, inode: u.ref.inode, own: u.ref.own })),
+              ns.all.active.map((u) => ({
+                netns: u.ref.label,
+                inode: u.ref.inode,
+                own: u.ref.own,
+                ...u.identity,
+              })),
           },
         }
       : {}),
@@ -135,6 +158,50 @@ describe('metric groups in both modes', () => {
     assert.equal(lines(last).length, lines(first).length);
     assert.equal(lines(idleLast).length, lines(idleFirst).length);
     assert.ok(!idleLast.includes('netns="a"'), 'idle: no series of a');
+    all.close();
+  });
+
+  it('--netns.all: the pod on conntrack_netns_info, and on conntrack_address_info for a top-K address only', async () => {
+    let named = true;
+    const pids: Record<string, number[]> = {};
+    const naming: Naming = {
+      resolve: async (p) => {
+        for (const [inode, list] of p) pids[inode] = [...list];
+        return new Map(named ? [['i-a', { uid: 'u-1', pod: 'web-1', namespace: 'shop' }]] : []);
+      },
+      // The fixtures' flows come from 127.0.0.1: a pod's address here. 10.9.9.9 is in no top K;
+      // 10.0.0.1 is held by two namespaces and names neither.
+      addresses: async (fd) =>
+        fd === undefined ? ['10.0.0.1'] : fd === fakeFd('a') ? ['10.0.0.1', '10.9.9.9', '127.0.0.1'] : [],
+    };
+    const { all, metrics } = build(true, naming);
+    await all.apply({
+      added: [ref('home', true), ref('a')],
+      removed: [],
+      skipped: 0,
+      pids: new Map([['i-a', [42]]]),
+    });
+    all.onBatch(batchOf([NEW], { nsids: [4] }));
+    await settle(all);
+    assert.deepEqual(pids, { 'i-a': [42] }, "only other namespaces' processes are looked at");
+    const text = await metrics.render();
+    assert.ok(
+      lines(text).includes(
+        'conntrack_netns_info{netns="a",inode="i-a",own="false",pod="web-1",namespace="shop",uid="u-1"} 1',
+      ),
+      text,
+    );
+    assert.ok(lines(text).includes('conntrack_netns_info{netns="home",inode="i-home",own="true"} 1'));
+    const info = lines(text).filter((l) => l.startsWith('conntrack_address_info{'));
+    assert.deepEqual(info, [
+      'conntrack_address_info{address="127.0.0.1",netns="a",pod="web-1",namespace="shop",uid="u-1"} 1',
+    ]);
+    // The pod goes: at the next rescan the namespace is nobody's, its address only names it.
+    named = false;
+    await all.apply({ added: [], removed: [], skipped: 0, pids: new Map() });
+    const after = await metrics.render();
+    assert.ok(lines(after).includes('conntrack_netns_info{netns="a",inode="i-a",own="false"} 1'), after);
+    assert.ok(lines(after).includes('conntrack_address_info{address="127.0.0.1",netns="a"} 1'));
     all.close();
   });
 });

@@ -113,8 +113,12 @@ describe('scanNamespaces', () => {
       pids: { '1': 'host', '200': 'podA', '201': 'podA', '300': 'podB' },
       names: { 'cni-a': 'podA', tenant: 'idle' },
     });
-    const { found, refused } = await scanNamespaces(t.roots);
+    const { found, refused, pids } = await scanNamespaces(t.roots);
     const byLabel = new Map([...found.values()].map((r) => [r.label, r]));
+    // The processes in each namespace, for whose it is (identity.ts); a name adds none.
+    assert.deepEqual(pids.get(t.inode('podA')), [200, 201]);
+    assert.deepEqual(pids.get(t.inode('podB')), [300]);
+    assert.equal(pids.get(t.inode('idle')), undefined);
     assert.deepEqual([...byLabel.keys()].sort(), [
       'cni-a',
       `inode:${t.inode('host')}`,
