@@ -26,7 +26,10 @@ describe('HTTP server', () => {
     );
     const res = await app.inject({ url: '/m' });
     assert.equal(res.statusCode, 200);
-    assert.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(
+      res.headers['content-type'],
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    );
     assert.equal(res.body, 'x 1\n');
     assert.equal((await app.inject({ url: '/metrics' })).statusCode, 404);
     await app.close();
@@ -84,7 +87,10 @@ describe('HTTP server', () => {
     assert.equal(zipped.statusCode, 200);
     assert.equal(zipped.headers['content-encoding'], 'gzip');
     assert.equal(zipped.headers.vary, 'Accept-Encoding');
-    assert.equal(zipped.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(
+      zipped.headers['content-type'],
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    );
     assert.equal(gunzipSync(zipped.rawPayload).toString(), big);
     assert.ok(zipped.rawPayload.length < big.length / 2, `${zipped.rawPayload.length} bytes`);
     const plain = await app.inject({ url: '/metrics' });
@@ -204,7 +210,10 @@ describe('HTTP server', () => {
     const app = buildServer(deps({ render: async () => `x ${++renders}\n` }));
     const res = await app.inject({ method: 'HEAD', url: '/metrics' });
     assert.equal(res.statusCode, 200);
-    assert.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(
+      res.headers['content-type'],
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    );
     assert.equal(res.body, '');
     assert.equal(renders, 0);
     await app.close();
