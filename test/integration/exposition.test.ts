@@ -25,7 +25,7 @@ describe('exposition formats on a real Prometheus', () => {
 
   before(async () => {
     ns = Netns.create('expo');
-    exp = await ExporterProcess.start(ns);
+    exp = await ExporterProcess.start(ns, ['--web.disable-exporter-metrics']);
     native = await PrometheusProcess.start(ns, [], [], { flags: ['--enable-feature=native-histograms'] });
     classic = await PrometheusProcess.start(ns, [], [], { listen: SECOND_PROMETHEUS });
     // Flows made 0.8 s apart and destroyed together: lifetimes spread over several buckets.
@@ -62,8 +62,20 @@ describe('exposition formats on a real Prometheus', () => {
     assert.deepEqual(native.query(`${NAME}_bucket`), []);
     assert.ok(native.query(NAME).length >= 2, 'native histograms per protocol');
     assert.ok(classic.query(`${NAME}_bucket`).length > DURATION_BUCKETS.length);
-    // The counter's OpenMetrics spelling (family without _total) reached the series name intact.
+    // OpenMetrics it was (its le is a float: "1.0", text's "1"), and the counter's spelling there
+    // (family without _total) reached the series name intact.
+    assert.ok(classic.query(`${NAME}_bucket{le="1.0"}`).length >= 2);
     assert.ok(classic.value('sum(conntrack_events_total)') > 0);
+  });
+
+  it('--web.disable-exporter-metrics leaves out process_* and nodejs_*, not the collector health', () => {
+    const names = new Set(exp.scrape().samples.map((s) => s.name));
+    assert.deepEqual(
+      [...names].filter((n) => n.startsWith('process_') || n.startsWith('nodejs_')),
+      [],
+    );
+    assert.ok(names.has('conntrack_collector_resyncs_total'));
+    assert.ok(names.has('conntrack_exporter_build_info'));
   });
 
   it('histogram_count of the native histogram equals the classic _count, per protocol', () => {
