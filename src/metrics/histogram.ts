@@ -31,7 +31,7 @@ const INITIAL_KEYS = 19 * PER_OCTAVE - FIRST_KEY + 1;
 /**
  * Upper bounds of the fraction (v = frac * 2^exp, frac in [0.5, 1)) per bucket of an octave:
  * 2^(i/8) / 2, client_golang's nativeHistogramBounds[3] digit for digit, so a value on a boundary
- * lands in the same bucket as there.
+ * lands in the same bucket as there; 2 after them, which no fraction reaches.
  */
 const OCTAVE = Float64Array.of(
   0.5,
@@ -42,7 +42,22 @@ const OCTAVE = Float64Array.of(
   0.7711054127039704,
   0.8408964152537144,
   0.9170040432046711,
+  2,
 );
+
+/**
+ * By the fraction's top 8 mantissa bits (256 slots of 1/512 each): how many of OCTAVE's bounds lie
+ * below the slot. The bounds are at least 0.045 apart, so a slot holds at most one, and one
+ * comparison with it finishes the count. A binary search over the 8 bounds took 30-40 ns on
+ * random durations (its branches cannot be predicted); this takes about 6.
+ */
+const SLOT = new Uint8Array(256);
+for (let m = 0; m < 256; m++) {
+  const low = 0.5 * (1 + m / 256);
+  let below = 0;
+  while (below < PER_OCTAVE && OCTAVE[below]! < low) below++;
+  SLOT[m] = below;
+}
 
 const word = new Float64Array(1);
 const halves = new Uint32Array(word.buffer);
@@ -51,22 +66,15 @@ const HIGH = endianness() === 'LE' ? 1 : 0;
 /**
  * The native bucket index of `v` (> the zero threshold, finite): i such that
  * 2^((i-1)/8) < v <= 2^(i/8). Exponent and fraction come from the float's bits (Go's
- * math.Frexp), then a binary search over the octave's 8 bounds places the fraction.
+ * math.Frexp); the fraction's place in its octave from SLOT and one comparison.
  */
 export function nativeKey(v: number): number {
   word[0] = v;
   const high = halves[HIGH]!;
   const exp = ((high >>> 20) & 0x7ff) - 1022;
-  halves[HIGH] = (high & 0x800fffff) | 0x3fe00000;
-  const frac = word[0]!;
-  // How many of the octave's bounds lie below frac (Go's sort.SearchFloat64s): three halvings.
-  let i = 0;
-  let n = PER_OCTAVE;
-  while (i < n) {
-    const mid = (i + n) >>> 1;
-    if (OCTAVE[mid]! < frac) i = mid + 1;
-    else n = mid;
-  }
+  let i = SLOT[(high >>> 12) & 0xff]!;
+  halves[HIGH] = (high & 0x000fffff) | 0x3fe00000;
+  if (OCTAVE[i]! < word[0]!) i++;
   return i + (exp - 1) * PER_OCTAVE;
 }
 
@@ -107,6 +115,34 @@ export function spansAndDeltas(
   return { spans, deltas };
 }
 
+/** The upper bound of native bucket `key`: 2^(key/8), exactly as nativeKey draws it. */
+function nativeUpper(key: number): number {
+  const octave = Math.floor(key / PER_OCTAVE);
+  return 2 ** octave * 2 * OCTAVE[key - octave * PER_OCTAVE]!;
+}
+
+/**
+ * For each allocated native bucket, the classic bucket its lowest values fall in (the number of
+ * classic bounds at or below the native bucket's lower edge). A native bucket is 9% wide and the
+ * classic bounds at least 20% apart, so from there the classic search takes at most one step: the
+ * native key, computed anyway, replaces the classic linear search (13 ns on random durations).
+ */
+const classicStarts = new WeakMap<readonly number[], Uint16Array>();
+function classicStart(bounds: readonly number[]): Uint16Array {
+  let starts = classicStarts.get(bounds);
+  if (starts === undefined) {
+    starts = new Uint16Array(INITIAL_KEYS);
+    for (let j = 0; j < INITIAL_KEYS; j++) {
+      const lower = nativeUpper(FIRST_KEY + j - 1);
+      let i = 0;
+      while (i < bounds.length && bounds[i]! <= lower) i++;
+      starts[j] = i;
+    }
+    classicStarts.set(bounds, starts);
+  }
+  return starts;
+}
+
 /** One label set's observations: counts per classic bucket (not cumulative), native buckets, sum and count. */
 export class BucketCounts {
   readonly counts: Float64Array;
@@ -118,24 +154,29 @@ export class BucketCounts {
   /** When this series was made (seconds since the epoch). */
   readonly created = Date.now() / 1000;
 
+  private readonly classicFrom: Uint16Array;
+
   constructor(private readonly bounds: readonly number[]) {
     this.counts = new Float64Array(bounds.length);
+    this.classicFrom = classicStart(bounds);
   }
 
   observe(value: number): void {
     if (!Number.isFinite(value)) return;
-    const bounds = this.bounds;
+    // Where the classic search starts: the native bucket's classic bucket, or the first.
     let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i++;
-    if (i < bounds.length) this.counts[i]!++;
     // The table observes no value below zero (table.ts checks), so the zero bucket is [0, 2^-20].
     if (value > NATIVE_ZERO_THRESHOLD) {
       const j = nativeKey(value) - FIRST_KEY;
       if (j >= this.native.length) this.grow(j);
       this.native[j]!++;
+      if (j < this.classicFrom.length) i = this.classicFrom[j]!;
     } else {
       this.zeroCount++;
     }
+    const bounds = this.bounds;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.counts[i]!++;
     this.sum += value;
     this.count++;
   }
