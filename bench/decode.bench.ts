@@ -5,11 +5,14 @@
  * attribution sections, their addresses) is rewritten to make flows distinct.
  */
 import { performance } from 'node:perf_hooks';
+import { gzipSync } from 'node:zlib';
 import { type Attribution, attributionFor } from '../src/attribution/attribution.js';
 import { parseConfig } from '../src/config.js';
 import { CTA_ID } from '../src/ctnetlink/constants.js';
 import { FlowSummary, summarizeFlow } from '../src/ctnetlink/summary.js';
-import { FlowMetrics } from '../src/metrics/flows.js';
+import type { ExpositionFormat } from '../src/metrics/exposition/formats.js';
+import { DURATION_BUCKETS, FlowMetrics } from '../src/metrics/flows.js';
+import { BucketCounts } from '../src/metrics/histogram.js';
 import { ExporterMetrics } from '../src/metrics/metrics.js';
 import { AttributeCursor } from '../src/netlink/attributes.js';
 import { NFGENMSG_LEN } from '../src/netlink/nfnetlink.js';
@@ -131,7 +134,72 @@ for (const topK of ['0', '10']) {
   );
 }
 
-// 3. A large table: memory per flow and the cost of one scrape, without attribution, then with
+/** BucketCounts as it was before native buckets (main at b834a4a), the reference of section 2b. */
+class ClassicBucketCounts {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+// 2b. One histogram observation, as the event path makes about one per event (UPDATE: the state
+//     left; DESTROY: the state left and the lifetime): the classic buckets alone (the reference:
+//     observe() before native buckets) and classic plus native, interleaved, on log-uniform
+//     durations from 10 us to 10 days, in random order and sorted (similar durations in a row).
+{
+  const N = 2_000_000;
+  const random = new Float64Array(N);
+  let x = 7;
+  for (let i = 0; i < N; i++) {
+    x = (x * 48271) % 2147483647;
+    random[i] = 1e-5 * 10 ** ((x / 2147483647) * 11);
+  }
+  const sorted = Float64Array.from(random).sort();
+  for (const [order, values] of [
+    ['random order', random],
+    ['sorted', sorted],
+  ] as const) {
+    const classic = new ClassicBucketCounts(DURATION_BUCKETS);
+    const both = new BucketCounts(DURATION_BUCKETS);
+    // One loop per class, so each call site sees one class (as the event path does).
+    const timeClassic = (): number => {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) classic.observe(values[i]!);
+      return performance.now() - t0;
+    };
+    const timeBoth = (): number => {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) both.observe(values[i]!);
+      return performance.now() - t0;
+    };
+    let a = Number.POSITIVE_INFINITY;
+    let b = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 9; round++) {
+      a = Math.min(a, timeClassic());
+      b = Math.min(b, timeBoth());
+    }
+    if (classic.count !== both.count) throw new Error('not the same observations');
+    const ns = (ms: number): number => (ms * 1e6) / N;
+    console.log(
+      `histogram observe, ${order.padEnd(13)}classic alone ${ns(a).toFixed(1)} ns, classic + native ${ns(b).toFixed(1)} ns (${(b / a).toFixed(2)}x; best of 9 rounds of ${N.toLocaleString('en-US')})`,
+    );
+  }
+}
+
+// 3. A large table: memory per flow and the cost and size of one scrape in each format, without attribution, then with
 //    it at 1,000,000 distinct sources (and then also 1,000,000 distinct destinations, the worst
 //    case: every key is its own row).
 for (const variant of ['off', 'distinct sources', 'distinct sources and destinations'] as const) {
@@ -184,22 +252,48 @@ for (const variant of ['off', 'distinct sources', 'distinct sources and destinat
   Object.assign(ns.counters, collector.counters);
   scope.namespaces.push(ns);
   const metrics = new ExporterMetrics({ version: 'bench', scope, flows, processMetrics: false, attribution });
-  await metrics.render();
+  spreadDurations(flows, table);
+  const own = attribution ? ` (attribution's arrays: ${(attribution.bytes / table.size).toFixed(0)})` : '';
+  const sources = attribution ? `, ${attribution.topSources().top.length} top sources shown` : '';
+  console.log(
+    `table of ${table.size.toLocaleString('en-US')} flows, attribution ${variant}: ${perFlow.toFixed(0)} bytes/flow (heap and array buffers; the table's arrays: ${(table.bytes / table.size).toFixed(0)}${own})${globalThis.gc ? '' : ' (run with --expose-gc for a precise figure)'}${sources}`,
+  );
+  for (const format of ['text', 'openmetrics', 'protobuf'] as const) await timeScrape(metrics, format);
+  if (attribution) timeRankings(attribution);
+}
+
+/**
+ * Durations for every state group of the table, log-uniform from 10 us to 10 days, so the
+ * histograms fill about as many native buckets as they can (the largest protobuf scrape).
+ */
+function spreadDurations(flows: FlowMetrics, table: ShadowTable): void {
+  let x = 1;
+  for (const g of table.groups()) {
+    for (let i = 0; i < 10_000; i++) {
+      x = (x * 48271) % 2147483647;
+      const seconds = 1e-5 * 10 ** ((x / 2147483647) * 11);
+      flows.stateLeft(g, seconds);
+      flows.flowEnded(g, seconds);
+    }
+  }
+}
+
+/** One scrape in `format`: its time (mean and slowest of 20), its size, gzipped as served. */
+async function timeScrape(metrics: ExporterMetrics, format: ExpositionFormat): Promise<void> {
+  const body = await metrics.render(format);
   const R = 20;
   let worst = 0;
   const t0 = performance.now();
   for (let i = 0; i < R; i++) {
     const t = performance.now();
-    await metrics.render();
+    await metrics.render(format);
     worst = Math.max(worst, performance.now() - t);
   }
   const ms = (performance.now() - t0) / R;
-  const own = attribution ? ` (attribution's arrays: ${(attribution.bytes / table.size).toFixed(0)})` : '';
-  const sources = attribution ? `, ${attribution.topSources().top.length} top sources shown` : '';
+  const bytes = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
   console.log(
-    `table of ${table.size.toLocaleString('en-US')} flows, attribution ${variant}: ${perFlow.toFixed(0)} bytes/flow (heap and array buffers; the table's arrays: ${(table.bytes / table.size).toFixed(0)}${own})${globalThis.gc ? '' : ' (run with --expose-gc for a precise figure)'}; one scrape ${ms.toFixed(2)} ms, slowest ${worst.toFixed(2)} ms${sources}`,
+    `  scrape as ${format.padEnd(12)}${ms.toFixed(2)} ms, slowest ${worst.toFixed(2)} ms; ${bytes.toLocaleString('en-US')} bytes, gzipped ${gzipSync(body).byteLength.toLocaleString('en-US')}`,
   );
-  if (attribution) timeRankings(attribution);
 }
 
 /** Collects garbage, and lets the freed array buffers' memory go too (it is released after a tick). */

@@ -119,6 +119,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     version,
     scope: namespaces,
     flows,
+    processMetrics: !config.webDisableExporterMetrics,
     attribution:
       config.topK > 0
         ? {
@@ -152,8 +153,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   let ready = false;
   const served = await serve(config, web, log, {
     version,
-    render: () => metrics.render(),
-    contentType: metrics.contentType,
+    render: (format) => metrics.render(format),
     isReady: () => ready,
     unhealthy: () => namespaces.lostSocket(),
     onClose: () => {

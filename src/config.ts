@@ -21,6 +21,8 @@ export interface Config {
   readonly telemetryPath: string;
   /** Scrapes of the telemetry path in flight at once; more are answered 503. 0: no limit. */
   readonly webMaxRequests: number;
+  /** Leave out the Node.js process metrics (process_*, nodejs_*), as exporter-toolkit's flag. */
+  readonly webDisableExporterMetrics: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   /** Requested SO_RCVBUF of the event socket, bytes. */
@@ -71,6 +73,11 @@ export const FLAGS = {
     type: 'string',
     default: '40',
     help: 'Maximum number of parallel scrape requests. Use 0 to disable. Over it, a scrape is answered 503 at once.',
+  },
+  'web.disable-exporter-metrics': {
+    type: 'boolean',
+    default: false,
+    help: 'Exclude metrics about the exporter itself (process_*, nodejs_*).',
   },
   'log.level': {
     type: 'string',
@@ -256,6 +263,7 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     webConfigFile: str('web.config.file') === '' ? undefined : str('web.config.file'),
     telemetryPath,
     webMaxRequests: parseInteger('web.max-requests', str('web.max-requests'), 0, MAX_WEB_REQUESTS),
+    webDisableExporterMetrics: values['web.disable-exporter-metrics'] === true,
     logLevel: oneOf('log.level', str('log.level'), ['debug', 'info', 'warn', 'error'] as const),
     logFormat: format === 'auto' ? (isTTY ? 'text' : 'json') : format,
     rcvbuf: parseBytes('netlink.rcvbuf', str('netlink.rcvbuf')),

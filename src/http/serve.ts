@@ -33,7 +33,7 @@ export async function serve(
   config: Config,
   web: WebConfig | undefined,
   log: Logger,
-  deps: Pick<ServerDeps, 'version' | 'render' | 'contentType' | 'isReady' | 'unhealthy' | 'onClose'>,
+  deps: Pick<ServerDeps, 'version' | 'render' | 'isReady' | 'unhealthy' | 'onClose'>,
   options: ServeOptions = {},
 ): Promise<Served> {
   const auth = web && web.users.size > 0 ? new BasicAuth(web.users) : undefined;

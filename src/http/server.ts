@@ -9,14 +9,17 @@
  * are outside `rate_limit` for the same reason. Bodies of 1 KiB or more are gzipped when the
  * client accepts it (Prometheus does); zlib runs off the event loop.
  *
- * Scrapes that arrive while a render is under way share it (and its gzip) instead of queueing a
- * render each; `--web.max-requests` bounds how many wait (503 beyond, as node_exporter answers).
- * HEAD of the telemetry path renders nothing.
+ * The telemetry path answers in the format the Accept header asks for (negotiate.ts: text 0.0.4,
+ * OpenMetrics or protobuf). Scrapes that arrive while a render in their format is under way share
+ * it (and its gzip) instead of queueing a render each; `--web.max-requests` bounds how many wait
+ * (503 beyond, as node_exporter answers). HEAD of the telemetry path renders nothing.
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { ExpositionFormat } from '../metrics/exposition/formats.js';
 import type { AuthOutcome, BasicAuth } from './basic-auth.js';
+import { negotiate } from './negotiate.js';
 import type { TokenBucket } from './token-bucket.js';
 
 const gzip = promisify(gzipCb);
@@ -27,9 +30,11 @@ const UNAUTHENTICATED_PATHS: readonly string[] = ['/healthz', '/readyz'];
 export interface ServerDeps {
   telemetryPath: string;
   version: string;
-  /** One scrape: reads the kernel and renders every metric. */
-  render(): Promise<string>;
-  contentType: string;
+  /** The landing page's title and description; by default the exporter's own. */
+  name?: string | undefined;
+  description?: string | undefined;
+  /** One scrape: reads the kernel and renders every metric in `format`. */
+  render(format: ExpositionFormat): Promise<string | Uint8Array>;
   /** True once the first table dump has been merged. */
   isReady(): boolean;
   /** What makes the process unhealthy (a socket that could not be reopened), or undefined. */
@@ -47,20 +52,34 @@ export interface ServerDeps {
   rateLimit?: TokenBucket | undefined;
 }
 
-/** A render shared by the scrapes that arrive while it runs. */
-function sharedRender(render: () => Promise<string>): () => Promise<string> {
-  let current: Promise<string> | undefined;
-  return () => {
-    current ??= render().finally(() => {
-      current = undefined;
-    });
-    return current;
+type Body = string | Buffer;
+
+/** A render per format shared by the scrapes that arrive while it runs. */
+function sharedRender(
+  render: (format: ExpositionFormat) => Promise<string | Uint8Array>,
+): (format: ExpositionFormat) => Promise<Body> {
+  const current = new Map<ExpositionFormat, Promise<Body>>();
+  return (format) => {
+    let p = current.get(format);
+    if (p === undefined) {
+      p = render(format)
+        .then((body) =>
+          // The same bytes, as the Buffer fastify sends and onSend compresses (no copy).
+          typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+        )
+        .finally(() => current.delete(format));
+      current.set(format, p);
+    }
+    return p;
   };
 }
 
-/** gzip that compresses a body once when several responses send the same one (a shared render). */
-function gzipOnce(): (body: string) => Promise<Buffer> {
-  let last: { body: string; zipped: Promise<Buffer> } | undefined;
+/**
+ * gzip that compresses a body once when several responses send the same one (a shared render:
+ * the same string, or the same Buffer object).
+ */
+function gzipOnce(): (body: Body) => Promise<Buffer> {
+  let last: { body: Body; zipped: Promise<Buffer> } | undefined;
   return (body) => {
     if (last?.body !== body) {
       const zipped = gzip(body);
@@ -115,19 +134,53 @@ export function acceptsGzip(header: string | undefined): boolean {
   return star;
 }
 
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * The landing page as exporter-toolkit's (web/landing_page.go and its template) draws it: the
+ * name in a Prometheus-orange header, the description, the version, and one line per link with
+ * what it is for. Its pprof links have no Node.js counterpart and are left out.
+ */
 function landingPage(deps: ServerDeps): string {
+  const name = deps.name ?? 'conntrack-exporter';
+  const description = deps.description ?? 'Prometheus exporter for Linux netfilter connection tracking';
+  const links: [string, string][] = [
+    [deps.telemetryPath, 'Metrics (text, OpenMetrics or protobuf, as the Accept header asks)'],
+    ['/healthz', 'Health: the process is alive and its sockets open (or being reopened)'],
+    ['/readyz', 'Readiness: the shadow table has been seeded from the kernel'],
+  ];
+  const items = links
+    .map(
+      ([href, text]) =>
+        `          <li><a href="${escapeHtml(href)}">${escapeHtml(href)}</a>: ${escapeHtml(text)}</li>`,
+    )
+    .join('\n');
   return `<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>conntrack-exporter</title></head>
-<body>
-<h1>conntrack-exporter ${deps.version}</h1>
-<p>Prometheus metrics about netfilter connection tracking.</p>
-<ul>
-<li><a href="${deps.telemetryPath}">${deps.telemetryPath}</a>: metrics</li>
-<li><a href="/healthz">/healthz</a>: the process is alive and its sockets open (or being reopened)</li>
-<li><a href="/readyz">/readyz</a>: the shadow table has been seeded from the kernel</li>
-</ul>
-</body>
+  <head>
+    <meta charset="UTF-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1.0">
+    <title>${escapeHtml(name)}</title>
+    <style>
+body { font-family: -apple-system,BlinkMacSystemFont,Segoe UI,Roboto,Helvetica Neue,Arial,Noto Sans,Liberation Sans,sans-serif; margin: 0; }
+header { background-color: #e6522c; color: #fff; font-size: 1rem; padding: 1rem; }
+main { padding: 1rem; }
+    </style>
+  </head>
+  <body>
+    <header>
+      <h1>${escapeHtml(name)}</h1>
+    </header>
+    <main>
+      <h2>${escapeHtml(description)}</h2>
+      <div>Version: ${escapeHtml(deps.version)}</div>
+      <div>
+        <ul>
+${items}
+        </ul>
+      </div>
+    </main>
+  </body>
 </html>
 `;
 }
@@ -175,19 +228,22 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   }
   const compress = gzipOnce();
   app.addHook('onSend', async (req, reply, payload) => {
-    if (typeof payload !== 'string' || payload.length < GZIP_MIN_BYTES) return payload;
+    if (!(typeof payload === 'string' || Buffer.isBuffer(payload)) || payload.length < GZIP_MIN_BYTES)
+      return payload;
     reply.header('vary', 'Accept-Encoding');
     if (reply.hasHeader('content-encoding') || !acceptsGzip(req.headers['accept-encoding'])) return payload;
     reply.header('content-encoding', 'gzip');
     return compress(payload);
   });
 
-  const render = sharedRender(() => deps.render());
+  const render = sharedRender((format) => deps.render(format));
   const maxRequests = deps.maxRequests ?? 0;
   let inFlight = 0;
   // Declared before the GET route, so fastify does not derive a HEAD route that would render.
-  app.head(deps.telemetryPath, async (_req, reply) => reply.type(deps.contentType).send());
-  app.get(deps.telemetryPath, async (_req, reply) => {
+  app.head(deps.telemetryPath, async (req, reply) =>
+    reply.type(negotiate(req.headers.accept).contentType).send(),
+  );
+  app.get(deps.telemetryPath, async (req, reply) => {
     if (maxRequests > 0 && inFlight >= maxRequests) {
       // node_exporter's (promhttp's) answer.
       return reply
@@ -203,8 +259,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       counted = false;
     };
     reply.raw.once('close', release).once('finish', release);
-    const body = await render();
-    return reply.type(deps.contentType).send(body);
+    const { format, contentType } = negotiate(req.headers.accept);
+    const body = await render(format);
+    return reply.type(contentType).send(body);
   });
   // The kubelet restarts the pod on a failing liveness probe: only for what a restart repairs.
   app.get('/healthz', async (_req, reply) => {
@@ -221,7 +278,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ? reply.type('text/plain').send('ready\n')
       : reply.code(503).type('text/plain').send('not ready: the conntrack table dump has not completed\n'),
   );
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(landingPage(deps)));
+  const landing = landingPage(deps);
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=UTF-8').send(landing));
 
   if (deps.onClose) {
     const release = deps.onClose;

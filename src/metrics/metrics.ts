@@ -6,12 +6,15 @@
  * table) and netns.ts (--netns.all's discovery). Each group reads the namespaces of the scope
  * with their labels, so one declaration serves both modes.
  *
- * One scrape: read the kernel once per shown namespace, then render. Scrapes are serialised, so
- * two never interleave their reads.
+ * One scrape: read the kernel once per shown namespace, collect every family into the exposition
+ * model, then render it in the format asked for (exposition/). Scrapes are serialised, so two
+ * never interleave their reads.
  */
 import { release } from 'node:os';
 import { Gauge, Registry } from '@prometheus-io/client';
 import { type AttributionSettings, registerAttributionMetrics } from './attribution.js';
+import { type ExpositionFormat, encode } from './exposition/formats.js';
+import { collect } from './family.js';
 import type { FlowMetrics } from './flows.js';
 import { registerHealthMetrics } from './health.js';
 import { KernelMetrics } from './kernel.js';
@@ -29,7 +32,10 @@ export interface MetricsOptions {
   attribution?: AttributionSettings | undefined;
   /** --netns.all's discovery. */
   discovery?: DiscoveryMetrics | undefined;
-  /** Node.js process metrics (the client's defaults); off in unit tests for stable output. */
+  /**
+   * Node.js process metrics (the client's defaults, process_* and nodejs_*); off with
+   * --web.disable-exporter-metrics, and in unit tests for stable output.
+   */
   processMetrics?: boolean;
 }
 
@@ -58,15 +64,15 @@ export class ExporterMetrics {
     if (options.discovery) registerNamespaceMetrics(registry, options.scope, options.discovery);
   }
 
-  get contentType(): string {
-    return this.registry.contentType;
-  }
-
-  render(): Promise<string> {
-    const run = async (): Promise<string> => {
+  /** One scrape in `format` (text 0.0.4 by default). */
+  render(format?: 'text' | 'openmetrics'): Promise<string>;
+  render(format: 'protobuf'): Promise<Uint8Array>;
+  render(format: ExpositionFormat): Promise<string | Uint8Array>;
+  render(format: ExpositionFormat = 'text'): Promise<string | Uint8Array> {
+    const run = async (): Promise<string | Uint8Array> => {
       await this.scope.read();
       this.kernel.discover();
-      return this.registry.metrics();
+      return encode(format, await collect(this.registry));
     };
     const result = this.renderQueue.then(run, run);
     this.renderQueue = result.catch(() => undefined);

@@ -15,10 +15,10 @@ export const DIST = `${ROOT}dist/`;
  * Conntrack only tracks a namespace's traffic once a rule there needs it; `ct state new` in the
  * output hook does. Ports 9 (discard) are dropped on input: a SYN or datagram to them is never
  * answered, which leaves a half-open TCP flow and an unreplied UDP flow without ICMP errors.
- * The test's own HTTP (exporter 9466, Prometheus 9090) is not tracked: scrapes would otherwise
+ * The test's own HTTP (exporter 9466, Prometheus 9090 and a second one on 9091) is not tracked: scrapes would otherwise
  * add the very flows they count, and race with conntrack -L.
  */
-export const UNTRACKED_PORTS = [9466, 9090];
+export const UNTRACKED_PORTS = [9466, 9090, 9091];
 export const TRACKING_RULESET = `table inet ctx {
   chain raw {
     type filter hook output priority raw; policy accept;

@@ -19,6 +19,8 @@ import { LISTEN as EXPORTER } from './exporter.js';
 import { type Netns, waitFor } from './netns.js';
 
 export const PROMETHEUS = '127.0.0.1:9090';
+/** A second Prometheus beside the first (netns.ts leaves its port untracked too). */
+export const SECOND_PROMETHEUS = '127.0.0.1:9091';
 export const JOB = 'conntrack';
 
 /** Grafana's variables as a dashboard user would have them for the one exporter a test runs. */
@@ -56,6 +58,7 @@ export class PrometheusProcess {
     private readonly ns: Netns,
     private readonly child: ChildProcess,
     private readonly dir: string,
+    private readonly listen: string,
   ) {
     child.stderr!.on('data', (d: Buffer) => {
       this.log += d.toString();
@@ -63,7 +66,17 @@ export class PrometheusProcess {
   }
 
   /** `job` adds lines to the scrape job (scheme, tls_config, basic_auth), indented as they go. */
-  static async start(ns: Netns, ruleFiles: string[], job: string[] = []): Promise<PrometheusProcess> {
+  /**
+   * `options.flags` are added to Prometheus' command line (`--enable-feature=native-histograms`);
+   * `options.listen` runs a second one beside the first (SECOND_PROMETHEUS).
+   */
+  static async start(
+    ns: Netns,
+    ruleFiles: string[],
+    job: string[] = [],
+    options: { flags?: string[]; listen?: string } = {},
+  ): Promise<PrometheusProcess> {
+    const listen = options.listen ?? PROMETHEUS;
     const dir = mkdtempSync(join(tmpdir(), 'ctx-prom-'));
     const config = [
       'global:',
@@ -81,10 +94,11 @@ export class PrometheusProcess {
     const child = ns.spawn('prometheus', [
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=${PROMETHEUS}`,
+      `--web.listen-address=${listen}`,
       '--log.level=warn',
+      ...(options.flags ?? []),
     ]);
-    const p = new PrometheusProcess(ns, child, dir);
+    const p = new PrometheusProcess(ns, child, dir, listen);
     await waitFor(
       'Prometheus to become ready',
       () => {
@@ -97,7 +111,7 @@ export class PrometheusProcess {
   }
 
   get(path: string): { status: number; body: string } {
-    return this.ns.httpGet(`http://${PROMETHEUS}${path}`);
+    return this.ns.httpGet(`http://${this.listen}${path}`);
   }
 
   /** An instant query; throws with Prometheus' own error text if the query is rejected. */

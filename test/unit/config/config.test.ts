@@ -150,6 +150,7 @@ describe('parseConfig', () => {
     'web.config.file': '/etc/conntrack-exporter/web.yml',
     'web.telemetry-path': '/conntrack/metrics',
     'web.max-requests': '5',
+    'web.disable-exporter-metrics': '',
     'log.level': 'debug',
     'log.format': 'text',
     'netlink.rcvbuf': '256KiB',

@@ -390,7 +390,6 @@ describe('deployment files agree with the code', () => {
         telemetryPath,
         version: pkg.version,
         render: async () => '',
-        contentType: 'text/plain',
         isReady: () => ready,
         auth,
       });

@@ -215,7 +215,6 @@ describe('ways to serve the metrics, and the overlays', () => {
         telemetryPath: config.telemetryPath,
         version: '0.0.0',
         render: async () => '',
-        contentType: 'text/plain',
         isReady: () => true,
         auth,
       });
@@ -346,7 +345,6 @@ describe('ways to serve the metrics, and the overlays', () => {
       const served = await serve(parseConfig(args), webConfig, log, {
         version: '0.0.0',
         render: async () => 'conntrack_entries 1\n',
-        contentType: 'text/plain; version=0.0.4; charset=utf-8',
         isReady: () => true,
       });
       try {

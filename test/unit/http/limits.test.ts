@@ -253,7 +253,6 @@ async function served(
   const s = await serve(config, parseWebConfig(webText, file), log, {
     version: '9.9.9',
     render: async () => 'x 1\n',
-    contentType: 'text/plain; version=0.0.4; charset=utf-8',
     isReady: () => true,
   });
   return { ...s, port: Number(s.addresses[0]?.split(':').pop()) };

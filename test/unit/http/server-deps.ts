@@ -6,7 +6,6 @@ export function deps(over: Partial<ServerDeps> = {}): ServerDeps {
     telemetryPath: '/metrics',
     version: '9.9.9',
     render: async () => '# HELP x y\n# TYPE x gauge\nx 1\n',
-    contentType: 'text/plain; version=0.0.4; charset=utf-8',
     isReady: () => true,
     ...over,
   };

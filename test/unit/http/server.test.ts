@@ -26,7 +26,10 @@ describe('HTTP server', () => {
     );
     const res = await app.inject({ url: '/m' });
     assert.equal(res.statusCode, 200);
-    assert.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(
+      res.headers['content-type'],
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    );
     assert.equal(res.body, 'x 1\n');
     assert.equal((await app.inject({ url: '/metrics' })).statusCode, 404);
     await app.close();
@@ -71,13 +74,21 @@ describe('HTTP server', () => {
     await app.close();
   });
 
-  it('the landing page links to the telemetry path', async () => {
+  it('the landing page, as exporter-toolkit draws it: name, description, version, links', async () => {
     const app = buildServer(deps({ telemetryPath: '/conntrack' }));
     const res = await app.inject({ url: '/' });
     assert.equal(res.statusCode, 200);
-    assert.match(String(res.headers['content-type']), /^text\/html/);
-    assert.ok(res.body.includes('href="/conntrack"'));
-    assert.ok(res.body.includes('9.9.9'));
+    assert.equal(res.headers['content-type'], 'text/html; charset=UTF-8');
+    assert.ok(res.body.includes('<header>\n      <h1>conntrack-exporter</h1>'));
+    assert.ok(res.body.includes('<h2>Prometheus exporter for Linux netfilter connection tracking</h2>'));
+    assert.ok(res.body.includes('<div>Version: 9.9.9</div>'));
+    for (const path of ['/conntrack', '/healthz', '/readyz'])
+      assert.ok(res.body.includes(`<li><a href="${path}">${path}</a>: `), path);
+    // Anything else is not found, as the toolkit's handler answers.
+    assert.equal((await app.inject({ url: '/index.html' })).statusCode, 404);
+    const odd = buildServer(deps({ version: '<b>1</b>' }));
+    assert.ok((await odd.inject({ url: '/' })).body.includes('Version: &#60;b&#62;1&#60;/b&#62;'));
+    await odd.close();
     await app.close();
   });
 
@@ -97,7 +108,10 @@ describe('HTTP server', () => {
     assert.equal(zipped.statusCode, 200);
     assert.equal(zipped.headers['content-encoding'], 'gzip');
     assert.equal(zipped.headers.vary, 'Accept-Encoding');
-    assert.equal(zipped.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(
+      zipped.headers['content-type'],
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    );
     assert.equal(gunzipSync(zipped.rawPayload).toString(), big);
     assert.ok(zipped.rawPayload.length < big.length / 2, `${zipped.rawPayload.length} bytes`);
     const plain = await app.inject({ url: '/metrics' });
@@ -212,12 +226,106 @@ describe('HTTP server', () => {
     await app.close();
   });
 
+  it('answers in the format the Accept header asks for, with its Content-Type', async () => {
+    const asked: string[] = [];
+    const app = buildServer(
+      deps({
+        render: async (format) => {
+          asked.push(format);
+          return format === 'protobuf' ? Uint8Array.of(3, 1, 2, 3) : `${format}\n`;
+        },
+      }),
+    );
+    const get = (accept: string) => app.inject({ url: '/metrics', headers: { accept } });
+    const om = await get('application/openmetrics-text;version=1.0.0');
+    assert.equal(
+      om.headers['content-type'],
+      'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores',
+    );
+    assert.equal(om.body, 'openmetrics\n');
+    const proto = await get(
+      'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8',
+    );
+    assert.equal(
+      proto.headers['content-type'],
+      'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=allow-utf-8',
+    );
+    assert.deepEqual([...proto.rawPayload], [3, 1, 2, 3]);
+    const unknown = await get('application/json');
+    assert.equal(
+      unknown.headers['content-type'],
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    );
+    assert.equal(unknown.body, 'text\n');
+    assert.deepEqual(asked, ['openmetrics', 'protobuf', 'text']);
+    await app.close();
+  });
+
+  it('concurrent scrapes share one render per format, never one of another format', async () => {
+    let release = (): void => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const calls: string[] = [];
+    const app = buildServer(
+      deps({
+        render: async (format) => {
+          calls.push(format);
+          await gate;
+          return format === 'protobuf' ? new Uint8Array(2000).fill(7) : `${format} ${'x'.repeat(2000)}\n`;
+        },
+      }),
+    );
+    const accept = {
+      text: 'text/plain',
+      openmetrics: 'application/openmetrics-text;version=1.0.0',
+      protobuf: 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited',
+    };
+    const all = (['text', 'openmetrics', 'protobuf'] as const).flatMap((f) =>
+      Array.from({ length: 4 }, () =>
+        app
+          .inject({ url: '/metrics', headers: { accept: accept[f], 'accept-encoding': 'gzip' } })
+          .then((r) => ({ f, r })),
+      ),
+    );
+    await new Promise((r) => setImmediate(r));
+    release();
+    for (const { f, r } of await Promise.all(all)) {
+      assert.equal(r.headers['content-encoding'], 'gzip');
+      const body = gunzipSync(r.rawPayload);
+      if (f === 'protobuf') assert.deepEqual(body, Buffer.alloc(2000, 7));
+      else assert.ok(body.toString().startsWith(`${f} `), f);
+    }
+    assert.deepEqual(calls.sort(), ['openmetrics', 'protobuf', 'text']);
+    await app.close();
+  });
+
+  it('HEAD of the metrics path says the negotiated type and renders nothing', async () => {
+    let renders = 0;
+    const app = buildServer(deps({ render: async () => `x ${++renders}\n` }));
+    const res = await app.inject({
+      method: 'HEAD',
+      url: '/metrics',
+      headers: { accept: 'application/openmetrics-text;version=1.0.0' },
+    });
+    assert.equal(
+      res.headers['content-type'],
+      'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores',
+    );
+    assert.equal(res.body, '');
+    assert.equal(renders, 0);
+    await app.close();
+  });
+
   it('HEAD of the metrics path renders nothing', async () => {
     let renders = 0;
     const app = buildServer(deps({ render: async () => `x ${++renders}\n` }));
     const res = await app.inject({ method: 'HEAD', url: '/metrics' });
     assert.equal(res.statusCode, 200);
-    assert.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(
+      res.headers['content-type'],
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    );
     assert.equal(res.body, '');
     assert.equal(renders, 0);
     await app.close();

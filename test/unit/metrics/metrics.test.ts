@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KernelSnapshot } from '../../../src/kernel/stats.js';
+import { textFormat } from '../../../src/metrics/exposition/text.js';
+import { collect } from '../../../src/metrics/family.js';
 import type { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { destroyed, tcp, udp } from '../helpers/flows.js';
@@ -133,7 +135,9 @@ describe('ExporterMetrics', () => {
     const on = defaultModeMetrics(scripted([]), { kernelTimestamps: true }).metrics;
     const off = defaultModeMetrics(scripted([]), { kernelTimestamps: false }).metrics;
     const help = async (m: ExporterMetrics) =>
-      (await m.registry.getSingleMetricAsString('conntrack_flow_lifetime_seconds')).split('\n')[0] ?? '';
+      textFormat(await collect(m.registry))
+        .split('\n')
+        .find((l) => l.startsWith('# HELP conntrack_flow_lifetime_seconds ')) ?? '';
     return Promise.all([help(on), help(off)]).then(([a, b]) => {
       assert.match(a, /nf_conntrack_timestamp=1/);
       assert.match(b, /nf_conntrack_timestamp=0/);
