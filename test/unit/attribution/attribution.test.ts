@@ -9,6 +9,8 @@ import {
 } from '../../../src/attribution/attribution.js';
 import { parseConfig } from '../../../src/config.js';
 import { registerAttributionMetrics } from '../../../src/metrics/attribution.js';
+import { textFormat } from '../../../src/metrics/exposition/text.js';
+import { collect } from '../../../src/metrics/family.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import type { Flow } from '../../support/codec/flow.js';
@@ -302,7 +304,7 @@ describe('Attribution', () => {
     scope.namespaces.push(new FakeNamespace({}, table, scripted([]), attribution));
     registerAttributionMetrics(registry, scope, attribution);
     for (let id = 1; id <= 9; id++) table.apply('new', summary(flow(id, { src: `10.0.0.${id % 4}` })));
-    let text = await registry.metrics();
+    let text = textFormat(await collect(registry));
     const series = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`));
     for (const name of [
       'conntrack_top_source_flows',
@@ -319,7 +321,7 @@ describe('Attribution', () => {
       'conntrack_top_source_flows{source="other"} 4',
     ]);
     for (const id of [1, 5, 9]) table.apply('destroy', summary(destroyed(flow(id, { src: '10.0.0.1' }))));
-    text = await registry.metrics();
+    text = textFormat(await collect(registry));
     assert.deepEqual(series('conntrack_top_source_flows'), [
       'conntrack_top_source_flows{family="ipv4",source="10.0.0.2"} 2',
       'conntrack_top_source_flows{family="ipv4",source="10.0.0.3"} 2',
@@ -343,7 +345,7 @@ describe('Attribution', () => {
       a.table.apply('new', summary(flow(id++, { src })));
     for (const src of ['10.0.0.1', '10.0.0.1', '10.0.0.9', '10.0.0.9', '10.0.0.9', '10.0.0.9'])
       b.table.apply('new', summary(flow(id++, { src })));
-    const series = (await registry.metrics())
+    const series = textFormat(await collect(registry))
       .split('\n')
       .filter((l) => l.startsWith('conntrack_top_source_flows{'));
     assert.deepEqual(series, [

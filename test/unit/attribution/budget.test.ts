@@ -11,6 +11,8 @@ import pino from 'pino';
 import { Attribution, type Ranked } from '../../../src/attribution/attribution.js';
 import { MemoryBudget, type MemoryMeter } from '../../../src/memory/budget.js';
 import { registerAttributionMetrics } from '../../../src/metrics/attribution.js';
+import { textFormat } from '../../../src/metrics/exposition/text.js';
+import { collect } from '../../../src/metrics/family.js';
 import { ShadowTable } from '../../../src/table/table.js';
 import { destroyed, FakeClock, udp } from '../helpers/flows.js';
 import { FakeNamespace, FakeScope, scripted } from '../helpers/scope.js';
@@ -56,7 +58,7 @@ function setup() {
   scope.namespaces.push(new FakeNamespace({}, table, scripted([]), attribution));
   registerAttributionMetrics(registry, scope, { k: 3, sourcePrefixV4: 32, sourcePrefixV6: 64, budget });
   const metric = async (line: string) =>
-    (await registry.metrics())
+    textFormat(await collect(registry))
       .split('\n')
       .find((l) => l.startsWith(line))
       ?.slice(line.length + 1);
