@@ -119,6 +119,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
             budget,
           }
         : undefined,
+    nat: { k: config.topK, portRange: config.natPortRange },
     discovery: config.netnsAll
       ? {
           followed: () => namespaces.followed.length,

@@ -12,10 +12,10 @@
 import type { Registry } from '@prometheus-io/client';
 import type { Attribution, Dimension, Ranked } from '../attribution/attribution.js';
 import { Family, type LabelSet } from './family.js';
-import type { MetricScope } from './scope.js';
+import type { MetricScope, NamespaceMetrics } from './scope.js';
 
 /** The remainder series' label value: everything outside the top K. */
-const OTHER = 'other';
+export const OTHER = 'other';
 
 interface Entry {
   base: LabelSet;
@@ -23,17 +23,20 @@ interface Entry {
   value: number;
 }
 
-/** The joint top `k` of every namespace's ranking, largest first, and the remainder. */
-function jointTop(
+/**
+ * The joint top `k` of every namespace's ranking (undefined: the namespace has none), largest
+ * first, and the remainder. The NAT rankings (nat.ts) are made the same way.
+ */
+export function jointTop(
   scope: MetricScope,
   k: number,
-  rank: (a: Attribution) => Ranked<object>,
+  rank: (ns: NamespaceMetrics) => Ranked<object> | undefined,
 ): { top: Entry[]; other: number } {
   const all: Entry[] = [];
   let total = 0;
   for (const ns of scope.shown()) {
-    if (!ns.attribution) continue;
-    const r = rank(ns.attribution);
+    const r = rank(ns);
+    if (!r) continue;
     total += r.other;
     for (const t of r.top) {
       total += t.value;
@@ -111,7 +114,7 @@ export function registerAttributionMetrics(
     rank: (a: Attribution) => Ranked<object>,
   ) =>
     new Family(registry, name, help, 'gauge', (f) => {
-      const { top, other } = jointTop(scope, k, rank);
+      const { top, other } = jointTop(scope, k, (ns) => ns.attribution && rank(ns.attribution));
       for (const t of top) f.add(t.base, t.labels as Record<string, string>, t.value);
       f.add({}, { [otherLabel]: OTHER }, other);
     });

@@ -5,6 +5,7 @@
  * never see a socket.
  */
 import type { Attribution } from '../attribution/attribution.js';
+import type { NatTracking } from '../attribution/nat.js';
 import type { CpuStatName } from '../ctnetlink/stats.js';
 import type { KernelSnapshot } from '../kernel/stats.js';
 import type { CollectorCounters } from '../sync/collector.js';
@@ -24,6 +25,8 @@ export interface NamespaceMetrics {
   readonly counters: CollectorCounters | undefined;
   /** Who fills the table; undefined with --top.k=0. */
   readonly attribution: Attribution | undefined;
+  /** Translated flows, source NAT mappings, destination NAT pairs; undefined while idle. */
+  readonly nat: NatTracking | undefined;
 }
 
 export interface EventSocketMetrics {

@@ -3,6 +3,7 @@
  * test drives, and whose kernel reads come from a script of snapshots (or a KernelStatsReader).
  */
 import type { Attribution } from '../../../src/attribution/attribution.js';
+import type { NatTracking } from '../../../src/attribution/nat.js';
 import { CpuTotals } from '../../../src/kernel/cpu-totals.js';
 import type { KernelSnapshot } from '../../../src/kernel/stats.js';
 import type { LabelSet } from '../../../src/metrics/family.js';
@@ -25,6 +26,7 @@ export class FakeNamespace implements NamespaceMetrics {
     /** Each read takes the next snapshot; the last one repeats. */
     private readonly readKernel: () => Promise<KernelSnapshot>,
     readonly attribution: Attribution | undefined = undefined,
+    readonly nat: NatTracking | undefined = undefined,
   ) {}
 
   get cpuTotals() {
