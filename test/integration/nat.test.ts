@@ -58,16 +58,21 @@ function bump(m: Map<string, number>, k: string): void {
   m.set(k, (m.get(k) ?? 0) + 1);
 }
 
+/** Translated: the reply tuple is not the original inverted (what IPS_SRC_NAT / IPS_DST_NAT record). */
+function translation(e: tool.ToolEntry): { snat: boolean; dnat: boolean; nat: string } {
+  const { orig, reply } = e;
+  const snat = reply.dst !== orig.src || reply.dstPort !== orig.srcPort;
+  const dnat = reply.src !== orig.dst || reply.srcPort !== orig.dstPort;
+  return { snat, dnat, nat: snat ? (dnat ? 'snat_dnat' : 'snat') : dnat ? 'dnat' : 'none' };
+}
+
 function oracle(router: Netns): Oracle {
   const o: Oracle = { kinds: new Map(), mappings: new Map(), dnat: new Map() };
   for (const line of router.run('conntrack', ['-L', '-o', 'extended,id']).split('\n')) {
     const e = tool.parseToolLine(line);
     if (!e) continue;
     const { orig, reply } = e;
-    // Translated: the reply tuple is not the original inverted (what IPS_*_NAT records).
-    const snat = reply.dst !== orig.src || reply.dstPort !== orig.srcPort;
-    const dnat = reply.src !== orig.dst || reply.srcPort !== orig.dstPort;
-    const nat = snat ? (dnat ? 'snat_dnat' : 'snat') : dnat ? 'dnat' : 'none';
+    const { snat, dnat, nat } = translation(e);
     bump(o.kinds, `${e.family}/${e.protocol}/${nat}`);
     if (snat) bump(o.mappings, `${e.protocol} ${reply.dst} ${reply.src} ${reply.srcPort}`);
     if (dnat) bump(o.dnat, `${e.protocol} ${orig.dst} ${orig.dstPort} ${reply.src} ${reply.srcPort}`);
