@@ -74,8 +74,8 @@ export interface DnatLabels {
   destination: string;
   /** Absent for protocols without ports; ICMP: the type. */
   port?: string;
-  /** Where the flow was sent (the reply tuple's source). */
-  translated_destination: string;
+  /** Where the flow was sent (the reply tuple's source); set after `port`, for the label order. */
+  translated_destination?: string;
   translated_port?: string;
 }
 
@@ -303,13 +303,14 @@ export class NatTracking implements RowExtension {
     const head = this.pairs.word(id, 0);
     const family = head >>> 24;
     const proto = (head >>> 16) & 0xff;
+    // Label order as printed: what was asked for, then where it went.
     const labels: DnatLabels = {
       family: familyName(family),
       protocol: protocolName(proto),
       destination: this.format(this.pairs, id, 1, family),
-      translated_destination: this.format(this.pairs, id, 6, family),
     };
     if (hasPorts(proto) || isIcmp(proto)) labels.port = String(head & 0xffff);
+    labels.translated_destination = this.format(this.pairs, id, 6, family);
     if (hasPorts(proto)) labels.translated_port = String(this.pairs.word(id, 5));
     return labels;
   }

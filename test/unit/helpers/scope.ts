@@ -70,14 +70,21 @@ export class FakeScope implements MetricScope {
 /** Default mode: one unlabelled namespace over a fresh table observed by the metrics' FlowMetrics. */
 export function defaultModeMetrics(
   kernel: () => Promise<KernelSnapshot>,
-  options: Partial<MetricsOptions> & { kernelTimestamps?: boolean } = {},
+  options: Partial<MetricsOptions> & { kernelTimestamps?: boolean; natTracking?: NatTracking } = {},
 ) {
   const clock = new FakeClock();
-  const flows = new FlowMetrics(options.kernelTimestamps ?? false);
+  const { kernelTimestamps, natTracking, ...metricsOptions } = options;
+  const flows = new FlowMetrics(kernelTimestamps ?? false);
   const scope = new FakeScope();
-  const table = new ShadowTable(flows, clock.read);
-  const ns = new FakeNamespace({}, table, kernel);
+  const table = new ShadowTable(flows, clock.read, natTracking);
+  const ns = new FakeNamespace({}, table, kernel, undefined, natTracking);
   scope.namespaces.push(ns);
-  const metrics = new ExporterMetrics({ version: '1.2.3', scope, flows, processMetrics: false, ...options });
+  const metrics = new ExporterMetrics({
+    version: '1.2.3',
+    scope,
+    flows,
+    processMetrics: false,
+    ...metricsOptions,
+  });
   return { clock, flows, scope, ns, table, counters: ns.counters, metrics };
 }
