@@ -53,8 +53,9 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     ),
   );
   const flows = new FlowMetrics(timestamps === 1);
-  // Attribution is what the budget degrades: with --top.k=0 there is nothing to watch.
-  const budget = config.topK > 0 ? memoryBudget(config.memoryLimit, log) : undefined;
+  // Attribution and NAT tracking (on whatever --top.k says) are what the budget degrades: their
+  // per-key arrays grow with distinct addresses.
+  const budget = memoryBudget(config.memoryLimit, log);
   const nsids = config.netnsAll ? NsidClient.open(log) : undefined;
   const identities = new IdentityResolver();
   const namespaces = new Namespaces({
@@ -135,6 +136,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
               : undefined,
           }
         : undefined,
+    nat: { k: config.topK, portRange: config.natPortRange },
     discovery: config.netnsAll
       ? {
           followed: () => namespaces.followed.length,

@@ -39,6 +39,8 @@ export interface Config {
   /** Prefix lengths that aggregate sources in the attribution metrics. */
   readonly topSourcePrefixV4: number;
   readonly topSourcePrefixV6: number;
+  /** --nat.port-range: the ports source NAT rules translate to, the most flows one mapping holds. */
+  readonly natPortRange: { readonly first: number; readonly last: number };
   /** --memory.limit in bytes: 0 turns the budget off; undefined takes the memory cgroup's. */
   readonly memoryLimit: number | undefined;
   /** Follow every network namespace on the node (--netns.all). */
@@ -124,6 +126,11 @@ export const FLAGS = {
     default: '64',
     help: 'Aggregate IPv6 sources by this prefix length (0..128). 64: one host or subscriber owns a /64 and can use any address in it.',
   },
+  'nat.port-range': {
+    type: 'string',
+    default: '1024-65535',
+    help: 'The port range of the source NAT rules (first-last): a source NAT mapping (NAT address, destination address and port, protocol) holds at most this many flows, and its utilisation is its flows over this count. 1024-65535 is masquerade\'s and kube-proxy\'s without a range; match "snat to ADDR:FIRST-LAST" rules (see README).',
+  },
   'memory.limit': {
     type: 'string',
     default: '',
@@ -185,6 +192,17 @@ function parseMemoryLimit(flag: string, value: string): number | undefined {
   if (n !== 0 && (n < 16 * 1024 ** 2 || n > 1024 ** 4))
     throw configError(flag, `${value} is outside 16MiB..1TiB (0 turns the budget off)`);
   return n;
+}
+
+/** --nat.port-range: FIRST-LAST (or one port), within 1..65535. */
+function parsePortRange(flag: string, value: string): { first: number; last: number } {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(value.trim());
+  const first = m ? Number(m[1]) : Number.NaN;
+  const last = m ? Number(m[2] ?? m[1]) : Number.NaN;
+  if (!(first >= 1 && first <= last && last <= 65535)) {
+    throw configError(flag, `"${value}" is not a port range FIRST-LAST within 1..65535 (e.g. 1024-65535)`);
+  }
+  return Object.freeze({ first, last });
 }
 
 function parseDuration(flag: string, value: string): number {
@@ -273,6 +291,7 @@ export function parseConfig(argv: readonly string[], isTTY = false): Config {
     topK: parseInteger('top.k', str('top.k'), 0, MAX_TOP_K),
     topSourcePrefixV4: parseInteger('top.source-prefix-ipv4', str('top.source-prefix-ipv4'), 0, 32),
     topSourcePrefixV6: parseInteger('top.source-prefix-ipv6', str('top.source-prefix-ipv6'), 0, 128),
+    natPortRange: parsePortRange('nat.port-range', str('nat.port-range')),
     memoryLimit: parseMemoryLimit('memory.limit', str('memory.limit')),
     netnsAll: values['netns.all'] === true,
     netnsMax: parseInteger('netns.max', str('netns.max'), 1, 100_000),

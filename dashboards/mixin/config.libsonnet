@@ -41,6 +41,12 @@
     driftRatio: 0.01,
     driftFor: '15m',
 
+    // ConntrackNatPortsNearlyExhausted: the fullest source NAT mapping (NAT address, destination
+    // address and port, protocol) uses more than this share of --nat.port-range for this long.
+    // At 1 new connections to that destination through that address fail (insert_failed, drop).
+    natPortsWarningRatio: 0.80,
+    natPortsWarningFor: '5m',
+
     exporterDownFor: '5m',
     exporterAbsentFor: '15m',
 

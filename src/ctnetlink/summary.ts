@@ -38,9 +38,11 @@ import {
   CTA_TUPLE_IP,
   CTA_TUPLE_ORIG,
   CTA_TUPLE_PROTO,
+  CTA_TUPLE_REPLY,
   CTA_TUPLE_ZONE,
   CTA_ZONE,
 } from './constants.js';
+import { IPS_DST_NAT, IPS_SRC_NAT } from './status.js';
 
 /** The state attribute is the first of each CTA_PROTOINFO_{TCP,DCCP,SCTP} nest: type 1 in all three. */
 const PROTOINFO_STATE = 1;
@@ -78,6 +80,16 @@ export class FlowSummary {
   /** Original source and destination port; ICMP: id and (type << 8 | code). */
   srcPort = 0;
   dstPort = 0;
+  /**
+   * The reply tuple, decoded only for translated flows (CTA_STATUS with IPS_SRC_NAT or
+   * IPS_DST_NAT): `replySrcAt` is -1 for every other flow, and then the other three fields are
+   * stale (left from an earlier message), so an untranslated flow costs one store more than before.
+   * Offsets in `buf` (addresses of the original tuple's length); ports as in the original tuple.
+   */
+  replySrcAt = -1;
+  replyDstAt = -1;
+  replySrcPort = 0;
+  replyDstPort = 0;
 
   reset(buf: Buffer, family: number): void {
     this.buf = buf;
@@ -97,8 +109,12 @@ export class FlowSummary {
     this.addrLen = 0;
     this.srcPort = 0;
     this.dstPort = 0;
+    this.replySrcAt = -1;
   }
 }
+
+/** The status bits that say a flow is translated: its reply tuple is not the inverted original. */
+export const NAT_BITS = IPS_SRC_NAT | IPS_DST_NAT;
 
 /** The walk of the event path: one root cursor and its children, reused for every message. */
 const cursor = new AttributeCursor('big-endian');
@@ -122,10 +138,16 @@ function mixAddress(buf: Buffer, h0: number, at: number, len: number): number {
 export function summarizeFlow(buf: Buffer, start: number, end: number, out: FlowSummary): void {
   const c = cursor.reset(buf, attributesStart(start, end), end, 'flow');
   out.reset(buf, buf[start + NLMSG_HDRLEN]!);
+  // The kernel puts the reply tuple before CTA_STATUS: remember where it is, read it after the
+  // walk only if the status says the flow is translated.
+  let replyAt = -1;
   while (c.next()) {
     switch (c.type) {
       case CTA_TUPLE_ORIG:
         tuple(c.enter('CTA_TUPLE_ORIG'), out);
+        break;
+      case CTA_TUPLE_REPLY:
+        replyAt = c.start - NLA_HDRLEN;
         break;
       case CTA_STATUS:
         out.status = c.u32('CTA_STATUS');
@@ -158,6 +180,43 @@ export function summarizeFlow(buf: Buffer, start: number, end: number, out: Flow
       offset: start,
     });
   }
+  if (replyAt >= 0 && out.status > 0 && (out.status & NAT_BITS) !== 0) replyTuple(buf, replyAt, end, out);
+}
+
+/** Reused for the reply tuple of translated flows. */
+const replyCursor = new AttributeCursor('big-endian');
+
+/**
+ * CTA_TUPLE_REPLY at buf[at, end): its addresses and ports (ICMP: id and type << 8 | code) into
+ * the reply fields, read by the original tuple's own readers (which write the original's fields,
+ * put back after). Its protocol and zone are the original's. A reply tuple without both addresses
+ * of the original's family leaves the flow without one (replySrcAt -1).
+ */
+function replyTuple(buf: Buffer, at: number, end: number, out: FlowSummary): void {
+  const { srcAt, dstAt, addrLen, srcPort, dstPort } = out;
+  out.srcAt = -1;
+  out.dstAt = -1;
+  out.addrLen = 0;
+  out.srcPort = 0;
+  out.dstPort = 0;
+  const r = replyCursor.reset(buf, at, end, 'flow');
+  r.next();
+  const c = r.enter('CTA_TUPLE_REPLY');
+  while (c.next()) {
+    if (c.type === CTA_TUPLE_IP) tupleIp(c.enter('CTA_TUPLE_IP'), out);
+    else if (c.type === CTA_TUPLE_PROTO) tupleProto(c.enter('CTA_TUPLE_PROTO'), out, -1);
+  }
+  if (out.srcAt >= 0 && out.dstAt >= 0 && out.addrLen === addrLen) {
+    out.replySrcAt = out.srcAt;
+    out.replyDstAt = out.dstAt;
+    out.replySrcPort = out.srcPort;
+    out.replyDstPort = out.dstPort;
+  }
+  out.srcAt = srcAt;
+  out.dstAt = dstAt;
+  out.addrLen = addrLen;
+  out.srcPort = srcPort;
+  out.dstPort = dstPort;
 }
 
 function tuple(c: AttributeCursor, out: FlowSummary): void {

@@ -18,10 +18,10 @@ import type {
   SourceLabels,
 } from '../attribution/attribution.js';
 import { Family, type LabelSet } from './family.js';
-import type { MetricScope } from './scope.js';
+import type { MetricScope, NamespaceMetrics } from './scope.js';
 
 /** The remainder series' label value: everything outside the top K. */
-const OTHER = 'other';
+export const OTHER = 'other';
 
 interface Entry {
   base: LabelSet;
@@ -29,17 +29,20 @@ interface Entry {
   value: number;
 }
 
-/** The joint top `k` of every namespace's ranking, largest first, and the remainder. */
-function jointTop(
+/**
+ * The joint top `k` of every namespace's ranking (undefined: the namespace has none), largest
+ * first, and the remainder. The NAT rankings (nat.ts) are made the same way.
+ */
+export function jointTop(
   scope: MetricScope,
   k: number,
-  rank: (a: Attribution) => Ranked<object>,
+  rank: (ns: NamespaceMetrics) => Ranked<object> | undefined,
 ): { top: Entry[]; other: number } {
   const all: Entry[] = [];
   let total = 0;
   for (const ns of scope.shown()) {
-    if (!ns.attribution) continue;
-    const r = rank(ns.attribution);
+    const r = rank(ns);
+    if (!r) continue;
     total += r.other;
     for (const t of r.top) {
       total += t.value;
@@ -127,7 +130,7 @@ export function registerAttributionMetrics(
     rank: (a: Attribution) => Ranked<object>,
   ) =>
     new Family(registry, name, help, 'gauge', (f) => {
-      const { top, other } = jointTop(scope, k, rank);
+      const { top, other } = jointTop(scope, k, (ns) => ns.attribution && rank(ns.attribution));
       for (const t of top) f.add(t.base, t.labels as Record<string, string>, t.value);
       f.add({}, { [otherLabel]: OTHER }, other);
     });
@@ -168,9 +171,11 @@ export function registerAttributionMetrics(
 /** The addresses among this scrape's top K sources, creators and destinations, sorted. */
 function topAddresses(scope: MetricScope, k: number): string[] {
   const out = new Set<string>();
-  for (const t of jointTop(scope, k, (a) => a.topSources()).top) out.add((t.labels as SourceLabels).source);
-  for (const t of jointTop(scope, k, (a) => a.topCreators()).top) out.add((t.labels as SourceLabels).source);
-  for (const t of jointTop(scope, k, (a) => a.topDestinations()).top)
+  for (const t of jointTop(scope, k, (ns) => ns.attribution?.topSources()).top)
+    out.add((t.labels as SourceLabels).source);
+  for (const t of jointTop(scope, k, (ns) => ns.attribution?.topCreators()).top)
+    out.add((t.labels as SourceLabels).source);
+  for (const t of jointTop(scope, k, (ns) => ns.attribution?.topDestinations()).top)
     out.add((t.labels as DestinationLabels).destination);
   return [...out].sort();
 }

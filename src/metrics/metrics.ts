@@ -3,7 +3,7 @@
  * job: kernel.ts (what the kernel counts), shadow.ts (the table's flows and the events that feed
  * it), flows.ts (lifetimes, state durations and transitions, observed on the event path),
  * health.ts (the collector's own health), process.ts (Node.js), attribution.ts (who fills the
- * table) and netns.ts (--netns.all's discovery). Each group reads the namespaces of the scope
+ * table), nat.ts (address translation) and netns.ts (--netns.all's discovery). Each group reads the namespaces of the scope
  * with their labels, so one declaration serves both modes.
  *
  * One scrape: read the kernel once per shown namespace, collect every family into the exposition
@@ -18,6 +18,7 @@ import { collect } from './family.js';
 import type { FlowMetrics } from './flows.js';
 import { registerHealthMetrics } from './health.js';
 import { KernelMetrics } from './kernel.js';
+import { type NatSettings, registerNatMetrics } from './nat.js';
 import { type DiscoveryMetrics, registerNamespaceMetrics } from './netns.js';
 import { registerProcessMetrics } from './process.js';
 import type { MetricScope } from './scope.js';
@@ -30,6 +31,8 @@ export interface MetricsOptions {
   flows: FlowMetrics;
   /** Who fills the table; absent with --top.k=0. */
   attribution?: AttributionSettings | undefined;
+  /** Network address translation (nat.ts). */
+  nat?: NatSettings | undefined;
   /** --netns.all's discovery. */
   discovery?: DiscoveryMetrics | undefined;
   /**
@@ -61,6 +64,7 @@ export class ExporterMetrics {
     registerHealthMetrics(registry, options.scope);
     if (options.processMetrics !== false) registerProcessMetrics(registry);
     if (options.attribution) registerAttributionMetrics(registry, options.scope, options.attribution);
+    if (options.nat) registerNatMetrics(registry, options.scope, options.nat);
     if (options.discovery) registerNamespaceMetrics(registry, options.scope, options.discovery);
   }
 

@@ -5,6 +5,7 @@
  * never see a socket.
  */
 import type { Attribution } from '../attribution/attribution.js';
+import type { NatTracking } from '../attribution/nat.js';
 import type { CpuStatName } from '../ctnetlink/stats.js';
 import type { KernelSnapshot } from '../kernel/stats.js';
 import type { CollectorCounters } from '../sync/collector.js';
@@ -27,6 +28,8 @@ export interface NamespaceMetrics {
   readonly attribution: Attribution | undefined;
   /** The namespace's request sockets (statistics, dumps) and whether they are open. */
   readonly sockets: readonly SocketHealth[];
+  /** Translated flows, source NAT mappings, destination NAT pairs; undefined while idle. */
+  readonly nat: NatTracking | undefined;
 }
 
 export interface EventSocketMetrics {

@@ -2,7 +2,8 @@
  * One network namespace, everything the exporter knows of it: its request socket (statistics,
  * probes), its share of the event socket (datagrams routed here by namespaces.ts), and while its
  * table is in use ("active") a shadow table kept exact by a collector (start-up dump, overruns,
- * drift, silent re-dumps) over a dump socket of its own, with attribution beside the table. At
+ * drift, silent re-dumps) over a dump socket of its own, with attribution and NAT tracking beside
+ * the table. At
  * every scrape it reads the kernel once (netlink, procfs where netlink fails) and accumulates the
  * per-CPU counters; the drift check sees that same read.
  *
@@ -13,6 +14,7 @@
 import type { Logger } from 'pino';
 import { type Attribution, attributionFor } from '../attribution/attribution.js';
 import type { GrowthBudget } from '../attribution/interner.js';
+import { NatTracking, type PortRange } from '../attribution/nat.js';
 import { CtnetlinkClient } from '../ctnetlink/client.js';
 import { ConntrackError } from '../errors.js';
 import { CpuTotals } from '../kernel/cpu-totals.js';
@@ -24,6 +26,7 @@ import { Collector } from '../sync/collector.js';
 import { type ReopenPolicy, ResilientRequestSocket, type SocketHealth } from '../sync/resubscribe.js';
 import type { SilentScheduleOptions } from '../sync/silent-schedule.js';
 import type { Timers } from '../sync/timers.js';
+import { joinExtensions } from '../table/extensions.js';
 import { ShadowTable, type TableObserver } from '../table/table.js';
 import type { NamespaceRef } from './discovery.js';
 import type { NamespaceIdentity } from './identity.js';
@@ -32,6 +35,8 @@ export interface AttributionConfig {
   topK: number;
   topSourcePrefixV4: number;
   topSourcePrefixV6: number;
+  /** --nat.port-range. */
+  natPortRange: PortRange;
 }
 
 export interface UnitOptions {
@@ -74,6 +79,7 @@ interface Active {
   collector: Collector;
   dumpSocket: ResilientRequestSocket;
   attribution: Attribution | undefined;
+  nat: NatTracking;
   seeded: Promise<void>;
 }
 
@@ -141,6 +147,10 @@ export class NamespaceUnit {
     return out;
   }
 
+  get nat(): NatTracking | undefined {
+    return this.active?.nat;
+  }
+
   get cpuTotals() {
     return this.cpu.totals;
   }
@@ -192,7 +202,14 @@ export class NamespaceUnit {
     }
     // --top.k=0: no extension at all, so attribution costs nothing per flow.
     const attribution = attributionFor(this.options.attribution, this.options.growth);
-    const table = new ShadowTable(observer, undefined, attribution);
+    // NAT tracking is on whatever --top.k says (its counts and highest utilisation need no
+    // ranking); untranslated flows cost it nothing but a call.
+    const nat = new NatTracking({
+      k: this.options.attribution.topK,
+      portRange: this.options.attribution.natPortRange,
+      growth: this.options.growth,
+    });
+    const table = new ShadowTable(observer, undefined, joinExtensions(attribution, nat));
     const collector = new Collector({
       table,
       dumper: new CtnetlinkClient(dumpSocket),
@@ -209,7 +226,7 @@ export class NamespaceUnit {
     // Whoever waits for readiness decides what a failed first dump means; a silent rejection
     // here would be an unhandled one.
     seeded.catch(() => undefined);
-    this.active = { table, collector, dumpSocket, attribution, seeded };
+    this.active = { table, collector, dumpSocket, attribution, nat, seeded };
   }
 
   /** Back to idle: the table and its series go, the namespace stays followed. */

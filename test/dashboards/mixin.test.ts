@@ -147,7 +147,12 @@ describe('monitoring mixin', () => {
       predictHours: 6,
       overrunsThreshold: 10,
       driftFor: '30m',
+      natPortsWarningRatio: 0.9,
+      natPortsWarningFor: '15m',
     });
+    const nat = rule(m, 'ConntrackNatPortsNearlyExhausted');
+    assert.match(nat.expr, /> 0\.9$/);
+    assert.equal(nat.for, '15m');
     const nearly = rule(m, 'ConntrackTableNearlyFull');
     assert.match(nearly.expr, /> 0\.7$/);
     assert.equal(nearly.annotations?.['summary'], 'Conntrack table is more than 70% full.');
@@ -165,21 +170,24 @@ describe('monitoring mixin', () => {
 
   it('the fill thresholds from _config reach the dashboards', (t) => {
     if (!needTool(t, 'jsonnet')) return;
-    const m = evaluateMixin({ fillWarningRatio: 0.7, fillCriticalRatio: 0.9 });
+    const m = evaluateMixin({ fillWarningRatio: 0.7, fillCriticalRatio: 0.9, natPortsWarningRatio: 0.6 });
     interface Thresholds {
       title?: string;
       fieldConfig?: { defaults?: { unit?: string; thresholds?: { steps: { value: number | null }[] } } };
     }
     const panels = Object.values(m.grafanaDashboards).flatMap((d) => allPanels(d) as Thresholds[]);
-    // the fill ratio is the only ratio with thresholds
+    const steps = (p: Thresholds | undefined) =>
+      p?.fieldConfig?.defaults?.thresholds?.steps.map((s) => s.value);
+    // Source NAT utilisation: its own alert ratio, and full at 1.
+    const nat = panels.find((p) => p.title === 'Source NAT port utilisation');
+    assert.deepEqual(steps(nat), [null, 0.6, 1]);
+    // the fill ratio is the only other ratio with thresholds
     const fill = panels.filter(
-      (p) => p.fieldConfig?.defaults?.unit === 'percentunit' && p.fieldConfig.defaults.thresholds,
+      (p) =>
+        p.fieldConfig?.defaults?.unit === 'percentunit' && p.fieldConfig.defaults.thresholds && p !== nat,
     );
     assert.ok(fill.length >= 2, `panels with fill thresholds: ${fill.map((p) => p.title)}`);
-    for (const p of fill) {
-      const steps = p.fieldConfig!.defaults!.thresholds!.steps.map((s) => s.value);
-      assert.deepEqual(steps, [null, 0.7, 0.9], String(p.title));
-    }
+    for (const p of fill) assert.deepEqual(steps(p), [null, 0.7, 0.9], String(p.title));
   });
 
   it('rendered with another selector and thresholds, the rules pass promtool check rules', (t) => {

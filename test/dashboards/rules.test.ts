@@ -28,7 +28,7 @@ describe('Prometheus rules', () => {
     assert.equal(r.status, 0, r.output);
   });
 
-  it('covers table exhaustion, drops, insert_failed, lost events, drift and a missing exporter', () => {
+  it('covers table exhaustion, drops, insert_failed, source NAT ports, lost events, drift and a missing exporter', () => {
     const names = alerts.map((a) => a.name);
     for (const want of [
       'ConntrackTableNearlyFull',
@@ -36,6 +36,7 @@ describe('Prometheus rules', () => {
       'ConntrackTablePredictedFull',
       'ConntrackPacketsDropped',
       'ConntrackInsertFailed',
+      'ConntrackNatPortsNearlyExhausted',
       'ConntrackExporterLosingEvents',
       'ConntrackExporterDrift',
       'ConntrackExporterDown',

@@ -117,7 +117,12 @@ describe('request sockets recover (real sockets)', () => {
       labelled: true,
       resyncIntervalMs: 0,
       silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
-      attribution: { topK: 0, topSourcePrefixV4: 32, topSourcePrefixV6: 64 },
+      attribution: {
+        topK: 0,
+        topSourcePrefixV4: 32,
+        topSourcePrefixV6: 64,
+        natPortRange: { first: 1024, last: 65535 },
+      },
       openProc: (r) => new NamespaceProcFiles(r.fd),
       reopen: { policy: POLICY },
     });

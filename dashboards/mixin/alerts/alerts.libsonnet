@@ -88,6 +88,14 @@ local format = import '../lib/format.libsonnet';
             '{{ $value | printf "%%.2f" }} conntrack inserts per second fail on %s: packets of racing connections (often UDP DNS through NAT, as in Kubernetes) are dropped, seen as 5 s DNS delays.' % where,
             c.insertFailedFor,
           ),
+          alert(
+            'ConntrackNatPortsNearlyExhausted',
+            'warning',
+            'conntrack_snat_port_utilisation_max_ratio{%s} > %s' % [sel, ratio(c.natPortsWarningRatio)],
+            'Source NAT ports to one destination are nearly exhausted.',
+            'The fullest source NAT mapping on %s uses {{ $value | humanizePercentage }} of its port range (--nat.port-range): when it is full, new connections to that destination through that NAT address fail (insert_failed, dropped packets). conntrack_top_snat_mapping_flows names it.' % where,
+            c.natPortsWarningFor,
+          ),
           // One event socket for all namespaces: an overrun resyncs every namespace, one alert is
           // enough.
           alert(

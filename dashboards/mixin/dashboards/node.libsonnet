@@ -142,6 +142,88 @@ local names = import '../lib/names.libsonnet';
           ],
         },
         {
+          title: 'NAT',
+          panels: [
+            {
+              title: 'Source NAT port utilisation',
+              description: 'The fullest source NAT mapping (NAT address, destination address and port, protocol): its flows over the ports of --nat.port-range, per node and namespace. At 100%% new connections to that destination through that address fail (insert_failed, drop). Alert: %s.' % format.percent(c.natPortsWarningRatio),
+              type: 'timeseries',
+              unit: 'percentunit',
+              w: 8,
+              min: 0,
+              max: 1,
+              runbooks: ['ConntrackNatPortsNearlyExhausted'],
+              thresholds: [
+                { color: 'green', value: null },
+                { color: 'orange', value: c.natPortsWarningRatio },
+                { color: 'red', value: 1 },
+              ],
+              targets: [t(byNetns('conntrack_snat_port_utilisation_max_ratio{%s}' % sel), '{{instance}} {{workload}}')],
+            },
+            {
+              title: 'Top source NAT mappings',
+              description: 'Port utilisation of the top K (--top.k) source NAT mappings by flows: NAT address -> destination address:port. The one near 100% is the destination to spread over more NAT addresses or ports (see the runbook).',
+              type: 'timeseries',
+              unit: 'percentunit',
+              w: 8,
+              min: 0,
+              runbooks: ['ConntrackNatPortsNearlyExhausted'],
+              targets: [
+                t(
+                  'conntrack_top_snat_mapping_port_utilisation_ratio{%s}' % sel,
+                  '{{nat_source}} → {{destination}}:{{port}} {{protocol}}',
+                ),
+              ],
+            },
+            {
+              title: 'insert_failed',
+              description: 'Inserts the kernel refused per second. An exhausted source NAT mapping shows here (the flow finds no free reply tuple), as does the DNS/NAT race; next to the utilisation it tells the two apart.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 8,
+              runbooks: ['ConntrackNatPortsNearlyExhausted', 'ConntrackInsertFailed'],
+              targets: [t(byNetns('rate(conntrack_stat_insert_failed_total{%s}[$__rate_interval])' % sel), '{{instance}} {{workload}}')],
+            },
+            {
+              title: 'Top source NAT mappings by flows',
+              description: 'Flows by source NAT mapping (NAT address -> destination address:port): the top K and "other", stacked.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              stack: true,
+              targets: [
+                t(
+                  'sum by (nat_source, destination, port, protocol) (conntrack_top_snat_mapping_flows{%s})' % sel,
+                  '{{nat_source}} → {{destination}}:{{port}} {{protocol}}',
+                ),
+              ],
+            },
+            {
+              title: 'Destination NAT',
+              description: 'Flows by destination NAT: the address asked for (a Service, a VIP) -> the backend it was sent to, the top K and "other", stacked. An uneven share between the backends of one address, or one backend collecting half-open flows, shows here.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              stack: true,
+              targets: [
+                t(
+                  'sum by (destination, port, translated_destination, translated_port, protocol) (conntrack_top_dnat_flows{%s})' % sel,
+                  '{{destination}}:{{port}} → {{translated_destination}}:{{translated_port}} {{protocol}}',
+                ),
+              ],
+            },
+            {
+              title: 'Flows by translation',
+              description: 'Flows in the table by address translation: snat (source NAT, masquerade), dnat (destination NAT, Services), snat_dnat (both), none.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              stack: true,
+              targets: [t('sum by (nat) (conntrack_nat_flows{%s})' % sel, '{{nat}}')],
+            },
+          ],
+        },
+        {
           // Data only with --netns.all; collapsed, so the default mode hides it.
           title: 'Namespaces (--netns.all)',
           collapsed: true,

@@ -38,9 +38,14 @@
             expr: 'sum without (netns) (instance:conntrack_stat_%s:rate5m{%s})' % [stat, sel],
           }
           for stat in stats
+        ] + [
+          {
+            // The fullest source NAT mapping of the node, over its namespaces: how close the node
+            // is to failing new connections to one destination through one NAT address.
+            record: 'instance:conntrack_snat_port_utilisation:max_ratio',
+            expr: 'max without (netns) (conntrack_snat_port_utilisation_max_ratio{%s})' % sel,
+          },
         ],
-        // NAT utilisation (how much of a source NAT's port range its flows use, per node) belongs
-        // here too, once the exporter has a metric for it; it has none yet (issue #20).
       },
     ],
   },

@@ -33,6 +33,7 @@ describe('parseConfig', () => {
     assert.equal(c.silentResyncMs, 5_000);
     assert.deepEqual([c.topK, c.topSourcePrefixV4, c.topSourcePrefixV6], [10, 32, 64]);
     assert.equal(c.memoryLimit, undefined, "the memory cgroup's limit");
+    assert.deepEqual(c.natPortRange, { first: 1024, last: 65535 }, "masquerade's range");
     assert.equal(c.action, 'run');
     assert.ok(Object.isFrozen(c));
   });
@@ -44,6 +45,13 @@ describe('parseConfig', () => {
     assert.equal(limit('1TiB'), 1024 ** 4);
     assert.equal(limit('33554432'), 32 * 1024 ** 2);
     assert.equal(limit('0'), 0);
+  });
+
+  it('--nat.port-range takes FIRST-LAST or one port', () => {
+    const range = (v: string) => parseConfig([`--nat.port-range=${v}`]).natPortRange;
+    assert.deepEqual(range('40000-40099'), { first: 40000, last: 40099 });
+    assert.deepEqual(range('1-65535'), { first: 1, last: 65535 });
+    assert.deepEqual(range('5000'), { first: 5000, last: 5000 });
   });
 
   it('log.format auto is text on a terminal', () => {
@@ -131,6 +139,12 @@ describe('parseConfig', () => {
     [['--memory.limit=-1'], '--memory.limit'],
     [['--memory.limit=1MiB'], '--memory.limit'],
     [['--memory.limit=2TiB'], '--memory.limit'],
+    [['--nat.port-range=0-100'], '--nat.port-range'],
+    [['--nat.port-range=100-99'], '--nat.port-range'],
+    [['--nat.port-range=1024-65536'], '--nat.port-range'],
+    [['--nat.port-range=1024:65535'], '--nat.port-range'],
+    [['--nat.port-range='], '--nat.port-range'],
+    [['--nat.port-range=many'], '--nat.port-range'],
     [['--netns.max=0'], '--netns.max'],
     [['--netns.max=many'], '--netns.max'],
     [['--netns.scan-interval=0'], '--netns.scan-interval'],
@@ -160,6 +174,7 @@ describe('parseConfig', () => {
     'top.k': '3',
     'top.source-prefix-ipv4': '24',
     'top.source-prefix-ipv6': '128',
+    'nat.port-range': '40000-40099',
     'memory.limit': '256MiB',
     'netns.all': '',
     'netns.max': '3',

@@ -59,7 +59,12 @@ export function fakeNamespaces(o: FakeNamespacesOptions) {
     labelled: o.labelled,
     resyncIntervalMs: 0,
     silentSchedule: { minSeconds: 0, cpuBudget: 0.02 },
-    attribution: { topK: o.topK ?? 0, topSourcePrefixV4: 32, topSourcePrefixV6: 64 },
+    attribution: {
+      topK: o.topK ?? 0,
+      topSourcePrefixV4: 32,
+      topSourcePrefixV6: 64,
+      natPortRange: { first: 1024, last: 65535 },
+    },
     openProc: () => new OwnProcFiles('/nonexistent-proc'),
     naming: o.naming,
     nsids: {

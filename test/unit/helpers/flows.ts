@@ -1,7 +1,13 @@
 /** Builders for decoded flows, for tests of logic above the decoder. */
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../../src/ctnetlink/constants.js';
 import { TCP_STATES } from '../../../src/ctnetlink/states.js';
-import { IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY } from '../../../src/ctnetlink/status.js';
+import {
+  IPS_ASSURED,
+  IPS_CONFIRMED,
+  IPS_DST_NAT,
+  IPS_SEEN_REPLY,
+  IPS_SRC_NAT,
+} from '../../../src/ctnetlink/status.js';
 import { AF_INET, AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { emptyFlow, type Flow } from '../../support/codec/flow.js';
 import { emptyTcpInfo } from '../../support/codec/protoinfo.js';
@@ -70,4 +76,32 @@ export class FakeClock {
   advance(seconds: number): void {
     this.now += seconds;
   }
+}
+
+/**
+ * `f` translated as the kernel does it: the reply tuple is the inverted original with `snat` (the
+ * NAT address and port the reply goes back to) and `dnat` (the address and port the flow was sent
+ * to) applied, and IPS_SRC_NAT / IPS_DST_NAT set for each.
+ */
+export function translated(
+  f: Flow,
+  nat: { snat?: { address: string; port: number }; dnat?: { address: string; port: number } },
+): Flow {
+  const o = f.orig!;
+  f.reply = {
+    ...o,
+    src: nat.dnat?.address ?? o.dst,
+    dst: nat.snat?.address ?? o.src,
+    srcPort: o.dstPort === undefined ? undefined : (nat.dnat?.port ?? o.dstPort),
+    dstPort: o.srcPort === undefined ? undefined : (nat.snat?.port ?? o.srcPort),
+    icmpType: o.icmpType === undefined ? undefined : 0,
+  };
+  f.status = (f.status ?? 0) | (nat.snat ? IPS_SRC_NAT : 0) | (nat.dnat ? IPS_DST_NAT : 0);
+  return f;
+}
+
+/** `f` with its original destination (and port) changed: another server or service. */
+export function to(f: Flow, dst: string, dstPort?: number): Flow {
+  f.orig = { ...f.orig!, dst, dstPort: dstPort ?? f.orig!.dstPort };
+  return f;
 }

@@ -3,6 +3,7 @@
  * test drives, and whose kernel reads come from a script of snapshots (or a KernelStatsReader).
  */
 import type { Attribution } from '../../../src/attribution/attribution.js';
+import type { NatTracking } from '../../../src/attribution/nat.js';
 import { CpuTotals } from '../../../src/kernel/cpu-totals.js';
 import type { KernelSnapshot } from '../../../src/kernel/stats.js';
 import type { LabelSet } from '../../../src/metrics/family.js';
@@ -32,6 +33,7 @@ export class FakeNamespace implements NamespaceMetrics {
     /** Each read takes the next snapshot; the last one repeats. */
     private readonly readKernel: () => Promise<KernelSnapshot>,
     readonly attribution: Attribution | undefined = undefined,
+    readonly nat: NatTracking | undefined = undefined,
   ) {}
 
   get cpuTotals() {
@@ -80,14 +82,21 @@ export class FakeScope implements MetricScope {
 /** Default mode: one unlabelled namespace over a fresh table observed by the metrics' FlowMetrics. */
 export function defaultModeMetrics(
   kernel: () => Promise<KernelSnapshot>,
-  options: Partial<MetricsOptions> & { kernelTimestamps?: boolean } = {},
+  options: Partial<MetricsOptions> & { kernelTimestamps?: boolean; natTracking?: NatTracking } = {},
 ) {
   const clock = new FakeClock();
-  const flows = new FlowMetrics(options.kernelTimestamps ?? false);
+  const { kernelTimestamps, natTracking, ...metricsOptions } = options;
+  const flows = new FlowMetrics(kernelTimestamps ?? false);
   const scope = new FakeScope();
-  const table = new ShadowTable(flows, clock.read);
-  const ns = new FakeNamespace({}, table, kernel);
+  const table = new ShadowTable(flows, clock.read, natTracking);
+  const ns = new FakeNamespace({}, table, kernel, undefined, natTracking);
   scope.namespaces.push(ns);
-  const metrics = new ExporterMetrics({ version: '1.2.3', scope, flows, processMetrics: false, ...options });
+  const metrics = new ExporterMetrics({
+    version: '1.2.3',
+    scope,
+    flows,
+    processMetrics: false,
+    ...metricsOptions,
+  });
   return { clock, flows, scope, ns, table, counters: ns.counters, metrics };
 }

@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { describe, it } from 'node:test';
+import { NatTracking } from '../../../src/attribution/nat.js';
 import { FlowMetrics } from '../../../src/metrics/flows.js';
 import { ExporterMetrics } from '../../../src/metrics/metrics.js';
 import { AF_INET6 } from '../../../src/netlink/nfnetlink.js';
 import { ROOT } from '../../paths.js';
-import { destroyed, icmp, tcp, udp } from '../helpers/flows.js';
+import { destroyed, icmp, tcp, to, translated, udp } from '../helpers/flows.js';
 import { cpu, kernelSnapshot } from '../helpers/kernel.js';
 import { defaultModeMetrics, FakeScope, scripted } from '../helpers/scope.js';
 import { summary } from '../helpers/summary.js';
@@ -34,7 +35,7 @@ async function goldenText(): Promise<string> {
         cpu(0, { found: 10, insert: 4, drop: 1, early_drop: 0, expect_create: 2, expect_delete: 1 }),
         cpu(1, { found: 3, insert: 2, drop: 0xfffffffe, early_drop: 2 }),
       ],
-      { entries: 5, accounting: 0 },
+      { entries: 8, accounting: 0 },
     ),
     kernelSnapshot(
       [
@@ -42,10 +43,14 @@ async function goldenText(): Promise<string> {
         // CPU 1's drop counter wraps.
         cpu(1, { found: 3, insert: 3, drop: 1, early_drop: 2 }),
       ],
-      { entries: 6, accounting: 0 },
+      { entries: 9, accounting: 0 },
     ),
   ];
-  const { clock, metrics, table, counters, scope } = defaultModeMetrics(scripted(kernel));
+  const portRange = { first: 40000, last: 40099 };
+  const { clock, metrics, table, counters, scope } = defaultModeMetrics(scripted(kernel), {
+    nat: { k: 2, portRange },
+    natTracking: new NatTracking({ k: 2, portRange }),
+  });
   scope.events.receiveBuffer = 33554432;
 
   table.apply('new', summary(tcp(1, 'SYN_SENT')));
@@ -59,7 +64,22 @@ async function goldenText(): Promise<string> {
   clock.advance(7);
   table.apply('destroy', summary(destroyed(udp(3, 'REPLIED'))));
   table.apply('new', summary(udp(5, 'ASSURED', AF_INET6)));
-  counters.eventsNew = 5;
+  // Translated: two flows source-NATed to one mapping, one through a service to a backend.
+  for (const id of [6, 7]) {
+    const f = to(udp(id, 'UNREPLIED'), '192.0.2.53', 53);
+    table.apply('new', summary(translated(f, { snat: { address: '10.77.0.1', port: 40000 + id } })));
+  }
+  const service = to(tcp(8, 'SYN_SENT'), '10.96.0.10', 443);
+  table.apply(
+    'new',
+    summary(
+      translated(service, {
+        snat: { address: '10.77.0.1', port: 40008 },
+        dnat: { address: '10.2.0.5', port: 8443 },
+      }),
+    ),
+  );
+  counters.eventsNew = 8;
   counters.eventsUpdate = 2;
   counters.eventsDestroy = 1;
   counters.resyncs.startup = 1;
@@ -95,6 +115,7 @@ describe('/metrics process metrics', () => {
       version: '1.2.3',
       scope: new FakeScope(),
       flows: new FlowMetrics(false),
+      nat: { k: 10, portRange: { first: 1024, last: 65535 } },
     });
     const families = (await metrics.render())
       .split('\n')

@@ -53,6 +53,7 @@ function build(labelled: boolean, naming?: Naming) {
           }
         : {}),
     },
+    nat: { k: 2, portRange: { first: 1024, last: 65535 } },
     ...(labelled
       ? {
           discovery: {
@@ -114,12 +115,23 @@ describe('metric groups in both modes', () => {
     const top = lines(many).filter((l) => l.startsWith('conntrack_top_source_flows{'));
     assert.equal(top.length, 3, top.join('\n'));
     assert.ok(top.some((l) => l.includes('netns="a"')));
+    // NAT: every namespace its own counts and highest utilisation (the fixtures are untranslated).
+    assert.ok(
+      lines(many).includes('conntrack_nat_flows{netns="a",family="ipv4",protocol="tcp",nat="none"} 1'),
+    );
+    assert.ok(
+      lines(many).includes('conntrack_nat_flows{netns="a",family="ipv4",protocol="tcp",nat="snat"} 0'),
+    );
+    assert.ok(lines(many).includes('conntrack_snat_port_utilisation_max_ratio{netns="home"} 0'));
+    assert.ok(lines(many).includes('conntrack_snat_port_utilisation_max_ratio{netns="a"} 0'));
     // Every family of the default mode is there under --netns.all (plus discovery's own).
     for (const name of sampleNames(one)) assert.ok(sampleNames(many).has(name), name);
     // Per-namespace families carry the label on every sample; node-wide ones never.
     for (const l of lines(many)) {
       if (
-        /^conntrack_(entries|flows|events_total|collector_(resyncs|decode|overruns|table_drift))\b/.test(l)
+        /^conntrack_(entries|flows|nat_flows|snat_port_utilisation_max_ratio|events_total|collector_(resyncs|decode|overruns|table_drift))\b/.test(
+          l,
+        )
       ) {
         assert.match(l, /netns="/, l);
       }
