@@ -15,6 +15,7 @@ import { parseConfig } from '../src/config.js';
 import { CTA_ID } from '../src/ctnetlink/constants.js';
 import { IPS_SRC_NAT } from '../src/ctnetlink/status.js';
 import { FlowSummary, summarizeFlow } from '../src/ctnetlink/summary.js';
+import type { KernelSnapshot } from '../src/kernel/stats.js';
 import type { ExpositionFormat } from '../src/metrics/exposition/formats.js';
 import { DURATION_BUCKETS, FlowMetrics } from '../src/metrics/flows.js';
 import { BucketCounts } from '../src/metrics/histogram.js';
@@ -27,6 +28,24 @@ import { joinExtensions } from '../src/table/extensions.js';
 import { ShadowTable } from '../src/table/table.js';
 import { decodeFlow, encodeFlow } from '../test/support/codec/flow.js';
 import { FakeNamespace, FakeScope } from '../test/unit/helpers/scope.js';
+
+/** What a scrape reads of a kernel holding `entries` flows: the bench's table, nothing else. */
+function kernelSnapshot(entries: number): KernelSnapshot {
+  return {
+    entries,
+    limit: 2_000_000,
+    buckets: 65536,
+    perCpu: [],
+    expectations: 0,
+    expectLimit: 4096,
+    timeouts: [],
+    slab: undefined,
+    eventsMode: 2,
+    timestamps: 0,
+    accounting: 0,
+    errors: 0,
+  };
+}
 
 // Captured from the kernel: a TCP NEW (SYN_SENT), a TCP UPDATE (ESTABLISHED), a UDP NEW, an
 // ICMPv6 NEW, and a TCP DESTROY derived from the UPDATE by its message type.
@@ -236,25 +255,7 @@ for (const variant of ['off', 'distinct sources', 'distinct sources and destinat
   await settle();
   const perFlow = (used() - before) / table.size;
   const scope = new FakeScope();
-  const ns = new FakeNamespace(
-    {},
-    table,
-    async () => ({
-      entries: table.size,
-      limit: 2_000_000,
-      buckets: 65536,
-      perCpu: [],
-      expectations: 0,
-      expectLimit: 4096,
-      timeouts: [],
-      slab: undefined,
-      eventsMode: 2,
-      timestamps: 0,
-      accounting: 0,
-      errors: 0,
-    }),
-    attribution,
-  );
+  const ns = new FakeNamespace({}, table, async () => kernelSnapshot(table.size), attribution);
   Object.assign(ns.counters, collector.counters);
   scope.namespaces.push(ns);
   const metrics = new ExporterMetrics({ version: 'bench', scope, flows, processMetrics: false, attribution });
@@ -462,26 +463,7 @@ function natMessage(hex: string): NatMessage {
     }
     const perFlow = (b: number) => (b / table.size).toFixed(1);
     const scope = new FakeScope();
-    const ns = new FakeNamespace(
-      {},
-      table,
-      async () => ({
-        entries: table.size,
-        limit: 2_000_000,
-        buckets: 65536,
-        perCpu: [],
-        eventsMode: 2,
-        timestamps: 0,
-        accounting: 0,
-        expectations: undefined,
-        expectLimit: undefined,
-        timeouts: [],
-        slab: undefined,
-        errors: 0,
-      }),
-      attribution,
-      nat,
-    );
+    const ns = new FakeNamespace({}, table, async () => kernelSnapshot(table.size), attribution, nat);
     scope.namespaces.push(ns);
     const metrics = new ExporterMetrics({
       version: 'bench',
