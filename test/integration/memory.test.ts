@@ -15,7 +15,7 @@ import { MemoryCgroup } from './harness/cgroup.js';
 import { ConntrackMax } from './harness/conntrack-max.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
-import { finished, Netns, sleep, TRACKING_RULESET, waitFor } from './harness/netns.js';
+import { finished, Netns, sleep, TRACKING_RULESET, UNTRACKED_PORTS, waitFor } from './harness/netns.js';
 import type { Scrape } from './harness/promtext.js';
 
 /**
@@ -41,9 +41,10 @@ const MiB = 1024 ** 2;
  * conntrack sees it: 127.2.0.0 plus a counter. The original tuple is what the kernel tracks, so
  * each flow has its own source and destination, as a spoofed flood would.
  */
+const SPORT_RULE = `tcp sport { ${UNTRACKED_PORTS.join(', ')} } notrack`;
 const SPOOF_RULESET = TRACKING_RULESET.replace(
-  'tcp sport { 9466, 9090 } notrack',
-  'tcp sport { 9466, 9090 } notrack\n    udp dport 9 ip saddr set numgen inc mod 4194304 offset 0x7f020000',
+  SPORT_RULE,
+  `${SPORT_RULE}\n    udp dport 9 ip saddr set numgen inc mod 4194304 offset 0x7f020000`,
 );
 if (SPOOF_RULESET === TRACKING_RULESET)
   throw new Error('the tracking ruleset changed: the spoofing rule found no place');
