@@ -3,8 +3,8 @@
  * source to its own destination (the worst case for attribution), into a test namespace, with
  * the exporter in a memory cgroup the test creates (v2, or v1 where the memory controller is
  * v1's). First without a limit and with the budget off, to measure the exporter at rest and at
- * the end of the flood with full attribution; the limit is set 80% of the way between the two.
- * The same flood under that limit with the budget off reaches it (the kernel kills the exporter);
+ * the end of the flood with full attribution; the limit is set 70% of the way between the two.
+ * The same flood under that limit with the budget off reaches it (the kernel reclaims or kills);
  * with the budget on, the exporter must read the limit, degrade attribution before reaching it
  * (and say so in its metrics), never be killed, answer every scrape, and end with its table
  * equal to the kernel's.
@@ -16,7 +16,7 @@ import { ConntrackMax } from './harness/conntrack-max.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { finished, Netns, sleep, TRACKING_RULESET, UNTRACKED_PORTS, waitFor } from './harness/netns.js';
-import type { Scrape } from './harness/promtext.js';
+import { Scrape } from './harness/promtext.js';
 
 /**
  * Flows in the flood. Past 262,144 the table and attribution's arrays all grow to 524,288 rows
@@ -30,10 +30,12 @@ const RATE = 60_000;
 /**
  * Where between the exporter at rest and its full-attribution peak without a limit the limit is
  * set. That peak includes garbage (arrays replaced by larger ones) that a limit makes the
- * collector free sooner, so full attribution under a limit needs less than it: 80% of the way
- * is still beyond what it needs, and well above what the degraded exporter needs.
+ * collector free sooner, so full attribution under a limit needs less than it: measured on a
+ * 2-core VM, full attribution survived 109 MiB once at 80% of the way (CI, after the image test)
+ * and was killed under 108-119 MiB, while the degraded exporter peaked at 88-94 MiB. 70% of the
+ * way (about 105-110 MiB) is beyond what full attribution needs and above the degraded peak.
  */
-const LIMIT_AT = 0.8;
+const LIMIT_AT = 0.7;
 const MiB = 1024 ** 2;
 
 /**
@@ -166,19 +168,36 @@ describe('memory budget under a cgroup limit', {
     );
     await flush();
 
-    // 2. The same flood under the limit, budget off: the limit is reached.
-    const limit = Math.round((rest + LIMIT_AT * (peak - rest)) / 4096) * 4096;
+    // 2. The same flood under the limit, budget off: the limit is reached. The limit is set on
+    // this exporter's own usage at rest: the first exporter's may include file pages (node, the
+    // addon, dist/) charged to its cgroup at first touch, which later cgroups do not pay for.
     const off = MemoryCgroup.create();
     cgroups.push(off);
-    off.setLimit(limit);
     const unbudgeted = await startIn(off, ['--memory.limit=0']);
+    await sleep(1000);
+    const limit = Math.round((off.usage() + LIMIT_AT * (peak - rest)) / 4096) * 4096;
+    off.setLimit(limit);
     await floodWhileScraping(ns, unbudgeted, true);
+    // The flood's end is not the exporter's: on a busy machine it is still reading its backlog
+    // (or re-dumping after a loss), so wait until it is killed or holds every flow.
+    const kernelFlows = tool.count(ns);
+    await waitFor(
+      'the unbudgeted exporter killed, or holding every flow',
+      () => {
+        if (off.oomKills() > 0 || unbudgeted.child.signalCode !== null) return true;
+        const res = unbudgeted.get('/metrics');
+        if (res.status !== 200) return undefined;
+        return new Scrape(res.body).sum('conntrack_flows') === kernelFlows ? true : undefined;
+      },
+      30_000,
+    );
     const offKilled = off.oomKills();
+    const offHits = off.limitHits();
     t.diagnostic(
-      `budget off under ${(limit / MiB).toFixed(1)} MiB: ${offKilled > 0 ? 'killed by the kernel' : 'alive'}, peak ${(off.peak() / MiB).toFixed(1)} MiB`,
+      `budget off under ${(limit / MiB).toFixed(1)} MiB: ${offKilled > 0 ? 'killed by the kernel' : 'alive'}, limit hit ${offHits} times, peak ${(off.peak() / MiB).toFixed(1)} MiB`,
     );
     assert.ok(
-      offKilled > 0 || off.peak() >= limit,
+      offKilled > 0 || offHits > 0,
       'without the budget the flood takes the exporter to its limit',
     );
     await unbudgeted.stop();
@@ -199,6 +218,7 @@ describe('memory budget under a cgroup limit', {
 
     assert.equal(exp.child.exitCode, null, `the exporter exited: ${exp.stderr}`);
     assert.equal(limited.oomKills(), 0, 'no OOM kill in the cgroup');
+    assert.equal(limited.limitHits(), 0, 'the limit was never hit');
     assert.ok(limitedPeak < limit, `peak ${limitedPeak} reached the limit ${limit}`);
     assert.deepEqual(run.failed, [], 'every scrape answered 200 within 10 s');
     assert.ok(run.scrapes.length >= 3, `${run.scrapes.length} scrapes during the flood`);

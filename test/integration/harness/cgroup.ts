@@ -76,6 +76,16 @@ export class MemoryCgroup {
     return this.read(this.files.peak);
   }
 
+  /**
+   * Times the cgroup's usage reached its limit and the kernel had to reclaim or fail a charge
+   * (v2 `memory.events` max, v1 `memory.failcnt`): the limit was hit, whatever reclaim then freed.
+   */
+  limitHits(): number {
+    if (this.version === 1) return this.read('memory.failcnt');
+    const text = readFileSync(`${this.dir}/memory.events`, 'utf8');
+    return Number(/^max (\d+)$/m.exec(text)?.[1] ?? 0);
+  }
+
   /** Processes the kernel killed for this cgroup's limit. */
   oomKills(): number {
     const text = readFileSync(
