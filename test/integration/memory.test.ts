@@ -196,10 +196,7 @@ describe('memory budget under a cgroup limit', {
     t.diagnostic(
       `budget off under ${(limit / MiB).toFixed(1)} MiB: ${offKilled > 0 ? 'killed by the kernel' : 'alive'}, limit hit ${offHits} times, peak ${(off.peak() / MiB).toFixed(1)} MiB`,
     );
-    assert.ok(
-      offKilled > 0 || offHits > 0,
-      'without the budget the flood takes the exporter to its limit',
-    );
+    assert.ok(offKilled > 0 || offHits > 0, 'without the budget the flood takes the exporter to its limit');
     await unbudgeted.stop();
     await flush();
 
