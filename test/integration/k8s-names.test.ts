@@ -128,7 +128,7 @@ describe('--netns.all names the pod behind each namespace and address', () => {
     }
   });
 
-  it("maps a top source that is a pod's address to the pod", async () => {
+  it("maps a top source that is a pod's address to the pod", async (t) => {
     const p = pods[0]!;
     p.netns.traffic(`udp-from=${p.spec.address}`);
     const s = await waitFor('the pod address on conntrack_address_info', () => {
@@ -148,6 +148,13 @@ describe('--netns.all names the pod behind each namespace and address', () => {
       namespace: p.spec.namespace,
       uid: p.uid,
     });
+    // What an operator sees: the pod's namespace, its address, and the source ranked in the top K.
+    const excerpt = s.text
+      .split('\n')
+      .filter(
+        (l) => l.includes(p.netns.name) && /^conntrack_(netns_info|address_info|top_source_flows)\{/.test(l),
+      );
+    t.diagnostic(`/metrics excerpt:\n${excerpt.join('\n')}`);
     // Only addresses in the top K have an info series: the loopback's 127.0.0.1 is in no namespace's.
     assert.equal(s.all('conntrack_address_info', { address: '127.0.0.1' }).length, 0);
   });
