@@ -47,6 +47,13 @@
     natPortsWarningRatio: 0.80,
     natPortsWarningFor: '5m',
 
+    // ConntrackExporterSocketDown: a netlink socket closed and not reopened for this long.
+    socketDownFor: '5m',
+    // ConntrackExporterForgedNetlinkMessages: any datagram not from the kernel in this window.
+    forgedWindow: '10m',
+    // ConntrackExporterAttributionDegraded: the memory budget has degraded attribution this long.
+    attributionDegradedFor: '30m',
+
     exporterDownFor: '5m',
     exporterAbsentFor: '15m',
 

@@ -28,7 +28,7 @@ describe('Prometheus rules', () => {
     assert.equal(r.status, 0, r.output);
   });
 
-  it('covers table exhaustion, drops, insert_failed, source NAT ports, lost events, drift and a missing exporter', () => {
+  it('covers table exhaustion, drops, insert_failed, source NAT ports, lost events, drift, lost sockets, forged messages, degraded attribution and a missing exporter', () => {
     const names = alerts.map((a) => a.name);
     for (const want of [
       'ConntrackTableNearlyFull',
@@ -39,6 +39,9 @@ describe('Prometheus rules', () => {
       'ConntrackNatPortsNearlyExhausted',
       'ConntrackExporterLosingEvents',
       'ConntrackExporterDrift',
+      'ConntrackExporterSocketDown',
+      'ConntrackExporterForgedNetlinkMessages',
+      'ConntrackExporterAttributionDegraded',
       'ConntrackExporterDown',
     ]) {
       assert.ok(names.includes(want), want);
@@ -56,8 +59,8 @@ describe('Prometheus rules', () => {
       const url = annotations?.['runbook_url'] ?? '';
       assert.ok(url.endsWith(`/dashboards/runbooks/${name}.md`), `${name} links its own runbook`);
       assert.ok(existsSync(`${ROOT}dashboards/runbooks/${name}.md`), `runbook of ${name} exists`);
-      // up == 0 and absent() have no value worth showing
-      if (!/Down|Absent/.test(name)) {
+      // up == 0, a socket down, absent() and a 0/1 state (degraded) have no value worth showing
+      if (!/Down|Absent|Degraded/.test(name)) {
         assert.match(annotations?.['description'] ?? '', /\$value/, `${name} shows the value`);
       }
     }

@@ -113,6 +113,38 @@ local format = import '../lib/format.libsonnet';
             "The exporter's shadow table on %s differs from the kernel's entry count by {{ $value | humanize }} flows for %s; per-state counts are not to be trusted." % [where, duration(c.driftFor)],
             c.driftFor,
           ),
+          // A socket the exporter could not reopen fails /healthz after about 31 s, so a kubelet
+          // restarts the pod well before this fires; it is for hosts without one, and for
+          // restarts that do not help.
+          alert(
+            'ConntrackExporterSocketDown',
+            'warning',
+            'conntrack_collector_netlink_socket_up{%s} == 0' % sel,
+            'A conntrack-exporter netlink socket stays closed.',
+            "The exporter's {{ $labels.socket }} netlink socket on %s has been closed for %s and could not be reopened: %s" % [
+              where,
+              duration(c.socketDownFor),
+              '{{ if eq $labels.socket "events" }}the shadow table no longer follows the kernel (flow counts, states and lifetimes are stale){{ else }}the kernel values it reads are missing from the scrapes{{ end }}. /healthz answers 503.',
+            ],
+            c.socketDownFor,
+          ),
+          // Only a local process with CAP_NET_ADMIN over a network namespace the exporter listens in
+          // can send these; nothing of it is applied, but someone is trying.
+          alert(
+            'ConntrackExporterForgedNetlinkMessages',
+            'warning',
+            'increase(conntrack_collector_netlink_not_from_kernel_total{%s}[%s]) > 0' % [sel, c.forgedWindow],
+            'conntrack-exporter receives netlink messages the kernel did not send.',
+            '{{ $value | humanize }} netlink datagrams that the kernel did not send (sender port id not 0) reached the exporter on {{ $labels.instance }} in %s and were dropped unread: a local process with CAP_NET_ADMIN in a network namespace the exporter listens in sends forged conntrack events or replies. The metrics are unaffected; find the sender.' % duration(c.forgedWindow),
+          ),
+          alert(
+            'ConntrackExporterAttributionDegraded',
+            'warning',
+            'conntrack_attribution_degraded{%s} == 1' % sel,
+            'conntrack-exporter is near its memory limit and attributes new addresses to "other".',
+            'Attribution on {{ $labels.instance }} has been degraded for %s: the exporter\'s memory, with what it reserves for the table, reached 80%% of its limit (conntrack_exporter_memory_limit_bytes) and has not gone below 70%% since. New sources, destinations, zones, marks and NAT mappings are counted in "other" (conntrack_attribution_unattributed_flows_total). The table and the kernel counts stay exact. A flood of distinct addresses does this by design; otherwise raise the memory limit (README: what to reserve per nf_conntrack_max).' % duration(c.attributionDegradedFor),
+            c.attributionDegradedFor,
+          ),
           alert(
             'ConntrackExporterDown',
             'warning',

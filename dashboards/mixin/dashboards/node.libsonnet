@@ -440,6 +440,45 @@ local names = import '../lib/names.libsonnet';
               targets: [t('rate(conntrack_collector_decode_errors_total{%s}[$__rate_interval])' % sel, '{{instance}}')],
             },
             {
+              title: 'Netlink sockets',
+              runbooks: ['ConntrackExporterSocketDown'],
+              description: 'Whether each netlink socket is open (1) or failed and being reopened (0): events (one for every namespace), nsid, and per namespace stats and dump. Failures: errors that closed a socket, which was reopened. One closed through 5 attempts (31 s) fails /healthz.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              targets: [
+                t('min by (instance, socket) (conntrack_collector_netlink_socket_up{%s})' % sel, '{{instance}} {{socket}} up'),
+                t(
+                  'sum by (instance, socket) (increase(conntrack_collector_netlink_socket_failures_total{%s}[$__rate_interval]))' % sel,
+                  '{{instance}} {{socket}} failures',
+                ),
+              ],
+            },
+            {
+              title: 'Messages not from the kernel',
+              runbooks: ['ConntrackExporterForgedNetlinkMessages'],
+              description: 'Netlink datagrams dropped because the kernel did not send them (sender port id not 0), per second: forged conntrack events or replies from a local process with CAP_NET_ADMIN. Never applied. Should be 0.',
+              type: 'timeseries',
+              unit: 'ops',
+              w: 8,
+              targets: [t('rate(conntrack_collector_netlink_not_from_kernel_total{%s}[$__rate_interval])' % sel, '{{instance}}')],
+            },
+            {
+              title: 'Attribution under the memory budget',
+              runbooks: ['ConntrackExporterAttributionDegraded'],
+              description: 'Degraded (1): memory with the table\'s reserve reached 80% of the limit, so new sources, destinations, zones, marks and NAT mappings count in "other" until it is below 70%. Unattributed: flows per second counted in "other" for want of room, by dimension. The table and the kernel counts are never degraded.',
+              type: 'timeseries',
+              unit: 'short',
+              w: 8,
+              targets: [
+                t('max by (instance) (conntrack_attribution_degraded{%s})' % sel, '{{instance}} degraded'),
+                t(
+                  'sum by (instance, dimension) (rate(conntrack_attribution_unattributed_flows_total{%s}[$__rate_interval]))' % sel,
+                  '{{instance}} unattributed {{dimension}}',
+                ),
+              ],
+            },
+            {
               title: 'Exporter memory',
               description: 'Resident memory of the exporter process; the shadow table costs about 130 bytes per flow.',
               type: 'timeseries',
