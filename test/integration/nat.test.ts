@@ -7,14 +7,18 @@
  * source NAT mappings with their utilisation, and destination NAT pairs must equal what
  * `conntrack -L` shows in the router, before and after one mapping's range is exhausted (130 UDP
  * flows to one server port: the kernel keeps 100, fails 30 inserts; utilisation 1.0, and the
- * exporter's insert_failed moves with the kernel's).
+ * exporter's insert_failed moves with the kernel's). A real Prometheus in the router scrapes the
+ * exporter with the shipped rules: the NAT alert's expression is silent at 60% and fires at 100%,
+ * with the insert_failed alert's beside it (their `for` is promtool-tested).
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { RULES_FILE } from '../dashboards/queries.js';
 import * as tool from './harness/conntrack-tool.js';
 import { ExporterProcess } from './harness/exporter.js';
 import { Netns, UNTRACKED_PORTS, waitFor } from './harness/netns.js';
+import { PrometheusProcess, shippedRules } from './harness/prometheus.js';
 import type { Scrape } from './harness/promtext.js';
 
 const NAT_ADDRESS = '10.77.0.1';
@@ -145,7 +149,13 @@ describe('NAT on the real kernel: client -> router (snat, dnat) -> servers', () 
   let router: Netns;
   let servers: Netns;
   let exp: ExporterProcess;
+  let prom: PrometheusProcess;
   const held: ChildProcess[] = [];
+  const alertExpr = (name: string): string => {
+    const rule = shippedRules('alert').find((r) => r.name === name);
+    assert.ok(rule, `${name} is shipped`);
+    return rule.expr;
+  };
 
   before(async () => {
     const made: Netns[] = [];
@@ -179,13 +189,16 @@ describe('NAT on the real kernel: client -> router (snat, dnat) -> servers', () 
         serving.once('exit', (code) => reject(new Error(`servers exited ${code}`)));
       });
       exp = await ExporterProcess.start(router, ['--nat.port-range=40000-40099', '--top.k=20']);
+      prom = await PrometheusProcess.start(router, [RULES_FILE]);
     } catch (err) {
+      await exp?.stop();
       for (const ns of made) ns.delete();
       throw err;
     }
   });
 
   after(async () => {
+    await prom?.stop();
     await exp?.stop();
     for (const c of held) c.kill('SIGKILL');
     for (const ns of [client, router, servers]) ns?.delete();
@@ -214,6 +227,12 @@ describe('NAT on the real kernel: client -> router (snat, dnat) -> servers', () 
       'numgen alternates the backends',
     );
     assert.equal(checkUtilisation(scrape, truth), 60);
+    // 60% of the range: Prometheus has scraped it, and the alert's expression stays silent.
+    const nat = alertExpr('ConntrackNatPortsNearlyExhausted');
+    await waitFor('Prometheus to see 60%', () =>
+      prom.query('conntrack_snat_port_utilisation_max_ratio == 0.6').length === 1 ? true : undefined,
+    );
+    assert.deepEqual(prom.query(nat), []);
   });
 
   it('exhausts one mapping: the kernel keeps 100 of 130 flows, utilisation 1, insert_failed moves alike', async () => {
@@ -232,5 +251,14 @@ describe('NAT on the real kernel: client -> router (snat, dnat) -> servers', () 
     assert.ok(kernelMoved > 0 && kernelMoved <= 30, `insert_failed moved by ${kernelMoved}`);
     const ours = exp.scrape().value('conntrack_stat_insert_failed_total') - oursBefore;
     assert.equal(ours, kernelMoved);
+
+    // On a real Prometheus with the shipped rules: the NAT alert's expression fires at 100%, and
+    // the insert_failed alert's beside it.
+    const firing = await waitFor('the NAT and insert_failed alert expressions to fire', () => {
+      const natAlert = prom.query(alertExpr('ConntrackNatPortsNearlyExhausted'));
+      const insert = prom.query(alertExpr('ConntrackInsertFailed'));
+      return natAlert.length === 1 && insert.length === 1 ? natAlert : undefined;
+    });
+    assert.equal(Number(firing[0]!.value?.[1]), 1);
   });
 });
