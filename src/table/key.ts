@@ -37,6 +37,16 @@ export class KeyIndex {
     return this.id.byteLength + this.hash.byteLength + this.slots.byteLength;
   }
 
+  /** The CTA_ID of `row`. */
+  idOf(row: number): number {
+    return this.id[row]!;
+  }
+
+  /** The tuple hash of `row`. */
+  hashOf(row: number): number {
+    return this.hash[row]!;
+  }
+
   /** The row of a key, or -1. */
   find(id: number, hash: number): number {
     const slots = this.slots;

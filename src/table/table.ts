@@ -11,7 +11,10 @@
  * entries are merged as they arrive. A flow destroyed during the dump stays as a dead row until the
  * commit, so a dump entry read before its death cannot resurrect it; a flow an event touched during
  * the dump keeps the event's (newer) view; at the commit, flows the dump did not see and no event
- * touched are gone from the kernel and are removed.
+ * touched are gone from the kernel and are removed. Events and dumps come on two sockets, so a dump
+ * can be applied before events the kernel sent earlier: a NEW for a flow the dump already added
+ * still gives it its start, and a DESTROY for a flow the commit removed is still observed
+ * (tombstones.ts).
  */
 import type { EventType } from '../ctnetlink/event.js';
 import type { FlowSummary } from '../ctnetlink/summary.js';
@@ -26,6 +29,7 @@ import {
   statesOf,
 } from './classify.js';
 import { KeyIndex } from './key.js';
+import { Tombstones } from './tombstones.js';
 
 /**
  * A time the table does not know (NaN, as FlowSummary's absent stamps): a duration from it is NaN,
@@ -120,6 +124,7 @@ export class ShadowTable {
   private syncSilent = false;
   private attempt = 0;
   private pending: SyncResult = { added: 0, updated: 0, removed: 0 };
+  private readonly tombstones = new Tombstones();
   /**
    * Flows added by a dump marked silent and not touched by any event since. The kernel attaches
    * the event cache to a flow when it is created, and with nf_conntrack_events=2 (the default
@@ -181,12 +186,18 @@ export class ShadowTable {
       return;
     }
     if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
+    // A dump added the flow before its NEW was read: the NEW says when it started.
+    if (type === 'new') {
+      if (Number.isNaN(this.started[row]!)) this.started[row] = Number.isNaN(s.start) ? now : s.start;
+      if (Number.isNaN(this.since[row]!)) this.since[row] = now;
+    }
     this.extension?.updated(row, s);
   }
 
   /** An event for a flow the table does not hold. */
   private applyToAbsent(type: EventType, s: FlowSummary, code: number, now: number): void {
     if (type === 'destroy') {
+      this.destroyedAfterCommit(s, code, now);
       // The dump may still read this flow from before its end: a dead row keeps it out.
       if (this.syncOn) this.addRow(s, 0, UNKNOWN_TIME, UNKNOWN_TIME, DEAD);
       return;
@@ -245,11 +256,19 @@ export class ShadowTable {
   commitSync(): SyncResult {
     if (!this.syncOn) return { added: 0, updated: 0, removed: 0 };
     const result = this.pending;
+    const now = this.clock();
+    this.tombstones.expire(now);
     for (let row = this.rows - 1; row >= 0; row--) {
       const f = this.flags[row]!;
       if (f & DEAD) {
         this.removeRow(row);
       } else if (this.seen[row] !== this.attempt && !(f & TOUCHED)) {
+        // Its DESTROY may be on its way; silent flows send none, and without a start there is
+        // nothing to observe.
+        if (!(f & SILENT) && !Number.isNaN(this.started[row]!)) {
+          const t = { group: this.group[row]!, started: this.started[row]!, since: this.since[row]! };
+          this.tombstones.add(this.keys.idOf(row), this.keys.hashOf(row), t, now);
+        }
         this.groupAt(row).count--;
         if (f & SILENT) this.silentFlows--;
         this.live--;
@@ -304,6 +323,24 @@ export class ShadowTable {
     this.extension?.removed(row);
     if (this.syncOn) this.flags[row] = DEAD;
     else this.removeRow(row);
+  }
+
+  /** A DESTROY for a flow the last commit removed: observed as destroy() would have. */
+  private destroyedAfterCommit(s: FlowSummary, code: number, now: number): void {
+    const t = this.tombstones.take(s.id, s.tupleHash, now);
+    if (t === undefined) return;
+    const from = this.allGroups[t.group]!;
+    const last = code >= 0 ? this.allGroups[this.groupId(s.family, s.proto, code)]! : from;
+    let since = t.since;
+    if (last !== from) {
+      if (now - since >= 0) this.observer.stateLeft(from, now - since);
+      this.observer.transition(from, last);
+      since = now;
+    }
+    if (now - since >= 0) this.observer.stateLeft(last, now - since);
+    const started = Number.isNaN(s.start) ? t.started : s.start;
+    const lifetime = (Number.isNaN(s.stop) ? now : s.stop) - started;
+    if (lifetime >= 0) this.observer.flowEnded(last, lifetime);
   }
 
   /** Moves the row to group `to` if it differs, observing the state it leaves. */

@@ -225,6 +225,55 @@ describe('ShadowTable resync', () => {
     assert.deepEqual(rec.left, []);
   });
 
+  it('observes a flow the commit removed when its DESTROY is read after (two sockets race)', () => {
+    const { clock, rec, table } = setup();
+    table.apply('new', summary(udp(1, 'UNREPLIED')));
+    table.apply('new', summary(udp(2, 'UNREPLIED')));
+    clock.advance(4);
+    // Both die; the dump lacks them and is committed before their DESTROYs are read.
+    table.beginSync();
+    assert.deepEqual(table.commitSync(), { added: 0, updated: 0, removed: 2 });
+    assert.equal(table.size, 0);
+    clock.advance(1);
+    table.apply('destroy', summary(destroyed(udp(1, 'UNREPLIED'))));
+    assert.deepEqual(rec.ended, [['udp', 5]]);
+    assert.deepEqual(rec.left, [['udp:UNREPLIED', 5]]);
+    // Once only, and not after the time-to-live; the counts were settled at the commit.
+    table.apply('destroy', summary(destroyed(udp(1, 'UNREPLIED'))));
+    clock.advance(10);
+    table.apply('destroy', summary(destroyed(udp(2, 'UNREPLIED'))));
+    assert.deepEqual(rec.ended, [['udp', 5]]);
+    assert.deepEqual(counts(table), {});
+  });
+
+  it('a late DESTROY in another state observes the transition, as an on-time one does', () => {
+    const { clock, rec, table } = setup();
+    table.apply('new', summary(tcp(1, 'ESTABLISHED')));
+    rec.transitions = [];
+    clock.advance(2);
+    table.beginSync();
+    table.commitSync();
+    table.apply('destroy', summary(tcp(1, 'CLOSE')));
+    assert.deepEqual(rec.transitions, ['tcp:ESTABLISHED->CLOSE']);
+    assert.deepEqual(rec.left, [
+      ['tcp:ESTABLISHED', 2],
+      ['tcp:CLOSE', 0],
+    ]);
+    assert.deepEqual(rec.ended, [['tcp', 2]]);
+  });
+
+  it('a NEW read after the dump that added its flow gives the flow its start', () => {
+    const { clock, rec, table } = setup();
+    table.beginSync();
+    table.stage(summary(udp(1, 'UNREPLIED'))); // the dump, read first
+    table.commitSync();
+    table.apply('new', summary(udp(1, 'UNREPLIED'))); // its NEW, sent before the dump
+    clock.advance(3);
+    table.apply('destroy', summary(destroyed(udp(1, 'UNREPLIED'))));
+    assert.deepEqual(rec.ended, [['udp', 3]]);
+    assert.deepEqual(rec.left, [['udp:UNREPLIED', 3]]);
+  });
+
   it('restartSync forgets a dump attempt the kernel interrupted', () => {
     const { table } = setup();
     table.beginSync();
