@@ -311,35 +311,44 @@ export class ShadowTable {
   }
 
   private destroy(row: number, s: FlowSummary, code: number, now: number): void {
-    if (code >= 0) this.moveTo(row, this.groupId(s.family, s.proto, code), now, true);
-    const last = this.groupAt(row);
-    last.count--;
+    const from = this.groupAt(row);
+    from.count--;
     this.live--;
-    const inState = now - this.since[row]!; // UNKNOWN_TIME fails the check below
-    if (inState >= 0) this.observer.stateLeft(last, inState);
-    const started = Number.isNaN(s.start) ? this.started[row]! : s.start;
-    const lifetime = (Number.isNaN(s.stop) ? now : s.stop) - started;
-    if (lifetime >= 0) this.observer.flowEnded(last, lifetime);
+    this.observeEnd(from, s, code, this.since[row]!, this.started[row]!, now);
     this.extension?.removed(row);
     if (this.syncOn) this.flags[row] = DEAD;
     else this.removeRow(row);
   }
 
-  /** A DESTROY for a flow the last commit removed: observed as destroy() would have. */
+  /** A DESTROY for a flow the last commit removed (its counts settled then): observed alike. */
   private destroyedAfterCommit(s: FlowSummary, code: number, now: number): void {
     const t = this.tombstones.take(s.id, s.tupleHash, now);
-    if (t === undefined) return;
-    const from = this.allGroups[t.group]!;
+    if (t !== undefined) this.observeEnd(this.allGroups[t.group]!, s, code, t.since, t.started, now);
+  }
+
+  /**
+   * What a DESTROY observes of a flow that was in `from` since `since`: the move to the state the
+   * DESTROY carries (if another), the time in the state it leaves, and its lifetime. UNKNOWN_TIME
+   * fails the `>= 0` checks, so nothing is observed from a time not known.
+   */
+  private observeEnd(
+    from: StateGroup,
+    s: FlowSummary,
+    code: number,
+    since: number,
+    started: number,
+    now: number,
+  ): void {
     const last = code >= 0 ? this.allGroups[this.groupId(s.family, s.proto, code)]! : from;
-    let since = t.since;
+    let entered = since;
     if (last !== from) {
-      if (now - since >= 0) this.observer.stateLeft(from, now - since);
+      if (now - entered >= 0) this.observer.stateLeft(from, now - entered);
       this.observer.transition(from, last);
-      since = now;
+      entered = now;
     }
-    if (now - since >= 0) this.observer.stateLeft(last, now - since);
-    const started = Number.isNaN(s.start) ? t.started : s.start;
-    const lifetime = (Number.isNaN(s.stop) ? now : s.stop) - started;
+    if (now - entered >= 0) this.observer.stateLeft(last, now - entered);
+    const start = Number.isNaN(s.start) ? started : s.start;
+    const lifetime = (Number.isNaN(s.stop) ? now : s.stop) - start;
     if (lifetime >= 0) this.observer.flowEnded(last, lifetime);
   }
 
